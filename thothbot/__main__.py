@@ -1,0 +1,5 @@
+import sys
+
+from thothbot.cli import main
+
+sys.exit(main())

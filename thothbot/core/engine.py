@@ -1,0 +1,231 @@
+"""Running automation rules: which rules an event fires, what their actions do, and the cascade.
+
+Every matching enabled rule fires, in array order. Events raised by actions (an escalation
+raising ``ticket_escalated``) are handled after all rules of the current event, in the order
+raised. Within one incoming event and its cascade each rule fires at most once per ticket,
+and the cascade is at most ``MAX_DEPTH`` levels deep, so no rule set can loop.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from thothbot.core import tickets
+from thothbot.core.models import (
+    ActionOutcome,
+    ActionType,
+    Assigned,
+    AssignmentQueued,
+    AuthorKind,
+    Effect,
+    Escalated,
+    Event,
+    Firing,
+    MessagePosted,
+    RuleFired,
+    SlaBreach,
+    TagAdded,
+    Ticket,
+    TicketEscalated,
+    TicketOpened,
+    TicketRated,
+    Trigger,
+)
+from thothbot.core.routing import QueuedTicket, RoutingState
+from thothbot.core.settings import GuildSettings
+
+MAX_DEPTH = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    type: ActionType
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A normalized, enabled rule, ready to evaluate."""
+
+    id: str
+    name: str | None
+    trigger: Trigger
+    match: str | None
+    match_folded: str  # empty unless the trigger is message_contains
+    type_id: str | None
+    actions: tuple[Action, ...]
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+    def applies_to(self, ticket: Ticket) -> bool:
+        return self.type_id is None or self.type_id == ticket.type_id
+
+
+class RuleSet:
+    """A server's normalized rules, compiled once and indexed by trigger."""
+
+    __slots__ = ("_by_trigger", "rules", "uses_round_robin")
+
+    def __init__(self, normalized: Sequence[Mapping[str, Any]]) -> None:
+        self.rules = tuple(_compile(r) for r in normalized if r.get("enabled", True))
+        self._by_trigger: dict[Trigger, tuple[Rule, ...]] = {
+            trigger: tuple(r for r in self.rules if r.trigger is trigger) for trigger in Trigger
+        }
+        self.uses_round_robin = any(
+            a.type is ActionType.ASSIGN_ROUND_ROBIN for r in self.rules for a in r.actions
+        )
+
+    def for_trigger(self, trigger: Trigger) -> tuple[Rule, ...]:
+        return self._by_trigger[trigger]
+
+    def matching_message(self, ticket: Ticket, content: str) -> list[Rule]:
+        """``message_contains`` rules a message's text matches (case-insensitive, casefolded)."""
+        folded = content.casefold()
+        return [
+            rule
+            for rule in self._by_trigger[Trigger.MESSAGE_CONTAINS]
+            if rule.match_folded in folded and rule.applies_to(ticket)
+        ]
+
+
+def _compile(raw: Mapping[str, Any]) -> Rule:
+    match = raw.get("match")
+    return Rule(
+        id=raw["id"],
+        name=raw.get("name"),
+        trigger=Trigger(raw["trigger"]),
+        match=match,
+        match_folded=match.casefold() if match is not None else "",
+        type_id=raw.get("ticketTypeId"),
+        actions=tuple(Action(ActionType(a["type"]), a.get("tag")) for a in raw["actions"]),
+    )
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the rules decided for one event, in order, for the shell to save and perform."""
+
+    effects: list[Effect] = field(default_factory=list)
+    firings: list[Firing] = field(default_factory=list)
+    queued: list[QueuedTicket] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Context:
+    """Everything rules may read or change besides the ticket itself."""
+
+    rules: RuleSet
+    settings: GuildSettings
+    routing: RoutingState | None = None
+
+
+def trigger_for(event: Event, ticket: Ticket, settings: GuildSettings) -> Trigger | None:
+    """The trigger an event stands for, or None when it fires no rule at all."""
+    if isinstance(event, TicketOpened):
+        return Trigger.TICKET_OPENED
+    if isinstance(event, TicketEscalated):
+        return Trigger.TICKET_ESCALATED
+    if isinstance(event, MessagePosted):
+        if event.author_kind is AuthorKind.BOT or not ticket.is_open:
+            return None
+        return Trigger.MESSAGE_CONTAINS
+    if isinstance(event, TicketRated):
+        return Trigger.CSAT_NEGATIVE if event.rating <= settings.csat_negative_max else None
+    if isinstance(event, SlaBreach):
+        return Trigger.SLA_BREACH if ticket.is_open else None
+    raise TypeError(f"unknown event {event!r}")
+
+
+def run_rules(ticket: Ticket, event: Event, context: Context, outcome: Outcome) -> None:
+    """Fire the rules for ``event`` and everything it cascades into; changes ``ticket`` in place."""
+    _Cascade(ticket, context, outcome).run(event)
+
+
+class _Cascade:
+    """One incoming event and the events its actions raise, handled breadth-first."""
+
+    def __init__(self, ticket: Ticket, context: Context, outcome: Outcome) -> None:
+        self.ticket = ticket
+        self.context = context
+        self.outcome = outcome
+        self.pending: deque[tuple[Event, int]] = deque()
+        self.fired: set[str] = set()
+
+    def run(self, event: Event) -> None:
+        self.pending.append((event, 1))
+        while self.pending:
+            current, depth = self.pending.popleft()
+            trigger = trigger_for(current, self.ticket, self.context.settings)
+            if trigger is None:
+                continue
+            for rule in self._candidates(trigger, current):
+                if rule.id not in self.fired:
+                    self.fired.add(rule.id)
+                    self._fire(rule, trigger, current.at, depth)
+
+    def _candidates(self, trigger: Trigger, event: Event) -> list[Rule]:
+        rules = self.context.rules
+        if isinstance(event, MessagePosted):
+            return rules.matching_message(self.ticket, event.content)
+        return [rule for rule in rules.for_trigger(trigger) if rule.applies_to(self.ticket)]
+
+    def _fire(self, rule: Rule, trigger: Trigger, at: datetime, depth: int) -> None:
+        self.outcome.effects.append(RuleFired(at, self.ticket.id, rule.id, trigger))
+        results = tuple(self._apply(action, rule, at, depth) for action in rule.actions)
+        self.outcome.firings.append(Firing(at, self.ticket.id, trigger, rule.id, results))
+
+    def _apply(self, action: Action, rule: Rule, at: datetime, depth: int) -> ActionOutcome:
+        if action.type is ActionType.ADD_TAG:
+            return self._add_tag(action, rule, at)
+        if action.type is ActionType.ESCALATE:
+            return self._escalate(rule, at, depth)
+        return self._assign_round_robin(rule, at)
+
+    def _add_tag(self, action: Action, rule: Rule, at: datetime) -> ActionOutcome:
+        assert action.tag is not None  # normalized add_tag actions always carry a tag
+        why_not = tickets.add_tag(self.ticket, action.tag)
+        if why_not is not None:
+            return ActionOutcome(action.type, False, f"no-op: {why_not}", action.tag)
+        self.outcome.effects.append(TagAdded(at, self.ticket.id, action.tag, rule.id))
+        return ActionOutcome(action.type, True, f'added the tag "{action.tag}"', action.tag)
+
+    def _escalate(self, rule: Rule, at: datetime, depth: int) -> ActionOutcome:
+        kind = ActionType.ESCALATE
+        reason = f"Automation: {rule.label}"
+        if not tickets.escalate(self.ticket, reason):
+            return ActionOutcome(kind, False, "no-op: the ticket is already escalated")
+        self.outcome.effects.append(Escalated(at, self.ticket.id, reason, rule.id, rule.name))
+        if depth >= MAX_DEPTH:
+            return ActionOutcome(
+                kind, True, f"escalated; cascade depth limit ({MAX_DEPTH}) stops further rules"
+            )
+        self.pending.append((TicketEscalated(at, reason), depth + 1))
+        return ActionOutcome(kind, True, "escalated; bot replies paused")
+
+    def _assign_round_robin(self, rule: Rule, at: datetime) -> ActionOutcome:
+        kind = ActionType.ASSIGN_ROUND_ROBIN
+        ticket = self.ticket
+        if ticket.assignee_id is not None:
+            return ActionOutcome(kind, False, f"no-op: already assigned to {ticket.assignee_id}")
+        routing = self.context.routing
+        assert routing is not None  # the shell gathers routing state whenever rules use it
+        if ticket.id in routing.queued:
+            return ActionOutcome(kind, False, "no-op: already waiting in the assignment queue")
+        pool_key, members = self.context.settings.pool(ticket.type_id)
+        agent = routing.next_agent(pool_key, members)
+        if agent is None:
+            routing.queued.add(ticket.id)
+            self.outcome.queued.append(QueuedTicket(ticket.id, ticket.type_id, rule.id, at))
+            self.outcome.effects.append(AssignmentQueued(at, ticket.id, rule.id))
+            why = "the staff pool is empty" if not members else "nobody is on duty with capacity"
+            return ActionOutcome(kind, True, f"queued: {why}")
+        routing.record_assignment(pool_key, agent)
+        ticket.assignee_id = agent
+        self.outcome.effects.append(Assigned(at, ticket.id, agent, rule.id))
+        return ActionOutcome(kind, True, f"assigned to {agent}")

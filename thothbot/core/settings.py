@@ -1,0 +1,200 @@
+"""A server's routing, SLA and ticket-type settings: one JSON document with plain-worded checks.
+
+The shape is the one ``thothbot simulate --settings`` reads and the bot's settings commands show::
+
+    {"staff": ["S1", "S2"],
+     "types": {"billing": {"label": "Billing", "staff": ["S3"], "sla": {"resolution_minutes": 60}}},
+     "capacity": null, "csat_negative_max": 2,
+     "sla": {"first_response_minutes": 30, "resolution_minutes": 480,
+             "business_hours": {"timezone": "Europe/Berlin",
+                                "weekly": {"mon": [["09:00", "17:00"]]},
+                                "holidays": ["2026-12-25"]}}}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from thothbot.core.errors import SettingsInvalid
+from thothbot.core.routing import SERVER_POOL
+from thothbot.core.sla import BusinessCalendar, SlaPolicy
+
+MAX_SETTINGS_BYTES = 256 * 1024
+
+UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+TypeId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Minutes = Annotated[int, Field(gt=0, le=525_600)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class BusinessHours(_Strict):
+    timezone: str
+    weekly: dict[str, list[list[str]]]
+    holidays: list[str] = []
+    _calendar: BusinessCalendar | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _build_calendar(self) -> BusinessHours:
+        self._calendar = BusinessCalendar.from_spec(self.timezone, self.weekly, self.holidays)
+        return self
+
+    @property
+    def calendar(self) -> BusinessCalendar:
+        assert self._calendar is not None  # built by the validator
+        return self._calendar
+
+
+class Sla(_Strict):
+    first_response_minutes: Minutes | None = None
+    resolution_minutes: Minutes | None = None
+    business_hours: BusinessHours | None = None
+
+
+class TicketType(_Strict):
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)] | (
+        None
+    ) = None
+    staff: list[UserId] = []
+    sla: Sla | None = None
+
+
+class GuildSettings(_Strict):
+    staff: list[UserId] = []
+    types: dict[TypeId, TicketType] = {}
+    capacity: Annotated[int, Field(gt=0, le=1000)] | None = None
+    csat_negative_max: Annotated[int, Field(ge=1, le=4)] = 2
+    sla: Sla = Sla()
+    _policies: dict[str | None, SlaPolicy] = PrivateAttr(default_factory=dict)
+
+    def is_staff(self, user_id: str) -> bool:
+        return user_id in self.staff or any(user_id in t.staff for t in self.types.values())
+
+    def pool(self, type_id: str | None) -> tuple[str, Sequence[str]]:
+        """The staff pool that round robin walks for a ticket of this type, and its key."""
+        ticket_type = self.types.get(type_id) if type_id is not None else None
+        if ticket_type is not None and ticket_type.staff:
+            return type_id or SERVER_POOL, ticket_type.staff
+        return SERVER_POOL, self.staff
+
+    def sla_policy(self, type_id: str | None) -> SlaPolicy:
+        """The server's SLA with the type's keys replacing the server's same keys."""
+        policy = self._policies.get(type_id)
+        if policy is None:
+            policy = self._policies[type_id] = self._merge_sla(type_id)
+        return policy
+
+    def _merge_sla(self, type_id: str | None) -> SlaPolicy:
+        keys = self.sla.model_dump(exclude={"business_hours"})
+        hours = self.sla.business_hours
+        ticket_type = self.types.get(type_id) if type_id is not None else None
+        if ticket_type is not None and ticket_type.sla is not None:
+            override = ticket_type.sla
+            for key in override.model_fields_set:
+                if key == "business_hours":
+                    hours = override.business_hours
+                else:
+                    keys[key] = getattr(override, key)
+        return SlaPolicy(
+            first_response_minutes=keys["first_response_minutes"],
+            resolution_minutes=keys["resolution_minutes"],
+            calendar=hours.calendar if hours is not None else None,
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        """The settings as JSON, in the shape they are pasted; it re-imports unchanged."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsResult:
+    settings: GuildSettings
+    warnings: list[tuple[str, str]]
+
+
+def parse_settings(raw: str | bytes) -> SettingsResult:
+    """Validate settings: unknown keys are ignored with a warning, other problems refuse."""
+    size = len(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"))
+    if size > MAX_SETTINGS_BYTES:
+        raise SettingsInvalid([("", f"The settings are {size // 1024} KiB; the limit is 256 KiB.")])
+    try:
+        document = json.loads(raw)
+    except UnicodeDecodeError:
+        raise SettingsInvalid([("", "The settings are not UTF-8 text.")]) from None
+    except (ValueError, RecursionError) as error:
+        raise SettingsInvalid([("", f"The settings are not valid JSON: {error}.")]) from None
+    if not isinstance(document, dict):
+        raise SettingsInvalid([("", "The settings must be a JSON object ({...}).")])
+    return settings_from_document(document)
+
+
+def settings_from_document(document: dict[str, Any]) -> SettingsResult:
+    """Validate an already parsed settings object."""
+    warnings: list[tuple[str, str]] = []
+    while True:
+        try:
+            return SettingsResult(GuildSettings.model_validate(document), warnings)
+        except ValidationError as error:
+            unknown = [e["loc"] for e in error.errors() if e["type"] == "extra_forbidden"]
+            problems = [
+                (_path(e["loc"]), _message(e))
+                for e in error.errors()
+                if e["type"] != "extra_forbidden"
+            ]
+            if problems:
+                raise SettingsInvalid(problems) from None
+            # Only unknown keys: drop them, say so, and validate what is left.
+            for loc in unknown:
+                warnings.append((_path(loc), f'Unknown key "{loc[-1]}" was ignored.'))
+                document = _without(document, loc)
+
+
+def _without(document: dict[str, Any], loc: tuple[int | str, ...]) -> dict[str, Any]:
+    """A copy of the document with the key at ``loc`` removed."""
+    copy: dict[str, Any] = json.loads(json.dumps(document))
+    parent: Any = copy
+    for part in loc[:-1]:
+        parent = parent[part]
+    del parent[loc[-1]]
+    return copy
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+_MESSAGES = {
+    "missing": "is required",
+    "string_type": "must be a string",
+    "int_type": "must be a whole number",
+    "list_type": "must be a list",
+    "dict_type": "must be an object",
+    "model_type": "must be an object",
+    "bool_type": "must be true or false",
+}
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind in _MESSAGES:
+        return f"{_MESSAGES[kind]}."
+    text = str(error["msg"])
+    return text.removeprefix("Value error, ").rstrip(".") + "."

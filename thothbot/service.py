@@ -1,0 +1,399 @@
+"""The shell around the core: gather what it needs, let it decide, save, then hand out the effects.
+
+Each public method is one unit of work on the store (atomic, never interleaved with another),
+followed by publishing the resulting effects to the sink the adapter gave us. The bot, the
+ingress, ``thothbot simulate`` and the tests all drive tickets through this class.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from thothbot.core import tickets
+from thothbot.core.engine import Context, Outcome, RuleSet, run_rules
+from thothbot.core.errors import DomainError, TicketNotFound
+from thothbot.core.models import (
+    Assigned,
+    Effect,
+    Escalated,
+    MessagePosted,
+    SlaBreach,
+    SlaBreached,
+    SlaTarget,
+    Ticket,
+    TicketEscalated,
+    TicketOpened,
+    TicketRated,
+)
+from thothbot.core.routing import drain_queue
+from thothbot.core.rules import Validation, validate_and_normalize
+from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
+from thothbot.store import FiringRow, SlaClock, Store, Tx
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_SUBJECT = 200
+
+
+class EffectSink(Protocol):
+    """Where effects go once saved: the bot renders them in Discord; tests and simulate record."""
+
+    async def publish(self, guild_id: str, effects: Sequence[Effect]) -> None: ...
+
+
+class RecordingSink:
+    """Keeps every published effect, in order."""
+
+    def __init__(self) -> None:
+        self.effects: list[Effect] = []
+
+    async def publish(self, guild_id: str, effects: Sequence[Effect]) -> None:
+        self.effects.extend(effects)
+
+
+@dataclass(frozen=True, slots=True)
+class GuildConfig:
+    """A server's rules and settings, compiled; cached until the stored revision moves."""
+
+    guild_id: str
+    revision: int
+    rules: list[dict[str, Any]]
+    ruleset: RuleSet
+    settings: GuildSettings
+
+
+@dataclass(frozen=True, slots=True)
+class RulesSaved:
+    validation: Validation
+    saved: bool
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class _Result:
+    """What a unit hands back to the event loop: effects to publish, deadlines to note."""
+
+    guild_id: str
+    effects: list[Effect]
+    new_deadlines: list[datetime]
+
+
+class Desk:
+    """The ticket desk: every change to tickets, rules, settings, routing and SLA passes here."""
+
+    def __init__(self, store: Store, sink: EffectSink | None = None) -> None:
+        self.store = store
+        self.sink: EffectSink = sink or RecordingSink()
+        self._configs: dict[str, GuildConfig] = {}
+        self._next_deadline: datetime | None = None
+        self._deadline_known = False
+
+    # Configuration
+
+    def _config(self, tx: Tx, guild_id: str) -> GuildConfig:
+        row = tx.guild(guild_id)
+        cached = self._configs.get(guild_id)
+        if cached is not None and cached.revision == row.revision:
+            return cached
+        rules = json.loads(row.rules)
+        config = GuildConfig(
+            guild_id=guild_id,
+            revision=row.revision,
+            rules=rules,
+            ruleset=RuleSet(rules),
+            settings=GuildSettings.model_validate(json.loads(row.settings)),
+        )
+        self._configs[guild_id] = config
+        return config
+
+    async def config(self, guild_id: str) -> GuildConfig:
+        return await self.store.run(lambda tx: self._config(tx, guild_id))
+
+    async def save_rules(self, guild_id: str, raw: str | bytes) -> RulesSaved:
+        """Validate and save rules; refused input, or input with nothing valid, saves nothing."""
+        validation = validate_and_normalize(raw)
+        if validation.refused:
+            return RulesSaved(validation, saved=False)
+        if not validation.rules and validation.dropped:
+            return RulesSaved(
+                validation,
+                saved=False,
+                reason="No valid rule was found, so the rules you had are kept.",
+            )
+        await self.store.run(lambda tx: tx.save_rules(guild_id, validation.rules))
+        return RulesSaved(validation, saved=True)
+
+    async def save_settings(self, guild_id: str, raw: str | bytes, at: datetime) -> SettingsResult:
+        """Validate and save settings (or raise ``SettingsInvalid``), then drain the queue."""
+        result = parse_settings(raw)
+
+        def unit(tx: Tx) -> _Result:
+            tx.save_settings(guild_id, result.settings.to_document())
+            outcome = Outcome()
+            self._drain(tx, self._config(tx, guild_id), at, outcome)
+            return _Result(guild_id, outcome.effects, [])
+
+        await self._run(unit)
+        return result
+
+    # Tickets
+
+    async def open_ticket(
+        self,
+        guild_id: str,
+        customer_id: str,
+        subject: str,
+        at: datetime,
+        *,
+        body: str = "",
+        type_id: str | None = None,
+        source: str = "discord",
+        ref: str | None = None,
+        channel_id: str | None = None,
+    ) -> Ticket:
+        subject = subject.strip()
+        if not subject:
+            raise DomainError("A ticket needs a subject.")
+        if len(subject) > MAX_SUBJECT:
+            raise DomainError(f"A ticket's subject can be at most {MAX_SUBJECT} characters.")
+        draft = Ticket(
+            id=0,
+            guild_id=guild_id,
+            number=0,
+            customer_id=customer_id,
+            subject=subject,
+            created_at=at,
+            type_id=type_id,
+            body=body,
+            source=source,
+            ref=ref,
+            channel_id=channel_id,
+        )
+
+        def unit(tx: Tx) -> tuple[Ticket, _Result]:
+            config = self._config(tx, guild_id)
+            ticket = tx.insert_ticket(draft)
+            deadlines = config.settings.sla_policy(type_id).deadlines(at)
+            tx.start_clocks(ticket.id, deadlines)
+            outcome = self._decide(tx, config, ticket, TicketOpened(at))
+            return ticket, _Result(guild_id, outcome.effects, list(deadlines.values()))
+
+        return await self._run_returning(unit)
+
+    async def ticket(self, ticket_id: int) -> Ticket:
+        return await self.store.run(lambda tx: _load(tx, ticket_id))
+
+    async def ticket_by_channel(self, channel_id: str) -> Ticket | None:
+        return await self.store.run(lambda tx: tx.ticket_by_channel(channel_id))
+
+    async def post_message(
+        self, ticket_id: int, author_id: str, content: str, at: datetime, *, is_bot: bool = False
+    ) -> list[Effect]:
+        """A message in a ticket: first staff reply for SLA, then ``message_contains`` rules."""
+
+        def unit(tx: Tx) -> _Result:
+            ticket = _load(tx, ticket_id)
+            config = self._config(tx, ticket.guild_id)
+            kind = tickets.author_kind(
+                ticket, author_id, is_staff=config.settings.is_staff(author_id), is_bot=is_bot
+            )
+            if tickets.record_message(ticket, kind, at):
+                clock = tx.pending_clock(ticket.id, SlaTarget.FIRST_RESPONSE)
+                # A reply after the deadline leaves the clock pending: the breach still fires.
+                if clock is not None and tickets.target_met(clock.deadline, at):
+                    tx.resolve_clock(clock, "met", at)
+            event = MessagePosted(at, author_id, kind, content)
+            return _Result(ticket.guild_id, self._decide(tx, config, ticket, event).effects, [])
+
+        return await self._run(unit)
+
+    async def escalate(
+        self, ticket_id: int, by: str, at: datetime, reason: str | None = None
+    ) -> list[Effect]:
+        """A staff member escalates; ``ticket_escalated`` rules run."""
+
+        def unit(tx: Tx) -> _Result:
+            ticket = _load(tx, ticket_id)
+            config = self._config(tx, ticket.guild_id)
+            why = (reason or "").strip() or "Escalated by staff"
+            tickets.escalate_by_staff(ticket, why, is_staff=config.settings.is_staff(by))
+            outcome = Outcome(effects=[Escalated(at, ticket.id, why, None)])
+            self._decide(tx, config, ticket, TicketEscalated(at, why), outcome)
+            return _Result(ticket.guild_id, outcome.effects, [])
+
+        return await self._run(unit)
+
+    async def assign(self, ticket_id: int, agent: str, by: str, at: datetime) -> list[Effect]:
+        """Assign by hand (a claim or /ticket assign); capacity does not apply."""
+
+        def unit(tx: Tx) -> _Result:
+            ticket = _load(tx, ticket_id)
+            config = self._config(tx, ticket.guild_id)
+            if not config.settings.is_staff(by):
+                raise DomainError("Only staff can assign tickets.")
+            previous = ticket.assignee_id
+            if not tickets.assign(ticket, agent, is_staff=config.settings.is_staff(agent)):
+                return _Result(ticket.guild_id, [], [])
+            tx.update_ticket(ticket)
+            tx.dequeue([ticket.id])
+            outcome = Outcome(effects=[Assigned(at, ticket.id, agent, None)])
+            if previous is not None:
+                self._drain(tx, config, at, outcome)
+            return _Result(ticket.guild_id, outcome.effects, [])
+
+        return await self._run(unit)
+
+    async def close(self, ticket_id: int, by: str, at: datetime) -> list[Effect]:
+        def unit(tx: Tx) -> _Result:
+            ticket = _load(tx, ticket_id)
+            config = self._config(tx, ticket.guild_id)
+            tickets.close(ticket, by, at, is_staff=config.settings.is_staff(by))
+            tx.update_ticket(ticket)
+            tx.dequeue([ticket.id])
+            for target in SlaTarget:
+                clock = tx.pending_clock(ticket.id, target)
+                if clock is not None:
+                    met = target is SlaTarget.RESOLUTION and tickets.target_met(clock.deadline, at)
+                    tx.resolve_clock(clock, "met" if met else "stopped", at)
+            outcome = Outcome()
+            if ticket.assignee_id is not None:
+                self._drain(tx, config, at, outcome)
+            return _Result(ticket.guild_id, outcome.effects, [])
+
+        return await self._run(unit)
+
+    async def rate(self, ticket_id: int, by: str, rating: int, at: datetime) -> list[Effect]:
+        """The customer rates a closed ticket; a low rating fires ``csat_negative``."""
+
+        def unit(tx: Tx) -> _Result:
+            ticket = _load(tx, ticket_id)
+            config = self._config(tx, ticket.guild_id)
+            tickets.rate(ticket, by, rating)
+            outcome = self._decide(tx, config, ticket, TicketRated(at, rating))
+            return _Result(ticket.guild_id, outcome.effects, [])
+
+        return await self._run(unit)
+
+    async def set_duty(
+        self, guild_id: str, user_id: str, on_duty: bool, at: datetime
+    ) -> list[Effect]:
+        """Go on or off duty for round robin; coming on duty takes queued tickets."""
+
+        def unit(tx: Tx) -> _Result:
+            config = self._config(tx, guild_id)
+            if not config.settings.is_staff(user_id):
+                raise DomainError("Only staff go on or off duty.")
+            tx.set_duty(guild_id, user_id, on_duty)
+            outcome = Outcome()
+            if on_duty:
+                self._drain(tx, config, at, outcome)
+            return _Result(guild_id, outcome.effects, [])
+
+        return await self._run(unit)
+
+    async def firings(self, guild_id: str, limit: int = 20) -> list[FiringRow]:
+        return await self.store.run(lambda tx: tx.recent_firings(guild_id, limit))
+
+    # SLA
+
+    async def next_deadline(self) -> datetime | None:
+        """The earliest pending SLA deadline of any ticket."""
+        if not self._deadline_known:
+            self._next_deadline = await self.store.run(lambda tx: tx.next_deadline())
+            self._deadline_known = True
+        return self._next_deadline
+
+    async def process_due(self, until: datetime, *, inclusive: bool = True) -> list[Effect]:
+        """Fire every SLA breach whose deadline has come by ``until``, each at its own deadline."""
+        effects: list[Effect] = []
+        while True:
+            upcoming = await self.next_deadline()
+            if upcoming is None or upcoming > until or (upcoming == until and not inclusive):
+                return effects
+
+            def unit(tx: Tx) -> list[_Result]:
+                results = [self._breach(tx, c) for c in tx.due_clocks(until, inclusive=inclusive)]
+                self._next_deadline = tx.next_deadline()
+                return results
+
+            for result in await self.store.run(unit):
+                effects.extend(result.effects)
+                await self.sink.publish(result.guild_id, result.effects)
+
+    def _breach(self, tx: Tx, clock: SlaClock) -> _Result:
+        ticket = _load(tx, clock.ticket_id)
+        config = self._config(tx, ticket.guild_id)
+        tx.resolve_clock(clock, "breached", clock.deadline)
+        outcome = Outcome(effects=[SlaBreached(clock.deadline, ticket.id, clock.target)])
+        self._decide(tx, config, ticket, SlaBreach(clock.deadline, clock.target), outcome)
+        return _Result(ticket.guild_id, outcome.effects, [])
+
+    # Internals
+
+    def _decide(
+        self,
+        tx: Tx,
+        config: GuildConfig,
+        ticket: Ticket,
+        event: TicketOpened | MessagePosted | TicketEscalated | TicketRated | SlaBreach,
+        outcome: Outcome | None = None,
+    ) -> Outcome:
+        """Gather routing state if rules may need it, run the rules, save what they decided."""
+        outcome = outcome or Outcome()
+        routing = None
+        if config.ruleset.uses_round_robin:
+            routing = tx.routing_state(ticket.guild_id, config.settings.capacity, [ticket.id])
+        run_rules(ticket, event, Context(config.ruleset, config.settings, routing), outcome)
+        tx.update_ticket(ticket)
+        tx.insert_firings(ticket.guild_id, outcome.firings)
+        if routing is not None:
+            tx.enqueue(ticket.guild_id, outcome.queued)
+            tx.save_pointers(ticket.guild_id, routing)
+        return outcome
+
+    def _drain(self, tx: Tx, config: GuildConfig, at: datetime, outcome: Outcome) -> None:
+        """Assign this server's queued tickets, oldest first, to whoever is eligible now."""
+        queue = tx.queue(config.guild_id)
+        if not queue:
+            return
+        routing = tx.routing_state(config.guild_id, config.settings.capacity)
+        assignments = drain_queue(queue, config.settings.pool, routing)
+        for entry, agent in assignments:
+            ticket = _load(tx, entry.ticket_id)
+            ticket.assignee_id = agent
+            tx.update_ticket(ticket)
+            outcome.effects.append(Assigned(at, ticket.id, agent, entry.rule_id))
+        tx.dequeue(entry.ticket_id for entry, _ in assignments)
+        tx.save_pointers(config.guild_id, routing)
+
+    async def _run(self, unit: Callable[[Tx], _Result]) -> list[Effect]:
+        result = await self.store.run(unit)
+        await self._finish(result)
+        return result.effects
+
+    async def _run_returning(self, unit: Callable[[Tx], tuple[T, _Result]]) -> T:
+        value, result = await self.store.run(unit)
+        await self._finish(result)
+        return value
+
+    async def _finish(self, result: _Result) -> None:
+        if result.new_deadlines and self._deadline_known:
+            earliest = min(result.new_deadlines)
+            if self._next_deadline is None or earliest < self._next_deadline:
+                self._next_deadline = earliest
+        if result.effects:
+            await self.sink.publish(result.guild_id, result.effects)
+
+
+def _load(tx: Tx, ticket_id: int) -> Ticket:
+    ticket = tx.ticket(ticket_id)
+    if ticket is None:
+        raise TicketNotFound(f"There is no ticket with id {ticket_id}.")
+    return ticket

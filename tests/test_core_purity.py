@@ -55,9 +55,12 @@ def test_core_imports_only_pure_modules(path: Path) -> None:
 def test_core_imports_no_other_thothbot_layer(path: Path) -> None:
     tree = ast.parse(path.read_text(encoding="utf-8"))
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.startswith("thothbot"):
-                assert node.module.startswith("thothbot.core"), f"{path.name}: {node.module}"
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and (node.module or "").startswith("thothbot")
+        ):
+            assert node.module.startswith("thothbot.core"), f"{path.name}: {node.module}"
 
 
 @pytest.mark.parametrize("path", core_modules(), ids=lambda p: p.name)

@@ -90,14 +90,22 @@ def test_every_matching_rule_fires_in_array_order() -> None:
 
 
 def test_disabled_rules_never_fire() -> None:
-    ruleset = rules({"id": "a", "enabled": False, "trigger": "ticket_opened", "actions": [ESCALATE]})
+    ruleset = rules(
+        {"id": "a", "enabled": False, "trigger": "ticket_opened", "actions": [ESCALATE]}
+    )
     t, outcome = run(ruleset, TicketOpened(T0))
-    assert outcome.effects == [] and not t.escalated
+    assert outcome.effects == []
+    assert not t.escalated
 
 
 def test_ticket_type_scopes_a_rule() -> None:
     ruleset = rules(
-        {"id": "billing", "trigger": "ticket_opened", "ticketTypeId": "billing", "actions": [tag("b")]}
+        {
+            "id": "billing",
+            "trigger": "ticket_opened",
+            "ticketTypeId": "billing",
+            "actions": [tag("b")],
+        }
     )
     assert fired(run(ruleset, TicketOpened(T0), ticket(type_id="billing"))[1]) == ["billing"]
     assert fired(run(ruleset, TicketOpened(T0), ticket(type_id="tech"))[1]) == []
@@ -115,7 +123,9 @@ def test_ticket_type_scopes_a_rule() -> None:
     ],
 )
 def test_message_contains_is_a_casefolded_substring(match: str, content: str, fires: bool) -> None:
-    ruleset = rules({"id": "m", "trigger": "message_contains", "match": match, "actions": [tag("t")]})
+    ruleset = rules(
+        {"id": "m", "trigger": "message_contains", "match": match, "actions": [tag("t")]}
+    )
     assert bool(fired(run(ruleset, message(content))[1])) is fires
 
 
@@ -124,12 +134,16 @@ def test_message_contains_is_a_casefolded_substring(match: str, content: str, fi
     [(AuthorKind.CUSTOMER, True), (AuthorKind.STAFF, True), (AuthorKind.BOT, False)],
 )
 def test_message_contains_fires_for_people_never_for_bots(kind: AuthorKind, fires: bool) -> None:
-    ruleset = rules({"id": "m", "trigger": "message_contains", "match": "hi", "actions": [tag("t")]})
+    ruleset = rules(
+        {"id": "m", "trigger": "message_contains", "match": "hi", "actions": [tag("t")]}
+    )
     assert bool(fired(run(ruleset, message("hi there", kind))[1])) is fires
 
 
 def test_message_contains_never_fires_on_a_closed_ticket() -> None:
-    ruleset = rules({"id": "m", "trigger": "message_contains", "match": "hi", "actions": [tag("t")]})
+    ruleset = rules(
+        {"id": "m", "trigger": "message_contains", "match": "hi", "actions": [tag("t")]}
+    )
     closed = ticket(status=Status.CLOSED, closed_at=T0)
     assert run(ruleset, message("hi"), closed)[1].effects == []
 
@@ -139,7 +153,8 @@ def test_the_opening_subject_is_not_a_message() -> None:
         {"id": "m", "trigger": "message_contains", "match": "refund", "actions": [ESCALATE]}
     )
     t, outcome = run(ruleset, TicketOpened(T0), ticket(subject="refund", body="refund please"))
-    assert outcome.effects == [] and not t.escalated
+    assert outcome.effects == []
+    assert not t.escalated
 
 
 def test_add_tag_skips_a_tag_the_ticket_has_in_any_case() -> None:
@@ -156,7 +171,8 @@ def test_a_ticket_holds_at_most_fifty_tags() -> None:
     ruleset = rules({"id": "a", "trigger": "ticket_opened", "actions": [tag("one-more")]})
     full = ticket(tags=[f"t{i}" for i in range(MAX_TAGS)])
     t, outcome = run(ruleset, TicketOpened(T0), full)
-    assert len(t.tags) == MAX_TAGS and "one-more" not in t.tags
+    assert len(t.tags) == MAX_TAGS
+    assert "one-more" not in t.tags
     assert "50 tags" in outcome.firings[0].outcomes[0].detail
 
 
@@ -166,7 +182,8 @@ def test_escalate_pauses_replies_records_reason_and_raises_ticket_escalated() ->
         {"id": "after", "trigger": "ticket_escalated", "actions": [tag("escalated")]},
     )
     t, outcome = run(ruleset, TicketOpened(T0))
-    assert t.escalated and t.replies_paused
+    assert t.escalated
+    assert t.replies_paused
     assert t.escalation_reason == "Automation: Refunds"
     assert fired(outcome) == ["esc", "after"]
     escalated = [e for e in outcome.effects if isinstance(e, Escalated)]
@@ -174,7 +191,9 @@ def test_escalate_pauses_replies_records_reason_and_raises_ticket_escalated() ->
 
 
 def test_escalation_reason_uses_the_id_when_the_rule_has_no_name() -> None:
-    t, _ = run(rules({"id": "r-9", "trigger": "ticket_opened", "actions": [ESCALATE]}), TicketOpened(T0))
+    t, _ = run(
+        rules({"id": "r-9", "trigger": "ticket_opened", "actions": [ESCALATE]}), TicketOpened(T0)
+    )
     assert t.escalation_reason == "Automation: r-9"
 
 
@@ -227,7 +246,8 @@ def test_the_cascade_depth_limit_stops_raised_events(monkeypatch: pytest.MonkeyP
         {"id": "after", "trigger": "ticket_escalated", "actions": [tag("x")]},
     )
     t, outcome = run(ruleset, TicketOpened(T0))
-    assert t.escalated and fired(outcome) == ["esc"]
+    assert t.escalated
+    assert fired(outcome) == ["esc"]
     assert "depth limit" in outcome.firings[0].outcomes[0].detail
 
 
@@ -241,7 +261,8 @@ def test_csat_negative_fires_at_or_below_the_threshold_without_reopening() -> No
     strict = GuildSettings(csat_negative_max=1)
     assert fired(run(ruleset, TicketRated(at(5), 2), ticket(**closed), strict)[1]) == []
     t, _ = run(ruleset, TicketRated(at(5), 1), ticket(**closed), strict)
-    assert t.escalated and t.status is Status.CLOSED
+    assert t.escalated
+    assert t.status is Status.CLOSED
 
 
 def test_sla_breach_fires_its_rules_on_open_tickets_only() -> None:
@@ -297,7 +318,8 @@ class TestRoundRobin:
         assert [q.ticket_id for q in outcome.queued] == [7]
         # Queued once: a second round robin on the same ticket is a no-op.
         _, again = run(self.ruleset, TicketOpened(T0), t, self.settings, routing)
-        assert again.queued == [] and "already waiting" in again.firings[0].outcomes[0].detail
+        assert again.queued == []
+        assert "already waiting" in again.firings[0].outcomes[0].detail
 
     def test_leaves_an_assigned_ticket_alone(self) -> None:
         routing = RoutingState()
@@ -312,7 +334,9 @@ class TestRoundRobin:
         )
         routing = RoutingState()
         for i, expected in enumerate(["B1", "B2", "B1"]):
-            t, _ = run(self.ruleset, TicketOpened(T0), ticket(id=i, type_id="billing"), settings, routing)
+            t, _ = run(
+                self.ruleset, TicketOpened(T0), ticket(id=i, type_id="billing"), settings, routing
+            )
             assert t.assignee_id == expected
         t, _ = run(self.ruleset, TicketOpened(T0), ticket(id=9, type_id="other"), settings, routing)
         assert t.assignee_id == "S1"

@@ -32,7 +32,8 @@ def problems(document: Any) -> list[tuple[str, str]]:
 
 def test_defaults() -> None:
     settings = parse({})
-    assert settings.staff == [] and settings.capacity is None
+    assert settings.staff == []
+    assert settings.capacity is None
     assert settings.csat_negative_max == 2
     assert settings.sla_policy(None).deadlines(datetime(2026, 1, 1, tzinfo=UTC)) == {}
 
@@ -40,7 +41,8 @@ def test_defaults() -> None:
 def test_example_settings_file_is_valid() -> None:
     with open("examples/settings.json", encoding="utf-8") as f:
         settings = parse_settings(f.read()).settings
-    assert settings.is_staff("S3") and not settings.is_staff("U1")
+    assert settings.is_staff("S3")
+    assert not settings.is_staff("U1")
 
 
 @pytest.mark.parametrize(
@@ -116,13 +118,16 @@ def test_pools_come_from_the_type_when_it_has_staff() -> None:
     assert settings.pool("billing") == ("billing", ["B1"])
     assert settings.pool("tech") == (SERVER_POOL, ["S1"])
     assert settings.pool(None) == (SERVER_POOL, ["S1"])
-    assert settings.is_staff("B1") and settings.is_staff("S1")
+    assert settings.is_staff("B1")
+    assert settings.is_staff("S1")
 
 
 def test_export_reimports_unchanged() -> None:
     document = {
         "staff": ["S1", "S2"],
-        "types": {"billing": {"label": "Billing", "staff": ["S3"], "sla": {"resolution_minutes": 60}}},
+        "types": {
+            "billing": {"label": "Billing", "staff": ["S3"], "sla": {"resolution_minutes": 60}}
+        },
         "capacity": 3,
         "sla": {"first_response_minutes": 30, "business_hours": BERLIN_HOURS},
     }

@@ -92,6 +92,12 @@ class GuildSettings(_Strict):
             return type_id or SERVER_POOL, ticket_type.staff
         return SERVER_POOL, self.staff
 
+    def pools(self) -> dict[str, Sequence[str]]:
+        """Every pool round robin walks, by key: the server's and each staffed type's."""
+        pools: dict[str, Sequence[str]] = {SERVER_POOL: self.staff}
+        pools.update((key, t.staff) for key, t in self.types.items() if t.staff)
+        return pools
+
     def sla_policy(self, type_id: str | None) -> SlaPolicy:
         """The server's SLA with the type's keys replacing the server's same keys."""
         policy = self._policies.get(type_id)

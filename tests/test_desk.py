@@ -75,7 +75,8 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     h = Harness(tmp_path / "data" / "thoth.db")
     desk = await h.start()
     saved = await desk.save_rules(G, json.dumps(RULES))
-    assert saved.saved and not saved.validation.problems
+    assert saved.saved
+    assert not saved.validation.problems
     await desk.save_settings(G, json.dumps(SETTINGS), T0)
     yield h
     await h.desk.store.close()
@@ -280,7 +281,7 @@ async def test_manual_assignment_takes_the_ticket_out_of_the_queue(harness: Harn
     assert isinstance(harness.take()[-1], AssignmentQueued)
     effects = await desk.assign(ticket.id, "S2", "S1", at(1))
     assert effects == [Assigned(at(1), ticket.id, "S2", None)]
-    assert await desk.store.run(lambda tx: tx.queue(G)) == []
+    assert await desk.store.run(lambda tx: list(tx.queue(G))) == []
     with pytest.raises(InvalidTransition, match="only be assigned to staff"):
         await desk.assign(ticket.id, "U7", "S1", at(2))
 
@@ -310,12 +311,15 @@ async def test_saving_settings_can_drain_the_queue(harness: Harness) -> None:
 async def test_refused_or_empty_rule_pastes_keep_the_saved_rules(harness: Harness) -> None:
     desk = harness.desk
     refused = await desk.save_rules(G, "{not json")
-    assert not refused.saved and refused.validation.refused
+    assert not refused.saved
+    assert refused.validation.refused
     nothing_valid = await desk.save_rules(G, json.dumps([{"trigger": "nope", "actions": []}]))
-    assert not nothing_valid.saved and nothing_valid.reason
+    assert not nothing_valid.saved
+    assert nothing_valid.reason
     assert [r["id"] for r in (await desk.config(G)).rules] == [r["id"] for r in RULES]
     cleared = await desk.save_rules(G, "[]")
-    assert cleared.saved and (await desk.config(G)).rules == []
+    assert cleared.saved
+    assert (await desk.config(G)).rules == []
 
 
 async def test_invalid_settings_change_nothing(harness: Harness) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from thothbot.core import tickets
-from thothbot.core.engine import Context, Outcome, RuleSet, run_rules
+from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
 from thothbot.core.models import (
     Assigned,
@@ -348,11 +348,13 @@ class Desk:
         """Gather routing state if rules may need it, run the rules, save what they decided."""
         outcome = outcome or Outcome()
         routing = None
-        if config.ruleset.uses_round_robin:
+        trigger = trigger_for(event, ticket, config.settings)
+        if trigger is not None and config.ruleset.needs_routing(trigger):
             routing = tx.routing_state(ticket.guild_id, config.settings.capacity, [ticket.id])
         run_rules(ticket, event, Context(config.ruleset, config.settings, routing), outcome)
         tx.update_ticket(ticket)
-        tx.insert_firings(ticket.guild_id, outcome.firings)
+        if outcome.firings:
+            tx.insert_firings(ticket.guild_id, outcome.firings)
         if routing is not None:
             tx.enqueue(ticket.guild_id, outcome.queued)
             tx.save_pointers(ticket.guild_id, routing)
@@ -360,11 +362,12 @@ class Desk:
 
     def _drain(self, tx: Tx, config: GuildConfig, at: datetime, outcome: Outcome) -> None:
         """Assign this server's queued tickets, oldest first, to whoever is eligible now."""
-        queue = tx.queue(config.guild_id)
-        if not queue:
+        if not tx.has_queue(config.guild_id):
             return
-        routing = tx.routing_state(config.guild_id, config.settings.capacity)
-        assignments = drain_queue(queue, config.settings.pool, routing)
+        settings = config.settings
+        routing = tx.routing_state(config.guild_id, settings.capacity)
+        queue = tx.queue(config.guild_id)
+        assignments = drain_queue(queue, settings.pool, settings.pools(), routing)
         for entry, agent in assignments:
             ticket = _load(tx, entry.ticket_id)
             ticket.assignee_id = agent

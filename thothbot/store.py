@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -104,17 +104,43 @@ def _ticket(row: sqlite3.Row) -> Ticket:
     )
 
 
+# Positions in a ticket row of the columns ``update_ticket`` writes, in its order.
+_UPDATABLE = (7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 20)
+
+
+def _updatable(ticket: Ticket) -> tuple[Any, ...]:
+    return (
+        ticket.status.value,
+        int(ticket.escalated),
+        ticket.escalation_reason,
+        int(ticket.replies_paused),
+        ticket.assignee_id,
+        json.dumps(ticket.tags, ensure_ascii=False),
+        ticket.urgency.value if ticket.urgency is not None else None,
+        ts(ticket.first_staff_reply_at) if ticket.first_staff_reply_at else None,
+        ts(ticket.closed_at) if ticket.closed_at else None,
+        ticket.rating,
+        ticket.channel_id,
+    )
+
+
 class Tx:
     """Synchronous access to the database inside one unit of work (runs on the database thread)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        # Each ticket's updatable columns as loaded, so an unchanged ticket is not written back.
+        self._loaded: dict[int, tuple[Any, ...]] = {}
 
     def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return self._conn.execute(sql, tuple(params)).fetchall()
 
     def _one(self, sql: str, params: Iterable[Any] = ()) -> Any:
         return self._conn.execute(sql, tuple(params)).fetchone()
+
+    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self._conn.executemany(sql, rows)
 
     # Servers
 
@@ -171,41 +197,38 @@ class Tx:
         )
         ticket.id = cast(int, cursor.lastrowid)
         ticket.number = number
+        self._loaded[ticket.id] = _updatable(ticket)
         return ticket
 
     def ticket(self, ticket_id: int) -> Ticket | None:
-        row = self._one(_TICKET_BY["id"], (ticket_id,))
-        return _ticket(row) if row is not None else None
+        return self._load(self._one(_TICKET_BY["id"], (ticket_id,)))
 
     def ticket_by_channel(self, channel_id: str) -> Ticket | None:
-        row = self._one(_TICKET_BY["channel_id"], (channel_id,))
-        return _ticket(row) if row is not None else None
+        return self._load(self._one(_TICKET_BY["channel_id"], (channel_id,)))
+
+    def _load(self, row: sqlite3.Row | None) -> Ticket | None:
+        if row is None:
+            return None
+        self._loaded[row[0]] = tuple(row[i] for i in _UPDATABLE)
+        return _ticket(row)
 
     def update_ticket(self, ticket: Ticket) -> None:
+        """Write back what changed since the ticket was loaded (nothing, often)."""
+        values = _updatable(ticket)
+        if self._loaded.get(ticket.id) == values:
+            return
         self._conn.execute(
             "UPDATE tickets SET status = ?, escalated = ?, escalation_reason = ?,"
             " replies_paused = ?, assignee_id = ?, tags = ?, urgency = ?,"
             " first_staff_reply_at = ?, closed_at = ?, rating = ?, channel_id = ? WHERE id = ?",
-            (
-                ticket.status.value,
-                ticket.escalated,
-                ticket.escalation_reason,
-                ticket.replies_paused,
-                ticket.assignee_id,
-                json.dumps(ticket.tags, ensure_ascii=False),
-                ticket.urgency.value if ticket.urgency is not None else None,
-                ts(ticket.first_staff_reply_at) if ticket.first_staff_reply_at else None,
-                ts(ticket.closed_at) if ticket.closed_at else None,
-                ticket.rating,
-                ticket.channel_id,
-                ticket.id,
-            ),
+            (*values, ticket.id),
         )
+        self._loaded[ticket.id] = values
 
     # Rule firings
 
     def insert_firings(self, guild_id: str, firings: Iterable[Firing]) -> None:
-        self._conn.executemany(
+        self._many(
             "INSERT INTO rule_firings (guild_id, ticket_id, at, trigger, rule_id, outcomes)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             [
@@ -272,7 +295,7 @@ class Tx:
         return state
 
     def save_pointers(self, guild_id: str, state: RoutingState) -> None:
-        self._conn.executemany(
+        self._many(
             "INSERT INTO routing_pointers (guild_id, pool, last_agent) VALUES (?, ?, ?)"
             " ON CONFLICT (guild_id, pool) DO UPDATE SET last_agent = excluded.last_agent",
             [(guild_id, pool, state.pointers[pool]) for pool in state.moved_pointers],
@@ -286,30 +309,35 @@ class Tx:
             (guild_id, user_id, on_duty),
         )
 
-    def queue(self, guild_id: str) -> list[QueuedTicket]:
-        rows = self._all(
+    def has_queue(self, guild_id: str) -> bool:
+        return (
+            self._one("SELECT 1 FROM assignment_queue WHERE guild_id = ?", (guild_id,)) is not None
+        )
+
+    def queue(self, guild_id: str) -> Iterator[QueuedTicket]:
+        """The server's queued tickets, oldest first, read lazily."""
+        cursor = self._conn.execute(
             "SELECT ticket_id, type_id, rule_id, queued_at FROM assignment_queue"
             " WHERE guild_id = ? ORDER BY queued_at, ticket_id",
             (guild_id,),
         )
-        return [QueuedTicket(r[0], r[1], r[2], datetime.fromisoformat(r[3])) for r in rows]
+        for r in cursor:
+            yield QueuedTicket(r[0], r[1], r[2], datetime.fromisoformat(r[3]))
 
     def enqueue(self, guild_id: str, entries: Iterable[QueuedTicket]) -> None:
-        self._conn.executemany(
+        self._many(
             "INSERT INTO assignment_queue (ticket_id, guild_id, type_id, rule_id, queued_at)"
             " VALUES (?, ?, ?, ?, ?)",
             [(q.ticket_id, guild_id, q.type_id, q.rule_id, ts(q.queued_at)) for q in entries],
         )
 
     def dequeue(self, ticket_ids: Iterable[int]) -> None:
-        self._conn.executemany(
-            "DELETE FROM assignment_queue WHERE ticket_id = ?", [(i,) for i in ticket_ids]
-        )
+        self._many("DELETE FROM assignment_queue WHERE ticket_id = ?", [(i,) for i in ticket_ids])
 
     # SLA clocks
 
     def start_clocks(self, ticket_id: int, deadlines: Mapping[SlaTarget, datetime]) -> None:
-        self._conn.executemany(
+        self._many(
             "INSERT INTO sla_clocks (ticket_id, target, deadline, status)"
             " VALUES (?, ?, ?, 'pending')",
             [(ticket_id, target.value, ts(deadline)) for target, deadline in deadlines.items()],

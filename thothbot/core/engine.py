@@ -70,7 +70,7 @@ class Rule:
 class RuleSet:
     """A server's normalized rules, compiled once and indexed by trigger."""
 
-    __slots__ = ("_by_trigger", "rules", "uses_round_robin")
+    __slots__ = ("_by_trigger", "_needs_routing", "rules", "uses_round_robin")
 
     def __init__(self, normalized: Sequence[Mapping[str, Any]]) -> None:
         self.rules = tuple(_compile(r) for r in normalized if r.get("enabled", True))
@@ -80,6 +80,19 @@ class RuleSet:
         self.uses_round_robin = any(
             a.type is ActionType.ASSIGN_ROUND_ROBIN for r in self.rules for a in r.actions
         )
+        escalated_assigns = self._has(Trigger.TICKET_ESCALATED, ActionType.ASSIGN_ROUND_ROBIN)
+        self._needs_routing = {
+            trigger: self._has(trigger, ActionType.ASSIGN_ROUND_ROBIN)
+            or (escalated_assigns and self._has(trigger, ActionType.ESCALATE))
+            for trigger in Trigger
+        }
+
+    def _has(self, trigger: Trigger, action: ActionType) -> bool:
+        return any(a.type is action for r in self._by_trigger[trigger] for a in r.actions)
+
+    def needs_routing(self, trigger: Trigger) -> bool:
+        """Whether an event of this trigger can reach ``assign_round_robin``, cascade included."""
+        return self._needs_routing[trigger]
 
     def for_trigger(self, trigger: Trigger) -> tuple[Rule, ...]:
         return self._by_trigger[trigger]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -55,16 +55,31 @@ class RoutingState:
 def drain_queue(
     queue: Iterable[QueuedTicket],
     pool_of: Callable[[str | None], tuple[str, Sequence[str]]],
+    pools: Mapping[str, Sequence[str]],
     state: RoutingState,
 ) -> list[tuple[QueuedTicket, str]]:
-    """Assign queued tickets, oldest first, to whoever is eligible now; returns the assignments."""
+    """Assign queued tickets (given oldest first) to whoever is eligible now.
+
+    The walk stops as soon as no pool has an eligible agent left, so with a lazy cursor a
+    long queue is read only as far as there is somebody to take its tickets.
+    """
     assignments: list[tuple[QueuedTicket, str]] = []
-    for entry in sorted(queue, key=lambda q: (q.queued_at, q.ticket_id)):
+    live = _live_pools(pools, state)
+    for entry in queue:
+        if not live:
+            break
         pool_key, members = pool_of(entry.type_id)
-        agent = state.next_agent(pool_key, members)
-        if agent is None:
+        if pool_key not in live:
             continue
+        agent = state.next_agent(pool_key, members)
+        assert agent is not None  # the pool is live
         state.record_assignment(pool_key, agent)
         state.queued.discard(entry.ticket_id)
         assignments.append((entry, agent))
+        live = _live_pools(pools, state)
     return assignments
+
+
+def _live_pools(pools: Mapping[str, Sequence[str]], state: RoutingState) -> set[str]:
+    """Pools in which somebody could take a ticket now."""
+    return {key for key, members in pools.items() if any(map(state.is_eligible, members))}

@@ -117,7 +117,8 @@ def parse_scenario(text: str) -> list[tuple[int, ScenarioLine]]:
     """Every non-blank line with its line number; raises ``ScenarioError`` at the first bad one."""
     parsed: list[tuple[int, ScenarioLine]] = []
     previous: datetime | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # JSON allows U+2028, U+0085 and friends raw inside strings, so only "\n" ends a line.
+    for number, raw in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
         if not raw.strip():
             continue
         try:
@@ -215,7 +216,8 @@ class Simulation:
         self.sink.effects.clear()
 
     def _reject(self, number: int, line: ScenarioLine, message: str) -> None:
-        rejected: dict[str, Any] = {"at": line.at.isoformat(), "kind": "rejected", "line": number}
+        at = line.at.astimezone(self.zone).isoformat()
+        rejected: dict[str, Any] = {"at": at, "kind": "rejected", "line": number}
         ticket = getattr(line, "ticket", None)
         if ticket is not None:
             rejected["ticket"] = ticket

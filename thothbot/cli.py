@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -17,6 +18,7 @@ from thothbot import __version__
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.core.rules import Severity, validate_and_normalize
+from thothbot.keys import cmd_keys_create, cmd_keys_list, cmd_keys_revoke
 from thothbot.simulate import PrettyPrinter, run_scenario
 from thothbot.store import Store
 
@@ -113,6 +115,139 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_DROPPED
 
 
+def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # Imported here: the openai SDK takes over a second to import, and only this command needs it.
+    from thothbot.core.classify import parse_event  # noqa: PLC0415
+    from thothbot.llm import classify_once  # noqa: PLC0415
+
+    raw = _read("-", sys.stdin)
+    try:
+        document = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise CliError("the event on stdin is not UTF-8 text") from None
+    except (ValueError, RecursionError) as error:
+        raise CliError(f"the event on stdin is not valid JSON: {error}") from None
+    ticket, settings = parse_event(document)
+    load_dotenv()
+    config = Config.from_env(os.environ)
+    result = asyncio.run(classify_once(config, ticket, settings))
+    if args.json:
+        answer = {"label": result.label, "source": result.source.value, "reason": result.reason}
+        json.dump(answer, out, ensure_ascii=False)
+        out.write("\n")
+    else:
+        out.write(f"{result.label} ({result.source.value}): {result.reason}\n")
+    return EXIT_OK
+
+
+def cmd_ingress(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from thothbot.ingress import serve  # noqa: PLC0415  (aiohttp: only this command needs it)
+
+    load_dotenv()
+    config = Config.from_env(os.environ)
+    config.configure_logging()
+    asyncio.run(serve(config, out))
+    return EXIT_OK
+
+
+def _lines(path: str, stdin: TextIO) -> Iterator[bytes]:
+    """The lines of a file, or of stdin for -, as bytes without their "\\n" (the only line end).
+
+    Read one at a time: the input never has to fit in memory.
+    """
+    if path == "-":
+        stream = stdin.buffer if hasattr(stdin, "buffer") else io.BytesIO(stdin.read().encode())
+        for line in stream:
+            yield line.removesuffix(b"\n")
+        return
+    try:
+        file = Path(path).open("rb")
+    except OSError as error:
+        raise CliError(f"cannot read {path}: {error.strerror or error}") from None
+    with file:
+        for line in file:
+            yield line.removesuffix(b"\n")
+
+
+# U+0085, U+2028 and U+2029 end lines for str.splitlines() and some JSON Lines readers: escaped,
+# each object stays on one line for them too (still the same JSON).
+_JSON_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    # phonenumbers' metadata takes a while to import, and only this command needs it.
+    from thothbot.core.redact import Redactor  # noqa: PLC0415
+
+    redactor = Redactor()
+    source = "stdin" if args.file == "-" else args.file
+    for number, raw in enumerate(_lines(args.file, sys.stdin), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            message = f"{source}: line {number} is not UTF-8 text (byte {error.start + 1})"
+            raise CliError(message) from None
+        result = redactor.redact(line)
+        if args.json:
+            entities = [
+                {"type": entity.type.value, "start": entity.start, "end": entity.end}
+                for entity in result.entities
+            ]
+            document = json.dumps({"redacted": result.text, "entities": entities}, ensure_ascii=False)
+            out.write(document.translate(_JSON_LINE_BREAKS) + "\n")
+        else:
+            out.write(result.text + "\n")
+    return EXIT_OK
+
+
+def _add_redact_command(commands: Any) -> None:
+    redact = commands.add_parser(
+        "redact",
+        help="replace personal data and pasted secrets in text with placeholders",
+        description="Read one text per line (only \\n ends a line) and print each with its"
+        " e-mail addresses, phone numbers, payment cards, IBANs, IP addresses, US SSNs and"
+        " secrets (bot tokens, API keys) replaced by [EMAIL], [PHONE], [CARD], [IBAN], [IP],"
+        " [SSN] or [SECRET].",
+    )
+    redact.add_argument(
+        "file", nargs="?", default="-", metavar="FILE", help="text file; stdin if - or left out"
+    )
+    redact.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per line: {"redacted": TEXT, "entities": [{"type", "start",'
+        ' "end"}]}, the offsets counted in characters (code points) of the input line',
+    )
+    redact.set_defaults(handler=cmd_redact)
+
+
+def _add_ingress_commands(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="API keys and webhook secrets for the HTTP ingress")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    create = keys_commands.add_parser(
+        "create",
+        help="create an API key and webhook signing secret for a server",
+        description="Print a new API key (shown only once) and its webhook signing secret.",
+    )
+    create.add_argument("--guild", required=True, metavar="ID", help="the Discord server's id")
+    create.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    create.set_defaults(handler=cmd_keys_create)
+    listing = keys_commands.add_parser("list", help="list keys (never their secrets)")
+    listing.add_argument("--guild", metavar="ID", help="only this server's keys")
+    listing.add_argument("--json", action="store_true", help="a JSON array on stdout")
+    listing.set_defaults(handler=cmd_keys_list)
+    revoke = keys_commands.add_parser("revoke", help="revoke a key: its requests get 401")
+    revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, from `keys list`")
+    revoke.set_defaults(handler=cmd_keys_revoke)
+
+    ingress = commands.add_parser(
+        "ingress",
+        help="serve the HTTP ingress alone until Ctrl-C",
+        description="Accept events on THOTH_INGRESS_HOST:THOTH_INGRESS_PORT (default"
+        " 127.0.0.1:8080) and open tickets from them, without the Discord bot.",
+    )
+    ingress.set_defaults(handler=cmd_ingress)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="thothbot", description="A self-hosted support desk that lives inside Discord."
@@ -151,8 +286,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(handler=cmd_simulate)
 
+    classify = commands.add_parser(
+        "classify",
+        help="classify one ticket's urgency",
+        description='Read one event JSON object on stdin ({"subject", "body",'
+        ' "customer_tier": free|pro|enterprise, "channel": email|chat|form, optional'
+        ' "classifier": {"labels", "instructions"}}) and print its urgency label, who decided'
+        " it (llm, cache or heuristic) and why. The model comes from THOTH_LLM_BASE_URL,"
+        " THOTH_LLM_API_KEY and THOTH_LLM_MODEL; without a model the keyword heuristic decides.",
+    )
+    classify.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    classify.set_defaults(handler=cmd_classify)
+
     run = commands.add_parser("run", help="run the Discord bot (configured from the environment)")
     run.set_defaults(handler=cmd_run)
+    _add_ingress_commands(commands)
+    _add_redact_command(commands)
     return parser
 
 

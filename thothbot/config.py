@@ -5,13 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
 from thothbot.core.errors import InvalidInput
 
 DEFAULT_DB_PATH = "./data/thothbot.db"
+N = TypeVar("N", int, float)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+DEFAULT_INGRESS_HOST = "127.0.0.1"
+DEFAULT_INGRESS_PORT = 8080
+DEFAULT_INGRESS_RATE = 50.0
+DEFAULT_INGRESS_BURST = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +25,15 @@ class Config:
     db_path: str = DEFAULT_DB_PATH
     discord_token: SecretStr | None = None
     log_level: str = "INFO"
+    # The urgency classifier's OpenAI-compatible endpoint; no model means the heuristic decides.
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    # The HTTP ingress: where it listens, and each API key's request rate (token bucket).
+    ingress_host: str = DEFAULT_INGRESS_HOST
+    ingress_port: int = DEFAULT_INGRESS_PORT
+    ingress_rate: float = DEFAULT_INGRESS_RATE
+    ingress_burst: int = DEFAULT_INGRESS_BURST
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -26,13 +41,50 @@ class Config:
         if level not in LOG_LEVELS:
             raise InvalidInput(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}.")
         token = env.get("DISCORD_TOKEN", "").strip()
+        base_url = env.get("THOTH_LLM_BASE_URL", "").strip() or None
+        if base_url is not None and not base_url.startswith(("http://", "https://")):
+            raise InvalidInput(
+                f"THOTH_LLM_BASE_URL must start with http:// or https://, not {base_url!r}."
+            )
+        api_key = env.get("THOTH_LLM_API_KEY", "").strip()
         return cls(
             db_path=env.get("THOTH_DB_PATH", "").strip() or DEFAULT_DB_PATH,
             discord_token=SecretStr(token) if token else None,
             log_level=level,
+            llm_base_url=base_url,
+            llm_api_key=SecretStr(api_key) if api_key else None,
+            llm_model=env.get("THOTH_LLM_MODEL", "").strip() or None,
+            **_ingress(env),
         )
 
     def configure_logging(self) -> None:
         logging.basicConfig(
             level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+
+
+def _ingress(env: Mapping[str, str]) -> dict[str, Any]:
+    host = env.get("THOTH_INGRESS_HOST", "").strip() or DEFAULT_INGRESS_HOST
+    port = _number(env, "THOTH_INGRESS_PORT", DEFAULT_INGRESS_PORT, int, low=0, high=65535)
+    rate = _number(env, "THOTH_INGRESS_RATE", DEFAULT_INGRESS_RATE, float, low=0.001, high=1e6)
+    burst = _number(env, "THOTH_INGRESS_BURST", DEFAULT_INGRESS_BURST, int, low=1, high=1_000_000)
+    return {
+        "ingress_host": host,
+        "ingress_port": port,
+        "ingress_rate": rate,
+        "ingress_burst": burst,
+    }
+
+
+def _number(env: Mapping[str, str], name: str, default: N, kind: type[N], *, low: N, high: N) -> N:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:  # NaN fails the range check too
+        what = "a whole number" if kind is int else "a number"
+        raise InvalidInput(f"{name} must be {what} from {low} to {high}, not {raw!r}.")
+    return value

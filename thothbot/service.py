@@ -29,6 +29,7 @@ from thothbot.core.models import (
     TicketEscalated,
     TicketOpened,
     TicketRated,
+    UrgencyKnown,
 )
 from thothbot.core.routing import drain_queue
 from thothbot.core.rules import Validation, validate_and_normalize
@@ -118,7 +119,8 @@ class Desk:
 
     async def save_rules(self, guild_id: str, raw: str | bytes) -> RulesSaved:
         """Validate and save rules; refused input, or input with nothing valid, saves nothing."""
-        validation = validate_and_normalize(raw)
+        labels = (await self.config(guild_id)).settings.classifier.labels
+        validation = validate_and_normalize(raw, labels)
         if validation.refused:
             return RulesSaved(validation, saved=False)
         if not validation.rules and validation.dropped:
@@ -157,7 +159,9 @@ class Desk:
         source: str = "discord",
         ref: str | None = None,
         channel_id: str | None = None,
+        urgency: str | None = None,
     ) -> Ticket:
+        """Open a ticket; pass its ``urgency`` label when known, so ticket_opened rules see it."""
         subject = subject.strip()
         if not subject:
             raise DomainError("A ticket needs a subject.")
@@ -179,13 +183,37 @@ class Desk:
 
         def unit(tx: Tx) -> tuple[Ticket, _Result]:
             config = self._config(tx, guild_id)
+            if urgency is not None:
+                _check_urgency(config, urgency)
             ticket = tx.insert_ticket(draft)
+            ticket.urgency = urgency  # saved with what the rules decide, by _decide
             deadlines = config.settings.sla_policy(type_id).deadlines(at)
             tx.start_clocks(ticket.id, deadlines)
             outcome = self._decide(tx, config, ticket, TicketOpened(at))
             return ticket, _Result(guild_id, outcome.effects, list(deadlines.values()))
 
         return await self._run_returning(unit)
+
+    async def set_urgency(self, ticket_id: int, label: str, at: datetime) -> list[Effect]:
+        """Record a ticket's urgency (the classifier's label, or staff's).
+
+        When it was not known yet, the ticket_opened rules with an urgency condition run now,
+        as they would have at opening; a later change of label runs no rules.
+        """
+
+        def unit(tx: Tx) -> _Result:
+            ticket = _load(tx, ticket_id)
+            config = self._config(tx, ticket.guild_id)
+            _check_urgency(config, label)
+            first = ticket.urgency is None
+            ticket.urgency = label
+            if not first:
+                tx.update_ticket(ticket)
+                return _Result(ticket.guild_id, [], [])
+            outcome = self._decide(tx, config, ticket, UrgencyKnown(at))
+            return _Result(ticket.guild_id, outcome.effects, [])
+
+        return await self._run(unit)
 
     async def ticket(self, ticket_id: int) -> Ticket:
         return await self.store.run(lambda tx: _load(tx, ticket_id))
@@ -342,7 +370,12 @@ class Desk:
         tx: Tx,
         config: GuildConfig,
         ticket: Ticket,
-        event: TicketOpened | MessagePosted | TicketEscalated | TicketRated | SlaBreach,
+        event: TicketOpened
+        | MessagePosted
+        | TicketEscalated
+        | TicketRated
+        | SlaBreach
+        | UrgencyKnown,
         outcome: Outcome | None = None,
     ) -> Outcome:
         """Gather routing state if rules may need it, run the rules, save what they decided."""
@@ -393,6 +426,14 @@ class Desk:
                 self._next_deadline = earliest
         if result.effects:
             await self.sink.publish(result.guild_id, result.effects)
+
+
+def _check_urgency(config: GuildConfig, label: str) -> None:
+    labels = config.settings.classifier.labels
+    if label not in labels:
+        raise DomainError(
+            f"{label!r} is not an urgency label of this server (use {', '.join(labels)})."
+        )
 
 
 def _load(tx: Tx, ticket_id: int) -> Ticket:

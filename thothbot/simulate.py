@@ -261,7 +261,7 @@ async def run_scenario(
     """
     lines = parse_scenario(scenario)
     warnings = parse_settings(settings).warnings if settings is not None else []
-    store = await Store.open(MEMORY)
+    store = await Store.open(MEMORY, threaded=False)
     try:
         sink = RecordingSink()
         desk = Desk(store, sink)

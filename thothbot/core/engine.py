@@ -34,6 +34,7 @@ from thothbot.core.models import (
     TicketOpened,
     TicketRated,
     Trigger,
+    UrgencyKnown,
 )
 from thothbot.core.routing import QueuedTicket, RoutingState
 from thothbot.core.settings import GuildSettings
@@ -58,13 +59,17 @@ class Rule:
     match_folded: str  # empty unless the trigger is message_contains
     type_id: str | None
     actions: tuple[Action, ...]
+    urgency: frozenset[str] | None = None  # None: any urgency, known or not
 
     @property
     def label(self) -> str:
         return self.name or self.id
 
     def applies_to(self, ticket: Ticket) -> bool:
-        return self.type_id is None or self.type_id == ticket.type_id
+        if self.type_id is not None and self.type_id != ticket.type_id:
+            return False
+        # A ticket whose urgency is not known yet matches no rule with an urgency condition.
+        return self.urgency is None or ticket.urgency in self.urgency
 
 
 class RuleSet:
@@ -109,6 +114,7 @@ class RuleSet:
 
 def _compile(raw: Mapping[str, Any]) -> Rule:
     match = raw.get("match")
+    urgency = raw.get("urgency")
     return Rule(
         id=raw["id"],
         name=raw.get("name"),
@@ -117,6 +123,7 @@ def _compile(raw: Mapping[str, Any]) -> Rule:
         match_folded=match.casefold() if match is not None else "",
         type_id=raw.get("ticketTypeId"),
         actions=tuple(Action(ActionType(a["type"]), a.get("tag")) for a in raw["actions"]),
+        urgency=frozenset(urgency) if urgency is not None else None,
     )
 
 
@@ -142,6 +149,8 @@ def trigger_for(event: Event, ticket: Ticket, settings: GuildSettings) -> Trigge
     """The trigger an event stands for, or None when it fires no rule at all."""
     if isinstance(event, TicketOpened):
         return Trigger.TICKET_OPENED
+    if isinstance(event, UrgencyKnown):
+        return Trigger.TICKET_OPENED if ticket.is_open else None
     if isinstance(event, TicketEscalated):
         return Trigger.TICKET_ESCALATED
     if isinstance(event, MessagePosted):
@@ -186,7 +195,11 @@ class _Cascade:
         rules = self.context.rules
         if isinstance(event, MessagePosted):
             return rules.matching_message(self.ticket, event.content)
-        return [rule for rule in rules.for_trigger(trigger) if rule.applies_to(self.ticket)]
+        candidates = [rule for rule in rules.for_trigger(trigger) if rule.applies_to(self.ticket)]
+        if isinstance(event, UrgencyKnown):
+            # The rules without an urgency condition fired when the ticket was opened.
+            return [rule for rule in candidates if rule.urgency is not None]
+        return candidates
 
     def _fire(self, rule: Rule, trigger: Trigger, at: datetime, depth: int) -> None:
         self.outcome.effects.append(RuleFired(at, self.ticket.id, rule.id, trigger))

@@ -30,9 +30,14 @@ class Status(StrEnum):
 
 
 class Urgency(StrEnum):
+    """The default urgency labels, lowest first; a server may bring its own (``classifier``)."""
+
     LOW = "low"
     HIGH = "high"
     CRITICAL = "critical"
+
+
+DEFAULT_URGENCY_LABELS: tuple[str, ...] = tuple(u.value for u in Urgency)
 
 
 class AuthorKind(StrEnum):
@@ -64,7 +69,7 @@ class Ticket:
     replies_paused: bool = False
     assignee_id: str | None = None
     tags: list[str] = field(default_factory=list)
-    urgency: Urgency | None = None
+    urgency: str | None = None  # a label of the server's classifier; None until known
     first_staff_reply_at: datetime | None = None
     closed_at: datetime | None = None
     rating: int | None = None
@@ -115,7 +120,15 @@ class SlaBreach:
     target: SlaTarget
 
 
-Event = TicketOpened | MessagePosted | TicketEscalated | TicketRated | SlaBreach
+@dataclass(frozen=True, slots=True)
+class UrgencyKnown:
+    """A ticket's urgency became known after it was opened: a late ``ticket_opened`` for the
+    rules with an ``urgency`` condition (the others fired when the ticket opened)."""
+
+    at: datetime
+
+
+Event = TicketOpened | MessagePosted | TicketEscalated | TicketRated | SlaBreach | UrgencyKnown
 
 
 # Effects: what the outside world should learn, in order. Adapters render them.

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, NoReturn
 
-from thothbot.core.models import ActionType, Trigger
+from thothbot.core.models import DEFAULT_URGENCY_LABELS, ActionType, Trigger
 
 MAX_RULES = 25
 MAX_INPUT_BYTES = 256 * 1024
@@ -73,8 +73,12 @@ class Validation:
 _DROPS = frozenset({Severity.DROPPED_RULE, Severity.DROPPED_ACTION})
 
 
-def validate_and_normalize(raw: str | bytes) -> Validation:
-    """Read a pasted rules document (text or UTF-8 bytes) and normalize it; never raises."""
+def validate_and_normalize(raw: str | bytes, labels: Sequence[str] | None = None) -> Validation:
+    """Read a pasted rules document (text or UTF-8 bytes) and normalize it; never raises.
+
+    ``labels`` are the server's urgency labels that ``urgency`` conditions may name
+    (None: the default low, high and critical).
+    """
     try:
         text = _read(raw)
         value = _parse(text)
@@ -82,15 +86,15 @@ def validate_and_normalize(raw: str | bytes) -> Validation:
         return _refuse(refusal.message)
     # json.loads builds only JSON values, and a lone surrogate needs a \udXXX escape: without
     # one, the walk over every value that normalize_rules makes can be skipped.
-    return _normalize(value, check_values=_SURROGATE_ESCAPE.search(text) is not None)
+    return _normalize(value, check_values=_SURROGATE_ESCAPE.search(text) is not None, labels=labels)
 
 
-def normalize_rules(value: object) -> Validation:
+def normalize_rules(value: object, labels: Sequence[str] | None = None) -> Validation:
     """Normalize an already-parsed JSON value as ``validate_and_normalize`` would; never raises."""
-    return _normalize(value, check_values=True)
+    return _normalize(value, check_values=True, labels=labels)
 
 
-def _normalize(value: object, *, check_values: bool) -> Validation:
+def _normalize(value: object, *, check_values: bool, labels: Sequence[str] | None) -> Validation:
     """Refuse ``value`` unless it is an array of JSON values, else check it rule by rule."""
     if not isinstance(value, list):
         return _refuse(
@@ -98,6 +102,8 @@ def _normalize(value: object, *, check_values: bool) -> Validation:
             f"but this is {_kind(value, json_word=True)}."
         )
     batch = _Batch(value)
+    if labels is not None:
+        batch.labels = tuple(labels)
     if check_values:
         reason, batch.input_ids = _survey(value)
         if reason is not None:
@@ -322,6 +328,7 @@ class _RuleCheck:
     problems: list[Problem] = field(default_factory=list)
     trigger: str | None = None  # a valid trigger, once checked
     dropped: bool = False
+    labels: tuple[str, ...] = DEFAULT_URGENCY_LABELS  # what ``urgency`` may name
 
     def drop(self, key: str, complaint: str) -> None:
         """Report a problem with ``key`` that drops the whole rule."""
@@ -424,6 +431,39 @@ def _check_ticket_type(check: _RuleCheck, value: object) -> None:
         check.fields["ticketTypeId"] = type_id
 
 
+def _check_urgency(check: _RuleCheck, value: object) -> None:
+    """``urgency``: optional; a label or an array of labels, normalized to a list of unique ones."""
+    if value is _MISSING or value is None:
+        return
+    if isinstance(value, str):
+        value = [value]
+    elif not isinstance(value, list):
+        kind = _kind(value)
+        check.drop("urgency", f'"urgency" must be a label or an array of labels, but it is {kind}')
+        return
+    if not value:
+        check.drop("urgency", '"urgency" is empty (leave it out to match every urgency)')
+        return
+    wanted: list[str] = []
+    for index, label in enumerate(value):
+        if not isinstance(label, str):
+            check.drop(
+                "urgency", f'"urgency" must hold labels, but item {index + 1} is {_kind(label)}'
+            )
+            return
+        if label not in check.labels:
+            allowed = _one_of(list(check.labels)) if len(check.labels) > 1 else check.labels[0]
+            check.drop(
+                "urgency",
+                f'"urgency" names {_quote(label)}, which is not one of this server\'s'
+                f" urgency labels (use {allowed})",
+            )
+            return
+        if label not in wanted:
+            wanted.append(str(label))
+    check.fields["urgency"] = wanted
+
+
 def _check_actions(check: _RuleCheck, value: object) -> None:
     """``actions``: a non-empty array; invalid actions are dropped one by one."""
     if value is _MISSING:
@@ -509,6 +549,7 @@ _RULE_KEYS: dict[str, Callable[[_RuleCheck, object], None]] = {
     "trigger": _check_trigger,
     "match": _check_match,
     "ticketTypeId": _check_ticket_type,
+    "urgency": _check_urgency,
     "actions": _check_actions,
 }
 _RULE_KEY_NAMES = tuple(_RULE_KEYS)
@@ -526,6 +567,7 @@ class _Batch:
     problems: list[Problem] = field(default_factory=list)
     kept_ids: set[str] = field(default_factory=set)
     input_ids: frozenset[str] | None = None  # found on the first id assignment
+    labels: tuple[str, ...] = DEFAULT_URGENCY_LABELS
 
     def add(self, index: int, element: object) -> None:
         """Check the element at ``index`` and keep it if it is a valid rule within the limit."""
@@ -534,7 +576,7 @@ class _Batch:
             message = f"This rule is {_kind(element)}, not an object, so it was dropped."
             self.problems.append(Problem(path, Severity.DROPPED_RULE, message))
             return
-        check = _check_rule(path, element, self.kept_ids)
+        check = _check_rule(path, element, self.kept_ids, self.labels)
         if not check.dropped and len(self.rules) >= MAX_RULES:
             message = f"Only {MAX_RULES} rules are allowed per server, so this rule was dropped."
             self.problems.append(Problem(path, Severity.DROPPED_RULE, message))
@@ -562,9 +604,11 @@ class _Batch:
             attempt += 1
 
 
-def _check_rule(path: str, element: dict[str, Any], kept_ids: set[str]) -> _RuleCheck:
+def _check_rule(
+    path: str, element: dict[str, Any], kept_ids: set[str], labels: tuple[str, ...]
+) -> _RuleCheck:
     """Run every key's check on one rule object, then warn about unknown keys."""
-    check = _RuleCheck(path, kept_ids)
+    check = _RuleCheck(path, kept_ids, labels=labels)
     for key, check_key in _RULE_KEYS.items():
         check_key(check, element.get(key, _MISSING))
     for key in element:

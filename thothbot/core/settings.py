@@ -14,6 +14,7 @@ The shape is the one ``thothbot simulate --settings`` reads and the bot's settin
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -25,10 +26,12 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from thothbot.core.errors import SettingsInvalid
+from thothbot.core.models import DEFAULT_URGENCY_LABELS
 from thothbot.core.routing import SERVER_POOL
 from thothbot.core.sla import BusinessCalendar, SlaPolicy
 
@@ -74,12 +77,60 @@ class TicketType(_Strict):
     sla: Sla | None = None
 
 
+MAX_LABELS = 10
+MAX_LABEL_LENGTH = 32
+MAX_INSTRUCTIONS = 2000
+_LABEL_FORM = re.compile(r"[a-z0-9_-]+")
+
+
+class Classifier(_Strict):
+    """The urgency classifier: its labels, lowest first, and the admin's guidance for the model."""
+
+    labels: list[str] = list(DEFAULT_URGENCY_LABELS)
+    instructions: str | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _check_labels(cls, labels: list[str]) -> list[str]:
+        if not labels:
+            raise ValueError("needs at least one label (the first is the lowest urgency)")
+        if len(labels) > MAX_LABELS:
+            raise ValueError(f"has {len(labels)} labels; the limit is {MAX_LABELS}")
+        for label in labels:
+            if not label:
+                raise ValueError("contains an empty label")
+            if len(label) > MAX_LABEL_LENGTH:
+                raise ValueError(
+                    f"label {json.dumps(label[:40])} is {len(label)} characters;"
+                    f" the limit is {MAX_LABEL_LENGTH}"
+                )
+            if not _LABEL_FORM.fullmatch(label):
+                raise ValueError(
+                    f"label {json.dumps(label)} may only contain lowercase letters a-z,"
+                    ' digits, "_" and "-"'
+                )
+        duplicates = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicates:
+            raise ValueError(f"lists {json.dumps(duplicates[0])} more than once")
+        return labels
+
+    @field_validator("instructions")
+    @classmethod
+    def _check_instructions(cls, instructions: str | None) -> str | None:
+        if instructions is not None and len(instructions) > MAX_INSTRUCTIONS:
+            raise ValueError(
+                f"are {len(instructions)} characters long; the limit is {MAX_INSTRUCTIONS}"
+            )
+        return instructions
+
+
 class GuildSettings(_Strict):
     staff: list[UserId] = []
     types: dict[TypeId, TicketType] = {}
     capacity: Annotated[int, Field(gt=0, le=1000)] | None = None
     csat_negative_max: Annotated[int, Field(ge=1, le=4)] = 2
     sla: Sla = Sla()
+    classifier: Classifier = Classifier()
     _policies: dict[str | None, SlaPolicy] = PrivateAttr(default_factory=dict)
 
     def is_staff(self, user_id: str) -> bool:

@@ -1,0 +1,653 @@
+"""The HTTP ingress over real HTTP (aiohttp server and client) on a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from thothbot import keys
+from thothbot.config import Config
+from thothbot.core.errors import InvalidInput
+from thothbot.ingress import (
+    EVENTS,
+    GroupCommit,
+    Ingress,
+    IngressSettings,
+    RateLimiter,
+    SupportTicketCreated,
+    serve,
+    start_ingress,
+)
+from thothbot.service import Desk, RecordingSink
+from thothbot.store import IngressEventRow, Store
+
+G = "guild-1"
+NAME = "support.ticket.created"
+EVENT: dict[str, Any] = {
+    "ticket_id": "T-1001",
+    "subject": "Checkout is broken",
+    "body": "Every card is declined since this morning.",
+    "customer_tier": "enterprise",
+    "channel": "email",
+}
+ESCALATE_ON_OPEN = [
+    {"id": "page", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]},
+]
+
+
+class Clock:
+    """A monotonic clock the test moves by hand (for the token bucket)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Answer:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Server:
+    """An ingress listening on 127.0.0.1 on a free port, a client session and a key."""
+
+    path: Path
+    store: Store
+    desk: Desk
+    ingress: Ingress
+    runner: web.AppRunner
+    session: aiohttp.ClientSession
+    api_key: str
+    key_id: str
+    secret: str
+    clock: Clock
+    now: list[datetime]
+
+    async def post(
+        self, path: str, data: bytes | str, headers: dict[str, str] | None = None
+    ) -> Answer:
+        async with self.session.post(path, data=data, headers=headers or {}) as response:
+            text = await response.text()
+            body = json.loads(text) if response.content_type == "application/json" else text
+            return Answer(response.status, body, dict(response.headers))
+
+    async def event(
+        self,
+        payload: Any = None,
+        *,
+        key: str | None = None,
+        idempotency_key: str | None = None,
+        name: str = NAME,
+    ) -> Answer:
+        headers = {"Authorization": f"Bearer {key or self.api_key}"}
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        data = payload if isinstance(payload, str) else json.dumps(payload or EVENT)
+        return await self.post(f"/v1/events/{name}", data, headers)
+
+    async def webhook(
+        self,
+        data: Any = None,
+        *,
+        message_id: str = "msg_1",
+        timestamp: int | None = None,
+        signatures: list[str] | None = None,
+        body: bytes | None = None,
+    ) -> Answer:
+        raw = (
+            body
+            or json.dumps(
+                {"type": NAME, "timestamp": "2026-11-23T09:00:00Z", "data": data or EVENT}
+            ).encode()
+        )
+        stamp = str(timestamp if timestamp is not None else int(self.now[0].timestamp()))
+        signed = keys.signature(self.secret, message_id, stamp, raw)
+        headers = {
+            "webhook-id": message_id,
+            "webhook-timestamp": stamp,
+            "webhook-signature": " ".join(signatures or [signed]),
+            "Content-Type": "application/json",
+        }
+        return await self.post(f"/v1/webhooks/{self.key_id}", raw, headers)
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(self.path) as conn:
+            return conn.execute(sql, params).fetchall()
+
+
+@contextlib.asynccontextmanager
+async def _serve(
+    tmp_path: Path, settings: IngressSettings | None = None, **options: Any
+) -> AsyncIterator[Server]:
+    path = tmp_path / "thoth.db"
+    store = await Store.open(path)
+    desk = Desk(store, RecordingSink())
+    created = keys.new_key(G, datetime.now(UTC))
+    await store.run(lambda tx: tx.insert_api_key(created.row))
+    clock = Clock()
+    now = [datetime.now(UTC)]
+    ingress = Ingress(desk, store, settings, clock=clock, now=lambda: now[0], **options)
+    runner = web.AppRunner(ingress.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    session = aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}")
+    try:
+        yield Server(
+            path,
+            store,
+            desk,
+            ingress,
+            runner,
+            session,
+            created.api_key,
+            created.row.key_id,
+            created.row.webhook_secret,
+            clock,
+            now,
+        )
+    finally:
+        await session.close()
+        await runner.cleanup()
+        await store.close()
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[Server]:
+    async with _serve(tmp_path) as s:
+        yield s
+
+
+def tickets(server: Server) -> list[tuple[Any, ...]]:
+    return server.rows(
+        "SELECT guild_id, customer_id, subject, body, source, ref, escalated, urgency"
+        " FROM tickets ORDER BY id"
+    )
+
+
+# Accepted events become tickets
+
+
+async def test_an_event_is_stored_whole_and_becomes_a_ticket_that_rules_act_on(
+    server: Server,
+) -> None:
+    saved = await server.desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
+    assert saved.saved
+
+    answer = await server.event({**EVENT, "order_id": 42, "tags": ["checkout"]})
+
+    assert answer.status == 202
+    event_id = answer.body["event_id"]
+    assert event_id.startswith("evt_")
+    [(status, payload, ticket_id, via)] = server.rows(
+        "SELECT status, payload, ticket_id, via FROM ingress_events WHERE event_id = ?", event_id
+    )
+    assert status == "done"
+    assert via == "api"
+    assert json.loads(payload) == {**EVENT, "order_id": 42, "tags": ["checkout"]}
+    ticket = await server.desk.ticket(ticket_id)
+    assert ticket.guild_id == G
+    assert ticket.customer_id == f"api:{server.key_id}"
+    assert (ticket.subject, ticket.body) == (EVENT["subject"], EVENT["body"])
+    assert (ticket.source, ticket.ref) == ("api", "T-1001")
+    assert ticket.escalated  # the ticket_opened rule ran in the same request
+    [firing] = await server.desk.firings(G)
+    assert firing.rule_id == "page"
+
+
+async def test_a_long_or_blank_subject_still_opens_a_ticket(server: Server) -> None:
+    assert (await server.event({**EVENT, "subject": "x" * 500})).status == 202
+    assert (await server.event({**EVENT, "subject": "   "})).status == 202
+    subjects = [row[2] for row in tickets(server)]
+    assert len(subjects[0]) == 200
+    assert subjects[0].endswith("…")
+    assert subjects[1] == "(no subject)"
+
+
+async def test_a_classifier_hook_gives_the_ticket_its_urgency(tmp_path: Path) -> None:
+    seen: list[SupportTicketCreated] = []
+
+    async def classify(event: SupportTicketCreated) -> str | None:
+        seen.append(event)
+        return "critical" if event.customer_tier == "enterprise" else "not-a-label"
+
+    async with _serve(tmp_path, classify=classify) as server:
+        assert (await server.event()).status == 202
+        assert (await server.event({**EVENT, "customer_tier": "free"})).status == 202
+        assert [row[7] for row in tickets(server)] == ["critical", None]
+        assert [e.customer_tier for e in seen] == ["enterprise", "free"]
+
+
+# Refusals
+
+
+async def test_a_missing_malformed_or_wrong_key_gets_401(server: Server) -> None:
+    no_key = await server.post(f"/v1/events/{NAME}", json.dumps(EVENT))
+    wrong_secret = f"thk_{server.key_id}_{'A' * 43}"
+    answers = [
+        no_key,
+        await server.event(key="not-a-key"),
+        await server.event(key=wrong_secret),
+        await server.event(key="thk_0000000000000000_abc"),
+        await server.post(f"/v1/events/{NAME}", "{}", {"Authorization": f"Basic {server.api_key}"}),
+    ]
+    assert [a.status for a in answers] == [401] * 5
+    assert all(a.headers["WWW-Authenticate"] == "Bearer" for a in answers)
+    assert "Authorization: Bearer" in no_key.body["error"]
+    assert answers[2].body["error"] == "This API key is not valid."
+    assert tickets(server) == []
+    assert server.ingress.metrics.rejected["unauthorized"] == 5
+
+
+async def test_a_revoked_key_gets_401_on_both_endpoints(server: Server) -> None:
+    assert (await server.event()).status == 202
+    await server.store.run(lambda tx: tx.revoke_api_key(server.key_id, datetime.now(UTC)))
+
+    answer = await server.event({**EVENT, "ticket_id": "T-2"})
+    webhook = await server.webhook()
+
+    assert answer.status == 401
+    assert answer.body["error"] == "This API key has been revoked."
+    assert webhook.status == 401
+    assert len(tickets(server)) == 1
+
+
+async def test_a_body_that_is_not_json_gets_400(server: Server) -> None:
+    for raw in ("{not json", '{"subject": NaN}', "\xff"):
+        answer = await server.event(raw)
+        assert answer.status == 400, raw
+        assert answer.body["error"].startswith("The body is not valid JSON")
+    assert tickets(server) == []
+
+
+async def test_schema_errors_get_422_with_field_paths(server: Server) -> None:
+    bad = {**EVENT, "customer_tier": "gold", "ticket_id": 7}
+    del bad["subject"]
+
+    answer = await server.event(bad)
+
+    assert answer.status == 422
+    paths = {p["path"] for p in answer.body["problems"]}
+    assert paths == {"customer_tier", "ticket_id", "subject"}
+    assert "customer_tier: Input should be 'free', 'pro' or 'enterprise'" in answer.body["error"]
+    array = await server.event("[1, 2]")
+    assert array.status == 422
+    assert array.body["error"] == "The body must be: a JSON object."
+    assert tickets(server) == []
+
+
+async def test_an_unknown_event_gets_404_naming_the_known_ones(server: Server) -> None:
+    answer = await server.event(name="payment.failed")
+    assert answer.status == 404
+    assert answer.body["known_events"] == sorted(EVENTS)
+    assert "support.ticket.created" in answer.body["error"]
+    webhook = await server.webhook(body=json.dumps({"type": "nope", "data": {}}).encode())
+    assert webhook.status == 404
+
+
+async def test_a_body_over_256_kib_gets_413(server: Server) -> None:
+    padding = 256 * 1024 - len(json.dumps({**EVENT, "pad": ""}))
+    exactly = json.dumps({**EVENT, "pad": "x" * padding})
+    assert len(exactly) == 256 * 1024
+    assert (await server.event(exactly)).status == 202
+
+    over = await server.event(json.dumps({**EVENT, "pad": "x" * (padding + 1)}))
+    assert over.status == 413
+    assert "256 KiB" in over.body["error"]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        # No Content-Length: the limit applies while reading.
+        yield b'{"pad": "'
+        for _ in range(300):
+            yield b"x" * 1024
+        yield b'"}'
+
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    async with server.session.post(f"/v1/events/{NAME}", data=chunks(), headers=headers) as r:
+        assert r.status == 413
+        assert "256 KiB" in (await r.json())["error"]
+    assert len(tickets(server)) == 1
+
+
+async def test_a_key_over_its_rate_gets_429_with_retry_after(tmp_path: Path) -> None:
+    async with _serve(tmp_path, IngressSettings(rate=0.5, burst=2)) as server:
+        assert [(await server.event()).status for _ in range(2)] == [202, 202]
+        limited = await server.event()
+        assert limited.status == 429
+        assert limited.headers["Retry-After"] == "2"  # one token takes 2 s at 0.5/s
+        assert "Too many requests" in limited.body["error"]
+        server.clock.now += 2
+        assert (await server.event()).status == 202
+        assert server.ingress.metrics.rejected["rate_limited"] == 1
+
+
+def test_the_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
+    clock = Clock()
+    limiter = RateLimiter(rate=10, burst=3, clock=clock)
+    assert [limiter.take("k") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.take("k") == pytest.approx(0.1)
+    assert limiter.take("other") == 0.0  # buckets are per key
+    clock.now += 0.25
+    assert limiter.take("k") == 0.0
+    assert limiter.take("k") == 0.0
+    assert limiter.take("k") > 0
+    clock.now += 100
+    assert [limiter.take("k") for _ in range(4)][-1] > 0  # never more than the burst
+
+
+# Idempotency
+
+
+async def test_a_repeated_idempotency_key_replays_the_first_answer_once_processed(
+    server: Server,
+) -> None:
+    first = await server.event(idempotency_key="order-1")
+    again = await server.event(idempotency_key="order-1")
+    other = await server.event({**EVENT, "subject": "Changed"}, idempotency_key="order-1")
+
+    assert first.status == again.status == 202
+    assert again.body == first.body
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert other.status == 422
+    assert "already used for a different request" in other.body["error"]
+    assert len(tickets(server)) == 1
+    assert server.rows("SELECT COUNT(*) FROM ingress_events") == [(1,)]
+    # The same key on another endpoint name is another request.
+    assert (await server.event(idempotency_key="order-1", name="nope")).status == 404
+    assert server.ingress.metrics.replayed == 1
+
+
+async def test_idempotency_keys_are_checked_and_forgotten_after_72_hours(server: Server) -> None:
+    assert (await server.event(idempotency_key="x" * 256)).status == 400
+    assert (await server.event(idempotency_key="k")).status == 202
+    server.now[0] += timedelta(hours=71)
+    assert (await server.ingress.purge()) == 0
+    assert (await server.event(idempotency_key="k")).headers.get("Idempotent-Replayed")
+    server.now[0] += timedelta(hours=2)
+    assert (await server.ingress.purge()) == 1
+    assert server.rows("SELECT COUNT(*) FROM idempotency_records") == [(0,)]
+    fresh = await server.event(idempotency_key="k")
+    assert fresh.status == 202
+    assert "Idempotent-Replayed" not in fresh.headers
+    assert len(tickets(server)) == 2
+
+
+# Standard Webhooks
+
+
+async def test_a_signed_webhook_becomes_a_ticket_and_a_redelivery_is_processed_once(
+    server: Server,
+) -> None:
+    first = await server.webhook(message_id="msg_a")
+    server.now[0] += timedelta(hours=5)  # a redelivery hours later carries a fresh timestamp
+    again = await server.webhook(message_id="msg_a")
+    changed = await server.webhook({**EVENT, "subject": "Other"}, message_id="msg_a")
+
+    assert first.status == again.status == 202
+    assert again.body == first.body
+    assert changed.status == 422
+    assert server.rows("SELECT via, status FROM ingress_events") == [("webhook", "done")]
+    assert len(tickets(server)) == 1
+
+
+async def test_any_one_valid_signature_passes_during_rotation(server: Server) -> None:
+    stamp = int(server.now[0].timestamp())
+    raw = json.dumps({"type": NAME, "data": EVENT}).encode()
+    old_secret = keys.new_key(G, server.now[0]).row.webhook_secret
+    stale = keys.signature(old_secret, "msg_r", str(stamp), raw)
+    valid = keys.signature(server.secret, "msg_r", str(stamp), raw)
+
+    answer = await server.webhook(
+        message_id="msg_r", timestamp=stamp, body=raw, signatures=[stale, "v2,abc", valid]
+    )
+    only_stale = await server.webhook(
+        message_id="msg_s", timestamp=stamp, body=raw, signatures=[stale]
+    )
+
+    assert answer.status == 202
+    assert only_stale.status == 401
+
+
+async def test_stale_or_future_timestamps_get_401(server: Server) -> None:
+    now = int(server.now[0].timestamp())
+    for stamp in (now - 301, now + 301):
+        answer = await server.webhook(timestamp=stamp)
+        assert answer.status == 401
+        assert "within 5 minutes" in answer.body["error"]
+    assert (await server.webhook(timestamp=now - 299)).status == 202
+    assert server.ingress.metrics.rejected["stale_timestamp"] == 2
+
+
+async def test_a_tampered_body_or_unsigned_delivery_gets_401(server: Server) -> None:
+    stamp = str(int(server.now[0].timestamp()))
+    raw = json.dumps({"type": NAME, "data": EVENT}).encode()
+    signed = keys.signature(server.secret, "msg_t", stamp, raw)
+    tampered = raw.replace(b"enterprise", b"free")
+    headers = {"webhook-id": "msg_t", "webhook-timestamp": stamp, "webhook-signature": signed}
+
+    answer = await server.post(f"/v1/webhooks/{server.key_id}", tampered, headers)
+    other_id = await server.post(
+        f"/v1/webhooks/{server.key_id}", raw, {**headers, "webhook-id": "msg_u"}
+    )
+    unsigned = await server.post(f"/v1/webhooks/{server.key_id}", raw, {"webhook-id": "m"})
+    unknown = await server.post("/v1/webhooks/0000000000000000", raw, headers)
+
+    assert [answer.status, other_id.status, unsigned.status, unknown.status] == [401] * 4
+    assert "No webhook-signature matches" in answer.body["error"]
+    assert tickets(server) == []
+
+
+async def test_a_webhook_envelope_without_type_or_data_gets_422(server: Server) -> None:
+    answer = await server.webhook(body=json.dumps({"data": []}).encode())
+    assert answer.status == 422
+    assert [p["path"] for p in answer.body["problems"]] == ["type", "data"]
+    bad = await server.webhook({**EVENT, "channel": "fax"})
+    assert bad.status == 422
+    assert [p["path"] for p in bad.body["problems"]] == ["data.channel"]
+
+
+# Durability across restarts
+
+
+async def test_events_left_pending_by_a_crash_are_processed_on_start_exactly_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "thoth.db"
+    store = await Store.open(path)
+    desk = Desk(store)
+    await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
+    created = keys.new_key(G, datetime.now(UTC))
+    received = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+    def pending(event_id: str, ticket_id: str) -> IngressEventRow:
+        payload = {**EVENT, "ticket_id": ticket_id}
+        return IngressEventRow(event_id, created.row.key_id, G, NAME, payload, "api", received)
+
+    # A crash after the event was committed, before its ticket was opened ...
+    lost, half = pending("evt_lost", "T-1"), pending("evt_half", "T-2")
+    await store.run(lambda tx: [tx.insert_api_key(created.row), tx.insert_ingress_event(lost)])
+    # ... and one after the ticket was opened, before the event was marked done.
+    await store.run(lambda tx: tx.insert_ingress_event(half))
+    await desk.open_ticket(
+        G, f"api:{created.row.key_id}", "Opened before the crash", received, source="api", ref="T-2"
+    )
+    await store.close()
+
+    store = await Store.open(path)  # the restart
+    try:
+        config = Config.from_env({"THOTH_DB_PATH": str(path), "THOTH_INGRESS_PORT": "0"})
+        runner = await start_ingress(Desk(store), store, config)
+        await runner.cleanup()
+        rows = await store.run(
+            lambda tx: [tx.ingress_event("evt_lost"), tx.ingress_event("evt_half")]
+        )
+        assert [(r.status if r else None) for r in rows] == ["done", "done"]
+        opened = [await Desk(store).ticket(r.ticket_id) for r in rows if r and r.ticket_id]
+        assert [(t.ref, t.escalated) for t in opened] == [("T-1", True), ("T-2", True)]
+        assert opened[1].subject == "Opened before the crash"  # found again, not opened twice
+        assert await store.run(lambda tx: tx.pending_ingress_events()) == []
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone() == (2,)
+
+
+# Health, metrics, configuration
+
+
+async def test_healthz_and_metrics(server: Server) -> None:
+    await server.event()
+    await server.event(key="nope")
+    async with server.session.get("/healthz") as response:
+        assert response.status == 200
+        assert await response.json() == {"status": "ok"}
+    async with server.session.get("/metrics") as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        text = await response.text()
+    assert 'thothbot_ingress_events_accepted_total{event="support.ticket.created"} 1' in text
+    assert 'thothbot_ingress_events_rejected_total{reason="unauthorized"} 1' in text
+    assert 'thothbot_ingress_events_rejected_total{reason="too_large"} 0' in text
+    assert "thothbot_ingress_tickets_opened_total 1" in text
+    assert "# TYPE thothbot_ingress_tickets_opened_total counter" in text
+
+
+async def test_unknown_paths_and_methods_answer_in_json(server: Server) -> None:
+    async with server.session.get("/nowhere") as response:
+        assert response.status == 404
+        assert (await response.json())["error"] == "Not Found."
+    async with server.session.get(f"/v1/events/{NAME}") as response:
+        assert response.status == 405
+        assert response.headers["Allow"] == "POST"
+
+
+def test_ingress_configuration_from_the_environment() -> None:
+    default = Config.from_env({})
+    assert (default.ingress_host, default.ingress_port) == ("127.0.0.1", 8080)
+    assert (default.ingress_rate, default.ingress_burst) == (50.0, 100)
+    config = Config.from_env(
+        {
+            "THOTH_INGRESS_HOST": "0.0.0.0",
+            "THOTH_INGRESS_PORT": " 9000 ",
+            "THOTH_INGRESS_RATE": "2.5",
+            "THOTH_INGRESS_BURST": "5",
+        }
+    )
+    assert (config.ingress_host, config.ingress_port) == ("0.0.0.0", 9000)
+    assert IngressSettings.from_config(config) == IngressSettings(rate=2.5, burst=5)
+    for name, raw in [
+        ("THOTH_INGRESS_PORT", "http"),
+        ("THOTH_INGRESS_PORT", "70000"),
+        ("THOTH_INGRESS_PORT", "-1"),
+        ("THOTH_INGRESS_RATE", "0"),
+        ("THOTH_INGRESS_RATE", "nan"),
+        ("THOTH_INGRESS_BURST", "1.5"),
+    ]:
+        with pytest.raises(InvalidInput, match=f"{name} must be .* not '{raw}'"):
+            Config.from_env({name: raw})
+
+
+async def test_serve_runs_the_ingress_alone_until_cancelled(tmp_path: Path) -> None:
+    config = Config.from_env(
+        {"THOTH_DB_PATH": str(tmp_path / "thoth.db"), "THOTH_INGRESS_PORT": "0"}
+    )
+    out = io.StringIO()
+    task = asyncio.create_task(serve(config, out))
+    for _ in range(200):
+        if out.getvalue() or task.done():
+            break
+        await asyncio.sleep(0.005)
+    line = out.getvalue()
+    assert line.startswith("thothbot ingress listening on http://127.0.0.1:")
+    url = line.split(" on ")[1].split()[0]
+    async with aiohttp.ClientSession() as session, session.get(f"{url}/healthz") as response:
+        assert response.status == 200
+    task.cancel()  # what Ctrl-C does to asyncio.run's task
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_group_commit_shares_transactions_and_fails_only_the_failing_unit(
+    tmp_path: Path,
+) -> None:
+    store = await Store.open(tmp_path / "thoth.db")
+    commits = GroupCommit(store)
+    transactions: list[int] = []
+
+    def good(n: int) -> Callable[[Any], int]:
+        def unit(tx: Any) -> int:
+            transactions.append(id(tx))
+            tx.set_duty(G, f"S{n}", True)
+            return n
+
+        return unit
+
+    def bad(tx: Any) -> int:
+        tx.set_duty(G, "BAD", True)
+        raise RuntimeError("boom")
+
+    try:
+        results = await asyncio.gather(
+            *(commits.run(good(n)) for n in range(5)), commits.run(bad), return_exceptions=True
+        )
+        assert results[:5] == [0, 1, 2, 3, 4]
+        assert isinstance(results[5], RuntimeError)
+        assert len(set(transactions[:5])) < 5  # shared at least one transaction
+        state = await store.run(lambda tx: tx.routing_state(G, None))
+        on_duty = await store.run(
+            lambda tx: [r[0] for r in tx._all("SELECT user_id FROM duty ORDER BY user_id")]
+        )
+        assert state.off_duty == set()
+        assert on_duty == ["S0", "S1", "S2", "S3", "S4"]  # BAD's write was rolled back
+    finally:
+        await store.close()
+
+
+async def test_a_failure_on_our_side_is_a_json_500_and_stores_nothing(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(unit: Any) -> Any:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(server.ingress.commits, "run", broken)
+    answer = await server.event()
+    assert answer.status == 500
+    assert "nothing was stored" in answer.body["error"]
+    assert server.rows("SELECT COUNT(*) FROM ingress_events") == [(0,)]
+
+
+async def test_an_event_the_desk_cannot_take_now_stays_pending_without_looping(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(server.desk, "open_ticket", unavailable)
+    answer = await server.event()
+    assert answer.status == 202  # stored: the answer does not depend on the ticket
+    assert await server.ingress.recover() == 0
+    [(status,)] = server.rows("SELECT status FROM ingress_events")
+    assert status == "pending"
+    monkeypatch.undo()
+    assert await server.ingress.recover() == 1
+    assert server.rows("SELECT status FROM ingress_events") == [("done",)]
+    assert len(tickets(server)) == 1

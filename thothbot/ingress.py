@@ -1,0 +1,757 @@
+"""HTTP ingress: authenticated, signed, idempotent event intake (aiohttp.web).
+
+``POST /v1/events/{name}``      ``Authorization: Bearer thk_...``, optional ``Idempotency-Key``
+``POST /v1/webhooks/{key_id}``  a Standard Webhooks delivery signed with the key's ``whsec_``
+``GET /healthz``, ``GET /metrics`` (Prometheus text)
+
+An event is answered 202 only once it and its idempotency record are committed, with status
+'pending'. In the same request it then becomes a ticket through ``Desk.open_ticket`` (so the
+server's rules run) and is marked 'done'. An event left pending by a crash in between is
+processed by ``Ingress.recover`` when the ingress starts; the ticket it may already have opened
+is found again by what it was opened with, so it is never opened twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import secrets
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TextIO, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from thothbot import keys
+from thothbot.config import Config
+from thothbot.core.errors import DomainError
+from thothbot.core.models import Effect
+from thothbot.service import MAX_SUBJECT, Desk
+from thothbot.store import ApiKeyRow, IdempotencyRecord, IngressEventRow, Store, Tx
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_BODY = 256 * 1024
+MAX_REQUEST_KEY = 255
+IDEMPOTENCY_TTL = timedelta(hours=72)
+TIMESTAMP_TOLERANCE = timedelta(minutes=5)
+PURGE_EVERY = 600.0  # seconds
+NO_SUBJECT = "(no subject)"
+
+
+class SupportTicketCreated(BaseModel):
+    """``support.ticket.created``: a ticket opened in another system. Unknown fields are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    ticket_id: str = Field(min_length=1, max_length=255)
+    subject: str
+    body: str
+    customer_tier: Literal["free", "pro", "enterprise"]
+    channel: Literal["email", "chat", "form"]
+
+
+EVENTS: dict[str, type[BaseModel]] = {"support.ticket.created": SupportTicketCreated}
+
+# An urgency classifier the ingress may consult before opening the ticket; None: no label yet.
+Classify = Callable[[SupportTicketCreated], Awaitable[str | None]]
+
+REJECTION_REASONS = (
+    "unauthorized",
+    "bad_signature",
+    "stale_timestamp",
+    "rate_limited",
+    "too_large",
+    "unknown_event",
+    "invalid_json",
+    "invalid_event",
+    "bad_request",
+    "idempotency_mismatch",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IngressSettings:
+    rate: float = 50.0  # requests per second per API key, sustained
+    burst: int = 100  # requests per API key allowed at once
+    max_body: int = MAX_BODY
+    idempotency_ttl: timedelta = IDEMPOTENCY_TTL
+    tolerance: timedelta = TIMESTAMP_TOLERANCE
+
+    @classmethod
+    def from_config(cls, config: Config) -> IngressSettings:
+        return cls(rate=config.ingress_rate, burst=config.ingress_burst)
+
+
+class RateLimiter:
+    """A token bucket per API key, in memory: nothing the desk needs after a restart."""
+
+    def __init__(
+        self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def take(self, key: str) -> float:
+        """Spend a token: 0.0 when allowed, else the seconds until one is available."""
+        now = self._clock()
+        tokens, then = self._buckets.get(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - then) * self.rate)
+        if tokens >= 1.0:
+            self._buckets[key] = (tokens - 1.0, now)
+            return 0.0
+        self._buckets[key] = (tokens, now)
+        return (1.0 - tokens) / self.rate
+
+
+class Metrics:
+    """Counters since start, rendered in the Prometheus text format."""
+
+    def __init__(self) -> None:
+        self.accepted: Counter[str] = Counter(dict.fromkeys(EVENTS, 0))
+        self.rejected: Counter[str] = Counter(dict.fromkeys(REJECTION_REASONS, 0))
+        self.replayed = 0
+        self.tickets_opened = 0
+        self.failed = 0
+
+    def render(self) -> str:
+        lines: list[str] = []
+
+        def metric(name: str, help_text: str, samples: Sequence[tuple[str, int]]) -> None:
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} counter")
+            lines.extend(f"{name}{labels} {value}" for labels, value in samples)
+
+        metric(
+            "thothbot_ingress_events_accepted_total",
+            "Events stored and answered 202, by event name.",
+            [(f'{{event="{_label(k)}"}}', v) for k, v in sorted(self.accepted.items())],
+        )
+        metric(
+            "thothbot_ingress_events_rejected_total",
+            "Requests refused, by reason.",
+            [(f'{{reason="{_label(k)}"}}', v) for k, v in sorted(self.rejected.items())],
+        )
+        metric(
+            "thothbot_ingress_idempotent_replays_total",
+            "Repeated requests answered with their first answer.",
+            [("", self.replayed)],
+        )
+        metric(
+            "thothbot_ingress_tickets_opened_total",
+            "Tickets opened from events.",
+            [("", self.tickets_opened)],
+        )
+        metric(
+            "thothbot_ingress_events_failed_total",
+            "Stored events the desk refused to turn into a ticket.",
+            [("", self.failed)],
+        )
+        return "\n".join(lines) + "\n"
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+class Rejected(Exception):
+    """A request refused with a JSON ``{"error": ...}`` answer; ``reason`` labels the metric."""
+
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.headers = headers or {}
+        self.extra = extra
+
+
+def _unauthorized(message: str, reason: str = "unauthorized", *, bearer: bool = True) -> Rejected:
+    headers = {"WWW-Authenticate": "Bearer"} if bearer else {}
+    return Rejected(401, reason, message, headers=headers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    """A request that passed authentication and the checks that need no database."""
+
+    key: ApiKeyRow
+    name: str
+    payload: dict[str, Any]
+    event: BaseModel
+    via: Literal["api", "webhook"]
+    request_key: str | None
+    request_hash: str
+
+
+class GroupCommit:
+    """Small units queued while a transaction is in flight share the next one.
+
+    Under load many requests pay for one thread hop and one commit; alone, a unit runs at once
+    as with ``Store.run``. A unit that raises is retried alone, so it fails only its caller.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def run(self, unit: Callable[[Tx], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.append((unit, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain(), name="ingress-group-commit")
+        return await future
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                results = await self._store.run(_together([unit for unit, _ in batch]))
+            except Exception as error:
+                if len(batch) == 1:
+                    _settle(batch[0][1], error=error)
+                    continue
+                for unit, future in batch:
+                    try:
+                        _settle(future, await self._store.run(unit))
+                    except Exception as alone:
+                        _settle(future, error=alone)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                _settle(future, result)
+
+
+def _together(units: list[Callable[[Tx], Any]]) -> Callable[[Tx], list[Any]]:
+    return lambda tx: [unit(tx) for unit in units]
+
+
+def _settle(
+    future: asyncio.Future[Any], result: Any = None, error: Exception | None = None
+) -> None:
+    if future.done():  # its request was cancelled
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
+
+
+class LogSink:
+    """Effects when no Discord bot runs next to the ingress: logged (ids only), not delivered."""
+
+    async def publish(self, guild_id: str, effects: Sequence[Effect]) -> None:
+        for effect in effects:
+            log.info(
+                "server %s: %s on ticket %s", guild_id, type(effect).__name__, effect.ticket_id
+            )
+
+
+class Ingress:
+    """The request handlers and the work behind them; ``app()`` wires them into aiohttp."""
+
+    def __init__(
+        self,
+        desk: Desk,
+        store: Store | None = None,
+        settings: IngressSettings | None = None,
+        *,
+        classify: Classify | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.desk = desk
+        self.store = store or desk.store
+        self.settings = settings or IngressSettings()
+        self.classify = classify
+        self.metrics = Metrics()
+        self.limiter = RateLimiter(self.settings.rate, self.settings.burst, clock)
+        self.commits = GroupCommit(self.store)
+        self._keys: dict[str, ApiKeyRow] = {}
+        self._now = now
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.settings.max_body, middlewares=[_json_errors])
+        app.router.add_post("/v1/events/{name}", self.handle_event)
+        app.router.add_post("/v1/webhooks/{key_id}", self.handle_webhook)
+        app.router.add_get("/healthz", self.handle_health)
+        app.router.add_get("/metrics", self.handle_metrics)
+        app.cleanup_ctx.append(self._purging)
+        return app
+
+    # Handlers
+
+    async def handle_event(self, request: web.Request) -> web.Response:
+        try:
+            key = await self._bearer(request)
+            self._limit(key)
+            name = request.match_info["name"]
+            if name not in EVENTS:
+                raise _unknown_event(name)
+            request_key = request.headers.get("Idempotency-Key")
+            _check_request_key(request_key, "Idempotency-Key")
+            body = await self._body(request)
+            payload = _parse(body)
+            event = _validate(name, payload, "")
+            digest = hashlib.sha256(name.encode() + b"\n" + body).hexdigest()
+            accepted = _Request(key, name, payload, event, "api", request_key, digest)
+            return await self._accept(accepted)
+        except Rejected as rejected:
+            return self._refuse(rejected)
+
+    async def handle_webhook(self, request: web.Request) -> web.Response:
+        try:
+            key = await self._key(request.match_info["key_id"])
+            if key is None or key.revoked_at is not None:
+                raise _unauthorized(
+                    "There is no active key with this id: check the webhook URL.", bearer=False
+                )
+            body = await self._body(request)
+            message_id = self._verify(request, key, body)
+            self._limit(key)
+            envelope = _parse(body)
+            name = envelope.get("type")
+            data = envelope.get("data")
+            problems = []
+            if not isinstance(name, str):
+                problems.append({"path": "type", "message": "must be the event's name, a string"})
+            if not isinstance(data, dict):
+                problems.append({"path": "data", "message": "must be the event, a JSON object"})
+            if not isinstance(name, str) or not isinstance(data, dict):
+                raise _invalid('The webhook body must read {"type": name, "data": {...}}', problems)
+            if name not in EVENTS:
+                raise _unknown_event(name)
+            event = _validate(name, data, "data.")
+            digest = hashlib.sha256(body).hexdigest()
+            return await self._accept(
+                _Request(key, name, data, event, "webhook", message_id, digest)
+            )
+        except Rejected as rejected:
+            return self._refuse(rejected)
+
+    async def handle_health(self, request: web.Request) -> web.Response:
+        try:
+            await self.store.run(lambda tx: None)
+        except Exception:
+            log.exception("health check: the database does not answer")
+            return web.json_response(
+                {"status": "failing", "error": "The database does not answer."}, status=503
+            )
+        return web.json_response({"status": "ok"})
+
+    async def handle_metrics(self, request: web.Request) -> web.Response:
+        return web.Response(
+            body=self.metrics.render().encode(),
+            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+        )
+
+    # Checks
+
+    async def _key(self, key_id: str) -> ApiKeyRow | None:
+        """The key with this id; active keys are cached (``_accept`` rechecks revocation)."""
+        key = self._keys.get(key_id)
+        if key is None:
+            key = await self.store.run(lambda tx: tx.api_key(key_id))
+            if key is not None and key.revoked_at is None:
+                self._keys[key_id] = key
+        return key
+
+    async def _bearer(self, request: web.Request) -> ApiKeyRow:
+        header = request.headers.get("Authorization", "").strip()
+        if not header:
+            raise _unauthorized("An API key is needed: send 'Authorization: Bearer <key>'.")
+        scheme, _, api_key = header.partition(" ")
+        api_key = api_key.strip()
+        if scheme.lower() != "bearer" or not api_key:
+            raise _unauthorized("The Authorization header must read 'Bearer <key>'.")
+        key_id = keys.key_id_of(api_key)
+        key = await self._key(key_id) if key_id is not None else None
+        if key is None or not keys.key_matches(key, api_key):
+            raise _unauthorized("This API key is not valid.")
+        if key.revoked_at is not None:
+            raise _unauthorized("This API key has been revoked.")
+        return key
+
+    def _verify(self, request: web.Request, key: ApiKeyRow, body: bytes) -> str:
+        """Check a Standard Webhooks signature; the delivery's id (its idempotency key)."""
+        message_id = request.headers.get("webhook-id")
+        timestamp = request.headers.get("webhook-timestamp")
+        header = request.headers.get("webhook-signature")
+        if not message_id or not timestamp or not header:
+            raise _unauthorized(
+                "A webhook needs the webhook-id, webhook-timestamp and webhook-signature headers.",
+                "bad_signature",
+                bearer=False,
+            )
+        _check_request_key(message_id, "webhook-id")
+        if not keys.timestamp_fresh(timestamp, self._now(), self.settings.tolerance):
+            minutes = self.settings.tolerance.total_seconds() / 60
+            raise _unauthorized(
+                f"The webhook-timestamp is not a Unix time within {minutes:g} minutes of ours.",
+                "stale_timestamp",
+                bearer=False,
+            )
+        if not keys.signature_matches(key.webhook_secret, message_id, timestamp, body, header):
+            raise _unauthorized(
+                "No webhook-signature matches this body with this key's signing secret.",
+                "bad_signature",
+                bearer=False,
+            )
+        return message_id
+
+    def _limit(self, key: ApiKeyRow) -> None:
+        wait = self.limiter.take(key.key_id)
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise Rejected(
+                429,
+                "rate_limited",
+                f"Too many requests for this key (at most {self.settings.rate:g} a second,"
+                f" {self.settings.burst} at once): retry in {seconds} s.",
+                headers={"Retry-After": str(seconds)},
+            )
+
+    async def _body(self, request: web.Request) -> bytes:
+        limit = self.settings.max_body
+        too_large = Rejected(
+            413, "too_large", f"The body is larger than the limit of {limit // 1024} KiB."
+        )
+        if request.content_length is not None and request.content_length > limit:
+            raise too_large
+        try:
+            return await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise too_large from None
+
+    # Accepting and processing
+
+    async def _accept(self, request: _Request) -> web.Response:
+        now = self._now()
+        row = IngressEventRow(
+            event_id=f"evt_{secrets.token_hex(12)}",
+            key_id=request.key.key_id,
+            guild_id=request.key.guild_id,
+            name=request.name,
+            payload=request.payload,
+            via=request.via,
+            received_at=now,
+        )
+        answer = json.dumps({"event_id": row.event_id})
+
+        def unit(tx: Tx) -> IdempotencyRecord | Literal["revoked"] | None:
+            # Authoritative here, in the transaction that would store the event: the key may
+            # have been revoked (from another process) since it was cached.
+            current = tx.api_key(request.key.key_id)
+            if current is None or current.revoked_at is not None:
+                return "revoked"
+            if request.request_key is not None:
+                args = (request.key.key_id, request.via, request.request_key)
+                first = tx.idempotency_record(*args, now - self.settings.idempotency_ttl)
+                if first is not None:
+                    return first
+                tx.save_idempotency_record(
+                    *args, IdempotencyRecord(request.request_hash, 202, answer, now)
+                )
+            tx.insert_ingress_event(row)
+            return None
+
+        first = await self.commits.run(unit)
+        if first == "revoked":
+            self._keys.pop(request.key.key_id, None)
+            raise _unauthorized("This API key has been revoked.", bearer=request.via == "api")
+        if first is not None:
+            if first.request_hash != request.request_hash:
+                what = "Idempotency-Key" if request.via == "api" else "webhook-id"
+                raise Rejected(
+                    422,
+                    "idempotency_mismatch",
+                    f"This {what} was already used for a different request: send a new one.",
+                )
+            self.metrics.replayed += 1
+            return web.Response(
+                status=first.status,
+                text=first.answer,
+                content_type="application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        self.metrics.accepted[request.name] += 1
+        try:
+            await self._process(row, request.event)
+        except Exception:
+            # Stored and still pending: answered 202 all the same, processed on the next start.
+            log.exception("event %s stays pending", row.event_id)
+        return web.Response(status=202, text=answer, content_type="application/json")
+
+    async def _process(self, row: IngressEventRow, event: BaseModel | None = None) -> None:
+        """Turn a stored event into a ticket and mark it done (or failed, if the desk refuses)."""
+        if row.name not in EVENTS:
+            await self._finish(row, "failed", None, f"unknown event {row.name!r}")
+            return
+        if not isinstance(event, SupportTicketCreated):
+            event = SupportTicketCreated.model_validate(row.payload)
+        urgency = await self._urgency(row.guild_id, event)
+        subject = event.subject.strip() or NO_SUBJECT
+        if len(subject) > MAX_SUBJECT:
+            subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
+        try:
+            ticket = await self.desk.open_ticket(
+                row.guild_id,
+                _customer(row),
+                subject,
+                row.received_at,
+                body=event.body,
+                source="api",
+                ref=event.ticket_id,
+                urgency=urgency,
+            )
+        except DomainError as error:
+            log.warning("event %s refused by the desk: %s", row.event_id, error)
+            self.metrics.failed += 1
+            await self._finish(row, "failed", None, str(error))
+            return
+        self.metrics.tickets_opened += 1
+        await self._finish(row, "done", ticket.id)
+
+    async def _finish(
+        self, row: IngressEventRow, status: str, ticket_id: int | None, error: str | None = None
+    ) -> None:
+        await self.commits.run(
+            lambda tx: tx.finish_ingress_event(row.event_id, status, ticket_id, error)
+        )
+
+    async def _urgency(self, guild_id: str, event: SupportTicketCreated) -> str | None:
+        if self.classify is None:
+            return None
+        try:
+            label = await self.classify(event)
+        except Exception:
+            log.exception("classifier failed on an event of server %s", guild_id)
+            return None
+        if label is None:
+            return None
+        labels = (await self.desk.config(guild_id)).settings.classifier.labels
+        if label not in labels:
+            log.warning("classifier label %r is not one of server %s's labels", label, guild_id)
+            return None
+        return label
+
+    async def recover(self) -> int:
+        """Process the events a crash left pending; how many were."""
+        count = 0
+        tried: set[str] = set()
+        while True:
+            pending = await self.store.run(lambda tx: tx.pending_ingress_events(len(tried) + 100))
+            fresh = [row for row in pending if row.event_id not in tried]
+            if not fresh:
+                break
+            for row in fresh:
+                tried.add(row.event_id)
+                try:
+                    existing = await self.store.run(_opened_by(row))
+                    if existing is not None:
+                        await self._finish(row, "done", existing)
+                    else:
+                        await self._process(row)
+                except Exception:
+                    # Left pending for the next start rather than retried in a loop now.
+                    log.exception("event %s stays pending", row.event_id)
+                    continue
+                count += 1
+        if count:
+            log.info("processed %d events left pending", count)
+        return count
+
+    async def purge(self) -> int:
+        """Forget idempotency records past their time; how many were removed."""
+        before = self._now() - self.settings.idempotency_ttl
+        return await self.store.run(lambda tx: tx.purge_idempotency_records(before))
+
+    async def _purging(self, app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                try:
+                    removed = await self.purge()
+                    if removed:
+                        log.info("purged %d idempotency records", removed)
+                except Exception:
+                    log.exception("purging idempotency records failed")
+                await asyncio.sleep(PURGE_EVERY)
+
+        task = asyncio.create_task(loop(), name="ingress-purge")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def _refuse(self, rejected: Rejected) -> web.Response:
+        self.metrics.rejected[rejected.reason] += 1
+        return web.json_response(
+            {"error": str(rejected), **rejected.extra},
+            status=rejected.status,
+            headers=rejected.headers,
+        )
+
+
+def _opened_by(row: IngressEventRow) -> Callable[[Tx], int | None]:
+    """A unit finding the ticket ``row`` already opened, if a crash came before marking it."""
+
+    def unit(tx: Tx) -> int | None:
+        ref = row.payload.get("ticket_id")
+        if not isinstance(ref, str):
+            return None
+        return tx.api_ticket(row.guild_id, _customer(row), ref, row.received_at)
+
+    return unit
+
+
+def _customer(row: IngressEventRow) -> str:
+    # The sender stands for the customer: events carry no customer id of ours.
+    return f"api:{row.key_id}"
+
+
+def _check_request_key(value: str | None, header: str) -> None:
+    if value is not None and not (0 < len(value) <= MAX_REQUEST_KEY and value.isprintable()):
+        raise Rejected(
+            400, "bad_request", f"{header} must be 1 to {MAX_REQUEST_KEY} printable characters."
+        )
+
+
+def _unknown_event(name: str) -> Rejected:
+    known = sorted(EVENTS)
+    return Rejected(
+        404,
+        "unknown_event",
+        f"There is no event named {name!r}. Known events: {', '.join(known)}.",
+        known_events=known,
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        document = json.loads(body, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise Rejected(400, "invalid_json", f"The body is not valid JSON: {error}.") from None
+    if not isinstance(document, dict):
+        raise _invalid("The body must be", [{"path": "", "message": "a JSON object"}])
+    return document
+
+
+def _invalid(lead: str, problems: list[dict[str, str]]) -> Rejected:
+    """A 422 naming each problem by its field's path (``data.customer_tier``, ``tags[0]``)."""
+    summary = "; ".join(
+        f"{p['path']}: {p['message']}" if p["path"] else p["message"] for p in problems
+    )
+    return Rejected(422, "invalid_event", f"{lead}: {summary}.", problems=problems)
+
+
+def _validate(name: str, payload: dict[str, Any], prefix: str) -> BaseModel:
+    try:
+        return EVENTS[name].model_validate(payload)
+    except ValidationError as error:
+        problems = [{"path": prefix + _path(e["loc"]), "message": e["msg"]} for e in error.errors()]
+        raise _invalid(f"The event does not match {name}", problems) from None
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path
+
+
+@web.middleware
+async def _json_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """aiohttp's own refusals (no such path, wrong method) and our failures as JSON, like ours."""
+    try:
+        return await handler(request)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return web.json_response(
+            {"error": f"{error.reason}."}, status=error.status, headers=_allow(error)
+        )
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return web.json_response(
+            {"error": "Something went wrong on our side and nothing was stored: retry later."},
+            status=500,
+        )
+
+
+def _allow(error: web.HTTPException) -> dict[str, str]:
+    allow = error.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
+
+
+# Starting and serving
+
+
+async def start_ingress(
+    desk: Desk, store: Store, config: Config, *, classify: Classify | None = None
+) -> web.AppRunner:
+    """Process pending events, then listen on the configured address; ``cleanup()`` stops it."""
+    ingress = Ingress(desk, store, IngressSettings.from_config(config), classify=classify)
+    await ingress.recover()
+    runner = web.AppRunner(ingress.app())
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, config.ingress_host, config.ingress_port)
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner
+
+
+def addresses(runner: web.AppRunner) -> list[str]:
+    """Where a started runner listens, as URLs."""
+    urls = []
+    for address in runner.addresses:
+        host, port = address[0], address[1]
+        urls.append(f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}")
+    return urls
+
+
+async def serve(config: Config, out: TextIO) -> None:
+    """Run the ingress alone (no Discord bot) until Ctrl-C or SIGTERM."""
+    store = await Store.open(config.db_path)
+    try:
+        runner = await start_ingress(Desk(store, LogSink()), store, config)
+        try:
+            out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
+            out.write(" (Ctrl-C to stop)\n")
+            out.flush()
+            stop = asyncio.Event()
+            with contextlib.suppress(NotImplementedError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+    finally:
+        await store.close()

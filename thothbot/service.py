@@ -21,6 +21,7 @@ from thothbot.core.models import (
     Assigned,
     Effect,
     Escalated,
+    Event,
     MessagePosted,
     SlaBreach,
     SlaBreached,
@@ -99,10 +100,10 @@ class Desk:
     # Configuration
 
     def _config(self, tx: Tx, guild_id: str) -> GuildConfig:
-        row = tx.guild(guild_id)
         cached = self._configs.get(guild_id)
-        if cached is not None and cached.revision == row.revision:
+        if cached is not None and cached.revision == tx.revision(guild_id):
             return cached
+        row = tx.guild(guild_id)
         rules = json.loads(row.rules)
         config = GuildConfig(
             guild_id=guild_id,
@@ -370,12 +371,7 @@ class Desk:
         tx: Tx,
         config: GuildConfig,
         ticket: Ticket,
-        event: TicketOpened
-        | MessagePosted
-        | TicketEscalated
-        | TicketRated
-        | SlaBreach
-        | UrgencyKnown,
+        event: Event,
         outcome: Outcome | None = None,
     ) -> Outcome:
         """Gather routing state if rules may need it, run the rules, save what they decided."""

@@ -167,6 +167,11 @@ class Tx:
             return GuildRow(guild_id, "[]", "{}", 0)
         return GuildRow(guild_id, row[0], row[1], row[2])
 
+    def revision(self, guild_id: str) -> int:
+        """The server's settings revision (cheap: read before every unit to keep caches fresh)."""
+        row = self._one("SELECT revision FROM guilds WHERE guild_id = ?", (guild_id,))
+        return row[0] if row is not None else self.guild(guild_id).revision
+
     def save_rules(self, guild_id: str, rules: list[dict[str, Any]]) -> None:
         self.guild(guild_id)
         self._conn.execute(

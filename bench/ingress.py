@@ -58,8 +58,6 @@ def _serve(db: str, conn: Connection) -> None:
 
     async def run() -> None:
         store = await Store.open(db)
-        await store.run(lambda tx: None)
-        store._conn.execute("PRAGMA wal_autocheckpoint = 0")
         config = Config(db_path=db, ingress_port=0, ingress_rate=1e6, ingress_burst=1_000_000)
         runner = await start_ingress(Desk(store, LogSink()), store, config)
         conn.send(runner.addresses[0][1])
@@ -124,6 +122,8 @@ def main(events: int = 5_000, warmup: int = 300, runs: tuple[int, ...] = (1, 4, 
         server = context.Process(target=_serve, args=(str(db), theirs), daemon=True)
         server.start()
         try:
+            if not ours.poll(60):
+                raise RuntimeError("the ingress process did not start")
             port = ours.recv()
             url = f"http://127.0.0.1:{port}/v1/webhooks/"
             asyncio.run(_load(url + created.row.key_id, created.row.webhook_secret, 0, warmup, 4))

@@ -15,6 +15,7 @@ Encrypting it at rest would need a master key kept by the operator outside the d
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -109,8 +110,6 @@ def timestamp_fresh(timestamp: str, now: datetime, tolerance: timedelta) -> bool
 
 
 def _with_store(unit: Callable[[Tx], T]) -> T:
-    import asyncio  # noqa: PLC0415  (only the commands need an event loop)
-
     load_dotenv()
     config = Config.from_env(os.environ)
 

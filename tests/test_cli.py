@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from thothbot.cli import main
+from tests.support import Run, thothbot
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_RULES = ROOT / "rules.example.json"
@@ -23,23 +21,6 @@ SEVERITY_WORDS = {
     "warning": "warning",
     "refused": "refused",
 }
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def thothbot(*argv: str) -> Run:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return Run(code, out.getvalue(), err.getvalue())
 
 
 def validate(tmp_path: Path, rules: Any, *flags: str) -> Run:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import T0, at
+from tests.support import Harness
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, TicketNotFound
 from thothbot.core.models import (
     Assigned,
@@ -24,7 +25,7 @@ from thothbot.core.models import (
     Status,
     TagAdded,
 )
-from thothbot.service import Desk, RecordingSink
+from thothbot.service import Desk
 from thothbot.store import Store, migrations
 
 G = "guild-1"
@@ -46,28 +47,6 @@ SETTINGS: dict[str, Any] = {
     "capacity": 1,
     "sla": {"first_response_minutes": 30, "resolution_minutes": 120},
 }
-
-
-class Harness:
-    """A desk on a database file that a test can close and reopen (a bot restart)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sink = RecordingSink()
-        self.desk: Desk
-
-    async def start(self) -> Desk:
-        self.desk = Desk(await Store.open(self.path), self.sink)
-        return self.desk
-
-    async def restart(self) -> Desk:
-        await self.desk.store.close()
-        return await self.start()
-
-    def take(self) -> list[Effect]:
-        effects = list(self.sink.effects)
-        self.sink.effects.clear()
-        return effects
 
 
 @pytest.fixture

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import T0, at
+from tests.support import Harness
 from thothbot.core.errors import DomainError
 from thothbot.core.models import Effect, Escalated, RuleFired, TagAdded, Trigger
-from thothbot.service import Desk, RecordingSink
-from thothbot.store import Store
 
 G = "guild-1"
 RULES = [
@@ -33,21 +32,6 @@ RULES = [
         "actions": [{"type": "add_tag", "tag": "hot"}],
     },
 ]
-
-
-class Harness:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sink = RecordingSink()
-        self.desk: Desk
-
-    async def start(self) -> Desk:
-        self.desk = Desk(await Store.open(self.path), self.sink)
-        return self.desk
-
-    async def restart(self) -> Desk:
-        await self.desk.store.close()
-        return await self.start()
 
 
 @pytest.fixture

@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import io
-import json
 import re
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.support import thothbot
 from thothbot import keys
-from thothbot.cli import main
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def thothbot(*argv: str) -> Run:
-    out, err = io.StringIO(), io.StringIO()
-    code = main(list(argv), out=out, err=err)
-    return Run(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture

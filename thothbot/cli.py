@@ -161,12 +161,11 @@ def _lines(path: str, stdin: TextIO) -> Iterator[bytes]:
             yield line.removesuffix(b"\n")
         return
     try:
-        file = Path(path).open("rb")
+        with Path(path).open("rb") as file:
+            for line in file:
+                yield line.removesuffix(b"\n")
     except OSError as error:
         raise CliError(f"cannot read {path}: {error.strerror or error}") from None
-    with file:
-        for line in file:
-            yield line.removesuffix(b"\n")
 
 
 # U+0085, U+2028 and U+2029 end lines for str.splitlines() and some JSON Lines readers: escaped,
@@ -192,7 +191,9 @@ def cmd_redact(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 {"type": entity.type.value, "start": entity.start, "end": entity.end}
                 for entity in result.entities
             ]
-            document = json.dumps({"redacted": result.text, "entities": entities}, ensure_ascii=False)
+            document = json.dumps(
+                {"redacted": result.text, "entities": entities}, ensure_ascii=False
+            )
             out.write(document.translate(_JSON_LINE_BREAKS) + "\n")
         else:
             out.write(result.text + "\n")

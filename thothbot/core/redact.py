@@ -7,11 +7,12 @@ Pure: standard library plus ``phonenumbers`` (its metadata only); no I/O, no clo
 
 Speed: one regex pass finds the runs of digits and separators, and each number detector only
 looks inside a run with enough digits for it; e-mail starts at each "@", IBANs where two
-capitals meet two digits, IPv6 where two colons are close, secrets only when a cheap substring
-test hints at one. Phone numbers are never searched with ``PhoneNumberMatcher`` (one pass per
-region) nor parsed at all: the regions' ``phonenumbers`` metadata is compiled once into regexes
-that give ``is_valid_number``'s answer for the digits (``tests/test_redact.py`` checks that they
-agree).
+capitals meet two digits, IPv6 only in texts with "::" or six colons, secrets only when a cheap
+substring test hints at one. Phone numbers are never searched with ``PhoneNumberMatcher`` (one
+pass per region) nor parsed at all: the regions' ``phonenumbers`` metadata is compiled into one
+regex per number length (on first use) that gives ``is_valid_number``'s answer for the digits
+(``tests/test_redact.py`` checks that they agree). Cheap tests come before costly ones (the
+digits before the words around them), and the hot paths avoid per-candidate allocations.
 
 Decisions on the ambiguous cases:
 
@@ -50,11 +51,13 @@ Decisions on the ambiguous cases:
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
+from operator import attrgetter
 
 import phonenumbers
 from phonenumbers import PhoneMetadata
@@ -117,6 +120,8 @@ _CONTEXT_WORDS = 5
 _PUNCTUATION = ".,;:!?()[]{}<>\"'/\\|=*_~`“”«»¿¡…\u2013\u2014-"
 # A sentence break that does not end an abbreviation the number belongs to ("Tel. 030 ...").
 _ABBREVIATIONS = ("tel", "tél", "nr", "no", "num", "ph", "tlf", "mob")
+# The last sentence break: the greedy ".*" leaves the one that starts last.
+_LAST_BREAK = re.compile(r".*([.!?] |\n)", re.DOTALL)
 
 _DIGIT = re.compile(r"\d", re.ASCII)
 # A run of digits and the separators numbers are written with; each number detector only
@@ -127,13 +132,17 @@ _CLUSTER = re.compile(r"[0-9][0-9 \t.()/-]{5,}", re.ASCII)
 
 # The domain is matched right after each "@"; the local part is walked back from it.
 _EMAIL_DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]{0,61}[^\W_])?\.)+[^\W\d_]{2,24}(?![\w-])")
-_LOCAL_CHARS = frozenset("._%+-'")
+# The characters of a local part (str.isalnum() or one of "._%+-'"), matched on the reversed
+# text before the "@" to walk back to where it starts.
+_LOCAL_PART_REVERSED = re.compile(r"[\w.%+'-]*")
 
 # --- secrets ----------------------------------------------------------------------------------
 
 _B64 = r"[A-Za-z0-9_-]"
 _SECRET = re.compile(
-    r"(?<![\w-])(?:"
+    # Every alternative starts with one of these letters: one quick test rules out most places.
+    r"(?=[MNOAeghprswx])"
+    r"(?:(?<![\w-])(?:"
     rf"[MNO]{_B64}{{23,31}}\.{_B64}{{6}}\.{_B64}{{27,40}}"  # Discord bot token
     r"|sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI (and alike)
     r"|gh[pousr]_[A-Za-z0-9]{30,255}"  # GitHub classic tokens
@@ -146,7 +155,7 @@ _SECRET = re.compile(
     rf"|eyJ{_B64}{{8,}}\.{_B64}{{8,}}\.{_B64}{{8,}}"  # JWT
     r")(?![\w-])"
     r"|https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+"
-    r"|https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+",
+    r"|https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+)",
     re.ASCII,
 )
 _DISCORD_HINT = re.compile(r"\.[A-Za-z0-9_-]{6}\.", re.ASCII)
@@ -189,6 +198,35 @@ _VERSION_PREFIXES = (
 )  # fmt: skip
 _UPDATE_PREFIXES = ("updat", "upgrad", "aktualisier", "mise", "actualiz", "atualiz")
 
+
+def _labels(
+    positive: tuple[str, ...],
+    positive_words: frozenset[str],
+    negative: tuple[str, ...] = (),
+    negative_words: frozenset[str] = _NO_WORDS,
+) -> re.Pattern[str]:
+    """The keywords for ``_nearest`` in one pattern, matched against a context word.
+
+    It matches a word that is one of the words or starts with one of the prefixes, in group
+    "positive" or "negative"; a word that is both counts as positive.
+    """
+
+    def either(prefixes: tuple[str, ...], words: frozenset[str]) -> str:
+        options = [re.escape(prefix) for prefix in prefixes]
+        options += [re.escape(word) + r"\Z" for word in sorted(words)]
+        return "|".join(options) or "(?!)"
+
+    return re.compile(
+        f"(?P<positive>{either(positive, positive_words)})"
+        f"|(?P<negative>{either(negative, negative_words)})"
+    )
+
+
+_PHONE_LABELS = _labels(_PHONE_PREFIXES, _PHONE_WORDS, _REFERENCE_PREFIXES, _REFERENCE_WORDS)
+_CARD_LABELS = _labels(_CARD_PREFIXES, _CARD_WORDS)
+_SSN_LABELS = _labels(_SSN_PREFIXES, _NO_WORDS)
+_REFERENCE_LABELS = _labels(_REFERENCE_PREFIXES, _REFERENCE_WORDS)
+
 # --- IBAN -------------------------------------------------------------------------------------
 
 _IBAN_LENGTHS: dict[str, int] = {
@@ -210,8 +248,7 @@ _IBAN_MASK = bytes(
 # --- cards ------------------------------------------------------------------------------------
 
 _CARD = re.compile(r"(?<![\w.,/#$€£=@-])\d(?:[ -]?\d){11,22}(?!\w|[.,/]\d)", re.ASCII)
-_CARD_SEP = re.compile(r"[ -]")
-_LEADING_GROUP = re.compile(r"[+(]*([0-9]+)[^0-9]*", re.ASCII)
+_LONG_LEADING_GROUP = re.compile(r"[+(]*[0-9]{7,}[^0-9]*", re.ASCII)
 _CARD_NOT_AFTER = frozenset(".,/#$€£=@-")
 _ALL = frozenset(range(13, 20))
 _L16 = frozenset({16})
@@ -273,22 +310,26 @@ _CARD_RANGES: tuple[tuple[int, int, frozenset[int]], ...] = (
 
 _SSN = re.compile(r"(?<![\w-])(\d{3})([- ]?)(\d{2})\2(\d{4})(?![\w-])", re.ASCII)
 _IPV4 = re.compile(r"(?<![\w.-])(?:\d{1,3}\.){3}\d{1,3}(?![\w-]|\.\d)", re.ASCII)
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_OCTETS = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")
 _IPV6 = re.compile(
     r"(?<![\w:.])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)[0-9A-Fa-f:.]{2,45}(?:%[A-Za-z0-9_.-]+)?",
     re.ASCII,
 )
 
 _COLON_PAIR = re.compile(r":[0-9A-Fa-f]{0,4}:", re.ASCII)
-_IPV6_CHARS = frozenset("0123456789abcdefABCDEF:.")
+_IPV6_CHARS = "0123456789abcdefABCDEF:."
 
 # --- phones -----------------------------------------------------------------------------------
 
-_PHONE = re.compile(
-    r"(?<![\w+@/.:=#$€£-])(?:\+|\(\+?)?\d(?:[\d \t()-]|(?<=\d)[./](?=\d)){5,24}\d"
-    r"(?![\w@]|[.:/-]\d)",
-    re.ASCII,
-)
-_PHONE_SEPARATORS = frozenset(" \t().-/")
+_PHONE_START = r"(?<![\w+@/.:=#$€£-])(?:\+|\(\+?)?\d"
+_PHONE_END = r"\d(?![\w@]|[.:/-]\d)"
+_PHONE = re.compile(_PHONE_START + r"(?:[\d \t()-]|(?<=\d)[./](?=\d)){5,24}" + _PHONE_END, re.ASCII)
+# The same without "." and "/" between digits: where the text searched has no _DOTTED, it finds
+# what _PHONE finds, and a repeated character class is several times faster than a repeated
+# group with lookarounds.
+_PHONE_PLAIN = re.compile(_PHONE_START + r"[\d \t()-]{5,24}" + _PHONE_END, re.ASCII)
+_DOTTED = re.compile(r"[0-9][./][0-9]")
 _NOT_A_PHONE = re.compile(
     r"(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d\d|(?:19|20)\d\d[./-]\d{1,2}[./-]\d{1,2})(?!\d)"
     r"|\d{1,3}(?:\.\d{1,3}){3}$|\d+\.\d+$|\d{3}-\d{2}-\d{4}$",
@@ -297,7 +338,8 @@ _NOT_A_PHONE = re.compile(
 _IBAN_BEFORE = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4})* $", re.ASCII)
 
 
-_Desc = tuple[frozenset[int], re.Pattern[str]]
+# A number description from the metadata: its possible lengths (empty: any) and its pattern.
+_Desc = tuple[frozenset[int], str]
 # Regions where a nationally written number always carries its trunk prefix "0". (In the US
 # the trunk "1" is usually left out; in Brazil and India the "0" often is.)
 _TRUNK_WRITTEN = frozenset(
@@ -307,49 +349,58 @@ _TRUNK_WRITTEN = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class _RegionRule:
-    """A region's numbering plan from ``phonenumbers`` metadata, compiled for quick tests."""
+    """A region's numbering plan from ``phonenumbers`` metadata, as regex source."""
 
     region: str
     national_prefix: str
     trunk_required: bool  # national numbers are always written with the trunk prefix
     general: _Desc
     types: tuple[_Desc, ...]
-    any_type: re.Pattern[str]  # the type patterns in one, to rule most numbers out at once
 
-    def valid_nsn(self, nsn: str) -> bool:
-        """Whether ``nsn`` (a national significant number) has a known type in this region.
+    def nsn_source(self) -> str:
+        """Regex source for a national significant number with a known type in this region.
 
-        The same test ``phonenumbers.is_valid_number`` makes, minus the parsing.
+        The test ``phonenumbers.is_valid_number`` makes, minus the parsing: the general
+        description and at least one type's (fixed line, mobile, ...) must accept it, each
+        with its possible lengths. Every alternative ends with ``\\Z``.
         """
-        if not _desc_matches(self.general, nsn) or self.any_type.fullmatch(nsn) is None:
-            return False
-        return any(_desc_matches(desc, nsn) for desc in self.types)
+        types = "|".join(_desc_source(desc) for desc in self.types) or "(?!)"
+        return f"(?={_desc_source(self.general)})(?:{types})"
 
-    def could_be(self, digits: str, *, national: bool) -> bool:
-        """Whether ``digits`` are a valid number here, written with or without the trunk prefix.
+    def has_length(self, length: int, *, national: bool) -> bool:
+        """Whether ``source`` can match digits of this length (a quick test on the lengths)."""
+        lengths = self.general[0]
+        if not lengths:
+            return True
+        prefix = self.national_prefix
+        if prefix and length - len(prefix) in lengths:
+            return True
+        return not (national and self.trunk_required) and length in lengths
+
+    def source(self, *, national: bool) -> str:
+        """Regex source for the digits of a valid number here, with or without the trunk prefix.
 
         Written nationally in a region that always writes its trunk prefix (030 ... in
         Germany, 06 ... in France), the prefix is required: "771234567890" is a valid German
         number to ``phonenumbers`` but no German would write it so; it is a parcel number.
         """
-        prefix = self.national_prefix
-        if prefix and digits.startswith(prefix) and self.valid_nsn(digits[len(prefix) :]):
-            return True
-        return not (national and self.trunk_required) and self.valid_nsn(digits)
-
-    def screen(self, *, national: bool) -> str:
-        """A regex source matching at least the digits ``could_be`` accepts."""
-        prefix = re.escape(self.national_prefix)
+        if not self.national_prefix:
+            return self.nsn_source()
         optional = "" if national and self.trunk_required else "?"
-        return f"(?:{prefix}){optional}(?:{self.general[1].pattern})"
+        return f"(?:{re.escape(self.national_prefix)}){optional}{self.nsn_source()}"
 
 
-def _desc_matches(desc: _Desc, nsn: str) -> bool:
+def _desc_source(desc: _Desc) -> str:
+    """Regex source for a whole number the description accepts (a length test, then the
+    pattern, up to the end of the text)."""
     lengths, pattern = desc
-    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+    if not lengths:
+        return f"(?:{pattern})\\Z"
+    sizes = "|".join(f"(?s:.){{{length}}}\\Z" for length in sorted(lengths))
+    return f"(?={sizes})(?:{pattern})\\Z"
 
 
-def _compile_desc(desc: phonenumbers.PhoneNumberDesc | None, general: _Desc | None) -> _Desc | None:
+def _read_desc(desc: phonenumbers.PhoneNumberDesc | None, general: _Desc | None) -> _Desc | None:
     if desc is None or desc.national_number_pattern is None:
         return None
     lengths = frozenset(desc.possible_length or ())
@@ -357,7 +408,7 @@ def _compile_desc(desc: phonenumbers.PhoneNumberDesc | None, general: _Desc | No
         lengths = general[0]
     if lengths == frozenset({-1}):
         return None  # the region has no numbers of this type
-    return lengths, re.compile(desc.national_number_pattern)
+    return lengths, desc.national_number_pattern
 
 
 @cache
@@ -365,11 +416,11 @@ def _region_rule(region: str) -> _RegionRule:
     metadata = PhoneMetadata.metadata_for_region(region)
     if metadata is None:
         raise ValueError(f"Unknown phone region {region!r}")
-    general = _compile_desc(metadata.general_desc, None) or (frozenset(), re.compile(".*"))
+    general = _read_desc(metadata.general_desc, None) or (frozenset(), ".*")
     types = tuple(
         desc
         for desc in (
-            _compile_desc(getattr(metadata, name), general)
+            _read_desc(getattr(metadata, name), general)
             for name in (
                 "fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost",
                 "personal_number", "voip", "pager", "uan", "voicemail",
@@ -384,29 +435,38 @@ def _region_rule(region: str) -> _RegionRule:
         trunk_required=bool(prefix) and region in _TRUNK_WRITTEN,
         general=general,
         types=types,
-        any_type=re.compile("|".join(f"(?:{desc[1].pattern})" for desc in types) or "(?!)"),
     )
 
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
-    """Regions checked together: one regex screens out most digits before the exact tests."""
+    """Regions checked together: per number length, the plans of the regions that have numbers
+    that long compiled into one regex (on first use), so a number is tested in one call."""
 
     rules: tuple[_RegionRule, ...]
     national: bool  # digits as written inside the country, else after the country code
-    screen: re.Pattern[str]
+    by_length: dict[int, re.Pattern[str]] = field(default_factory=dict, compare=False)
 
     def valid(self, digits: str) -> bool:
-        return self.screen.fullmatch(digits) is not None and any(
-            rule.could_be(digits, national=self.national) for rule in self.rules
-        )
+        """Whether ``digits`` are a valid number in one of the regions."""
+        pattern = self.by_length.get(len(digits))
+        if pattern is None:
+            pattern = self.by_length[len(digits)] = self._compile(len(digits))
+        return pattern.match(digits) is not None
+
+    def _compile(self, length: int) -> re.Pattern[str]:
+        national = self.national
+        sources = [
+            f"(?:{rule.source(national=national)})"
+            for rule in self.rules
+            if rule.has_length(length, national=national)
+        ]
+        return re.compile("|".join(sources) or "(?!)")
 
 
 @cache
 def _plan(regions: tuple[str, ...], *, national: bool) -> _Plan:
-    rules = tuple(_region_rule(region) for region in regions)
-    screen = re.compile("|".join(rule.screen(national=national) for rule in rules))
-    return _Plan(rules=rules, national=national, screen=screen)
+    return _Plan(rules=tuple(_region_rule(region) for region in regions), national=national)
 
 
 def _with_siblings(regions: Sequence[str]) -> tuple[str, ...]:
@@ -450,30 +510,34 @@ _LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
 
 
 def _luhn_ok(digits: str) -> bool:
-    kept = digits[-1::-2]
-    doubled = digits[-2::-2].translate(_LUHN_DOUBLE)
-    return (sum(map(int, kept)) + sum(map(int, doubled))) % 10 == 0
+    """Luhn's check on ASCII digits; the digit sum is the sum of the byte values less "0"s."""
+    weighted = (digits[-1::-2] + digits[-2::-2].translate(_LUHN_DOUBLE)).encode("ascii")
+    return (sum(weighted) - 48 * len(weighted)) % 10 == 0
 
 
-def _card_prefix_table() -> dict[int, dict[str, frozenset[int]]]:
-    """prefix width -> prefix -> allowed lengths, from ``_CARD_RANGES``."""
-    table: dict[int, dict[str, frozenset[int]]] = {}
+_CardRows = tuple[tuple[int, dict[str, frozenset[int]]], ...]
+
+
+def _card_prefix_table() -> dict[str, _CardRows]:
+    """first digit -> (prefix width, prefix -> allowed lengths) for the prefixes starting with
+    that digit, from ``_CARD_RANGES``."""
+    table: dict[str, dict[int, dict[str, frozenset[int]]]] = {}
     for first, last, lengths in _CARD_RANGES:
         width = len(str(first))
-        row = table.setdefault(width, {})
         for prefix in range(first, last + 1):
             key = str(prefix)
+            row = table.setdefault(key[0], {}).setdefault(width, {})
             row[key] = row.get(key, frozenset()) | lengths
-    return table
+    return {digit: tuple(rows.items()) for digit, rows in table.items()}
 
 
-_CARD_PREFIXES_BY_WIDTH = _card_prefix_table()
+_CARD_PREFIXES_BY_FIRST_DIGIT = _card_prefix_table()
 
 
 def _card_network_ok(digits: str) -> bool:
     """Whether ``digits`` start with an issuer prefix that issues cards of this length."""
     length = len(digits)
-    for width, row in _CARD_PREFIXES_BY_WIDTH.items():
+    for width, row in _CARD_PREFIXES_BY_FIRST_DIGIT.get(digits[:1], ()):
         lengths = row.get(digits[:width])
         if lengths is not None and length in lengths:
             return True
@@ -495,26 +559,23 @@ def _words_before(text: str, start: int) -> list[str]:
     the inner ("ord-2026-004512", "v1/orders").
     """
     window = text[max(0, start - _CONTEXT_WINDOW) : start].lower()
-    end = max(window.rfind(". "), window.rfind("! "), window.rfind("? "), window.rfind("\n"))
-    if end >= 0 and not window[:end].endswith(_ABBREVIATIONS):
-        window = window[end + 1 :]
+    last_break = _LAST_BREAK.match(window)
+    if last_break is not None:
+        end = last_break.start(1)
+        if not window[:end].endswith(_ABBREVIATIONS):
+            window = window[end + 1 :]
     return window.split()[-_CONTEXT_WORDS:]
 
 
-def _nearest(
-    words: list[str],
-    positive: tuple[str, ...],
-    positive_words: frozenset[str],
-    negative: tuple[str, ...] = (),
-    negative_words: frozenset[str] = _NO_WORDS,
-) -> int:
-    """1 if the keyword nearest the end of ``words`` is positive, -1 if negative, else 0."""
+def _nearest(words: list[str], labels: re.Pattern[str]) -> int:
+    """1 if the keyword nearest the end of ``words`` is positive, -1 if negative, else 0.
+
+    ``labels`` comes from ``_labels``.
+    """
     for raw in reversed(words):
-        word = raw.strip(_PUNCTUATION)
-        if word in positive_words or word.startswith(positive):
-            return 1
-        if word in negative_words or (negative and word.startswith(negative)):
-            return -1
+        label = labels.match(raw.strip(_PUNCTUATION))
+        if label is not None:
+            return 1 if label.lastgroup == "positive" else -1
     return 0
 
 
@@ -535,20 +596,21 @@ class Redactor:
             _emails(text, found)
         if _maybe_secret(text):
             _secrets(text, found)
-        if ":" in text:
+        if "::" in text or text.count(":") >= 6:  # see _ipv6: fewer colons cannot make one
             _ipv6(text, found)
         # Every number-shaped detector works inside the digit clusters, found in one pass; a
         # detector only runs on a cluster with enough digits for what it looks for.
-        size = len(text)
+        # A phone's digits all lie in one cluster. National numbers have 9+ digits, so 8 make one
+        # only when written internationally, with the "+" right before the cluster.
         ssn_words: bool | None = None
         for cluster in _CLUSTER.finditer(text):
             run = cluster.group().rstrip()
-            digits = _only_digits(run)
-            count = len(digits)
             start = cluster.start()
-            stop = min(size, start + len(run) + 2)  # lookaheads need two characters
-            if count == len(run):  # bare digits: one candidate, the whole run
-                if count < 8 or count > 19 or (start and _is_word_char(text[start - 1])):
+            stop = start + len(run) + 2  # lookaheads need two characters (re clamps it)
+            if run.isdigit():  # bare digits: one candidate, the whole run
+                count = len(run)
+                before = text[start - 1 : start]  # "" at the start of the text
+                if count < 8 or count > 19 or before.isalnum() or before == "_":
                     continue  # too short or long for anything, or glued to a word
                 if count == 9:
                     if ssn_words is None:
@@ -557,9 +619,14 @@ class Redactor:
                         _ssns(text, start, stop, found)
                 elif count >= 13:
                     _bare_card(text, start, run, found)
-                if count <= 15:
-                    self._phones(text, max(0, start - 2), stop, found)
+                # The run is the only phone candidate: 9-12 digits written nationally, up to 15
+                # after "+" or "00" (see _is_phone).
+                if 9 <= count <= 12 or (count <= 15 and (before == "+" or run.startswith("00"))):
+                    self._phones(text, max(0, start - 2), stop, found, bare=True)
                 continue
+            if len(run) < 7:
+                continue  # under 8 digits, and too short for an IPv4 address
+            count = len(run.encode().translate(None, _NUMBER_SEPARATORS))  # its digits
             if count < 4:
                 continue
             if run.count(".") >= 3:
@@ -573,9 +640,11 @@ class Redactor:
                     _ssns(text, start, stop, found)
                 if count >= 13:
                     _cards(text, start, stop, found)
-            self._phones(text, max(0, start - 2), stop, found)
+            elif text[start - 1 : start] != "+":
+                continue
+            self._phones(text, max(0, start - 2), stop, found, bare=False)
         _ibans(text, found)
-        return _resolve(found)
+        return found if len(found) < 2 else _resolve(found)
 
     def redact(self, text: str) -> Redaction:
         """``text`` with every entity replaced by its ``[TYPE]`` placeholder."""
@@ -589,25 +658,24 @@ class Redactor:
         parts.append(text[cursor:])
         return Redaction(text="".join(parts), entities=tuple(entities))
 
-    def _phones(self, text: str, pos: int, endpos: int, found: list[Entity]) -> None:
-        match = _PHONE.search(text, pos, endpos)
+    def _phones(self, text: str, pos: int, endpos: int, found: list[Entity], *, bare: bool) -> None:
+        # Around a cluster of bare digits, no "." or "/" stands between two digits.
+        phone = _PHONE_PLAIN if bare or _DOTTED.search(text, pos, endpos) is None else _PHONE
+        match = phone.search(text, pos, endpos)
         while match is not None:
+            start, end = match.span()
             candidate = match.group()
-            start, end = match.start(), match.end()
-            # Trim an unbalanced closing parenthesis the regex may have taken from the prose.
-            while candidate.endswith(")") and candidate.count(")") > candidate.count("("):
-                candidate = candidate[:-1].rstrip(" \t.-")
-                end = start + len(candidate)
             if self._is_phone(text, start, candidate):
                 found.append(Entity(EntityType.PHONE, start, end))
-            else:
+            elif candidate.lstrip("+(")[:7].isdigit():  # else _next_group gives ``end``
                 # The regex is greedy: "<snowflake> 0151 2345678" is one match. Try again from
                 # the next group, where a number that was swallowed may start.
                 end = _next_group(text, start, end)
-            match = _PHONE.search(text, end, endpos)
+            # A candidate is at least seven characters long.
+            match = phone.search(text, end, endpos) if endpos - end >= 7 else None
 
     def _is_phone(self, text: str, start: int, candidate: str) -> bool:
-        digits = _only_digits(candidate).replace("+", "")
+        digits = _only_digits(candidate)
         if candidate.startswith(("+", "(+")):
             return 8 <= len(digits) <= 15 and _international_could_be(digits)
         dialled = digits.startswith("00")  # 0049 30 ...: international, dialled from Europe
@@ -615,34 +683,27 @@ class Redactor:
             return False
         if "." in candidate and any(len(part) < 2 for part in candidate.split(".")):
             return False  # 128.0.6099.109 is a browser version, not 128 0 6099 109
-        if not candidate.isdigit() and _NOT_A_PHONE.match(candidate):
+        bare = candidate.isdigit()  # no separators: the candidate has no "+" here
+        if not bare and _NOT_A_PHONE.match(candidate):
             return False  # a date, an IPv4 address, a decimal or SSN-shaped
+        # The digits are tested before the (costlier) words around them.
+        if not (_international_could_be(digits[2:]) if dialled else self._plan.valid(digits)):
+            return False
         words = _words_before(text, start)
-        label = _nearest(
-            words, _PHONE_PREFIXES, _PHONE_WORDS, _REFERENCE_PREFIXES, _REFERENCE_WORDS
-        )
+        label = _nearest(words, _PHONE_LABELS)
         if label < 0:
             return False  # the nearest label says order/tracking/invoice/version/...
-        bare = not any(char in _PHONE_SEPARATORS for char in candidate)
         if bare and label == 0 and not (len(digits) >= 10 and digits[0] == "0"):
             return False
-        if _IBAN_BEFORE.search(text, max(0, start - _CONTEXT_WINDOW), start):
-            return False  # the digits of an IBAN whose checksum failed
-        if dialled:
-            return _international_could_be(digits[2:])
-        return self._plan.valid(digits)
+        return not _after_iban_start(text, start)  # the digits of an IBAN whose checksum failed
+
+
+_NUMBER_SEPARATORS = b" \t.()/+-"  # and "+": what numbers are written with besides digits
 
 
 def _only_digits(run: str) -> str:
-    return (
-        run.replace(" ", "")
-        .replace("-", "")
-        .replace(".", "")
-        .replace("/", "")
-        .replace("(", "")
-        .replace(")", "")
-        .replace("\t", "")
-    )
+    """``run`` without the separators and "+" numbers are written with."""
+    return run.encode().translate(None, _NUMBER_SEPARATORS).decode()
 
 
 def _is_word_char(char: str) -> bool:
@@ -659,10 +720,9 @@ def _emails(text: str, found: list[Entity]) -> None:
     while at != -1:
         domain = _EMAIL_DOMAIN.match(text, at + 1)
         if domain is not None:
-            start = at
             floor = max(0, at - 128)
-            while start > floor and (text[start - 1] in _LOCAL_CHARS or text[start - 1].isalnum()):
-                start -= 1
+            local_run = _LOCAL_PART_REVERSED.match(text[floor:at][::-1])  # it always matches
+            start = at - (local_run.end() if local_run else 0)
             while start < at and text[start] in ".%-'":  # may not start a local part
                 start += 1
             local = text[start:at]
@@ -691,6 +751,8 @@ def _maybe_secret(text: str) -> bool:
 def _secrets(text: str, found: list[Entity]) -> None:
     for match in _SECRET.finditer(text):
         found.append(Entity(EntityType.SECRET, match.start(), match.end()))
+    if "bearer" not in text.lower():
+        return
     for match in _BEARER.finditer(text):
         token = match.group(1)
         # A token has a digit or mixed case; "Bearer authentication" has neither.
@@ -722,8 +784,8 @@ def _iban_at(text: str, start: int, size: int, found: list[Entity]) -> None:
             continue
         written = text[start:end]
         compact = written.replace(" ", "") if span > length else written
-        if span > length and any(written[i] != " " for i in range(4, span, 5)):
-            continue
+        if span > length and written[4::5].strip(" "):
+            continue  # not a space after every group of four
         if (
             len(compact) == length
             and compact.isascii()
@@ -734,6 +796,18 @@ def _iban_at(text: str, start: int, size: int, found: list[Entity]) -> None:
             return
 
 
+def _after_iban_start(text: str, start: int) -> bool:
+    """Whether ``start`` follows the start of an IBAN written in groups ("DE89 3704 |")."""
+    # The pattern ends in four capitals or digits and a space (its "$" also matches before a
+    # final newline): a quick test rules most places out.
+    end = start - 1 if text[start - 1 : start] == "\n" else start
+    return (
+        text[end - 1 : end] == " "
+        and text[end - 5 : end - 1].isalnum()
+        and _IBAN_BEFORE.search(text, max(0, start - _CONTEXT_WINDOW), start) is not None
+    )
+
+
 def _next_group(text: str, start: int, end: int) -> int:
     """Where to look again after rejecting ``text[start:end]``.
 
@@ -742,8 +816,8 @@ def _next_group(text: str, start: int, end: int) -> int:
     first group means one grouped number (a parcel or reference number) and is skipped whole:
     its slices are not cards or phones.
     """
-    lead = _LEADING_GROUP.match(text, start, end)
-    if lead is None or lead.end(1) - lead.start(1) < 7 or lead.end() >= end:
+    lead = _LONG_LEADING_GROUP.match(text, start, end)
+    if lead is None or lead.end() >= end:
         return end
     return lead.end()
 
@@ -751,23 +825,15 @@ def _next_group(text: str, start: int, end: int) -> int:
 def _cards(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
     match = _CARD.search(text, pos, endpos)
     while match is not None:
-        run = match.group()
         base = match.start()
-        groups: list[tuple[int, int, str]] = []  # (start, end, separator before)
-        cursor = 0
-        separator = ""
-        for piece in _CARD_SEP.finditer(run):
-            groups.append((cursor, piece.start(), separator))
-            separator = piece.group()
-            cursor = piece.end()
-        groups.append((cursor, len(run), separator))
-        span = _best_card_window(text, base, run, groups)
-        if span is not None:
-            found.append(Entity(EntityType.CARD, base + span[0], base + span[1]))
-            resume = base + span[1]
+        lo = _best_card_window(text, base, match.group())
+        if lo is not None:
+            found.append(Entity(EntityType.CARD, base + lo, match.end()))
+            resume = match.end()
         else:
             resume = _next_group(text, base, match.end())  # see _phones
-        match = _CARD.search(text, resume, endpos)
+        # A candidate is at least twelve characters long.
+        match = _CARD.search(text, resume, endpos) if endpos - resume >= 12 else None
 
 
 def _bare_card(text: str, start: int, run: str, found: list[Entity]) -> None:
@@ -780,9 +846,11 @@ def _bare_card(text: str, start: int, run: str, found: list[Entity]) -> None:
         return
     if start and text[start - 1] in _CARD_NOT_AFTER:
         return
-    if len(run) >= 17 and _nearest(_words_before(text, start), _CARD_PREFIXES, _CARD_WORDS) <= 0:
+    if not _card_network_ok(run):
+        return
+    if len(run) >= 17 and _nearest(_words_before(text, start), _CARD_LABELS) <= 0:
         return  # a bare 17+ digit run is a Discord snowflake unless called a card
-    if _card_network_ok(run) and _luhn_ok(run):
+    if _luhn_ok(run):
         found.append(Entity(EntityType.CARD, start, end))
 
 
@@ -792,8 +860,8 @@ def _ssns(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
         if area in {"000", "666"} or area[0] == "9" or group == "00" or serial == "0000":
             continue
         words = _words_before(text, match.start())
-        if _nearest(words, _SSN_PREFIXES, _NO_WORDS) <= 0 and (
-            separator != "-" or _nearest(words[-3:], _REFERENCE_PREFIXES, _REFERENCE_WORDS) > 0
+        if _nearest(words, _SSN_LABELS) <= 0 and (
+            separator != "-" or _nearest(words[-3:], _REFERENCE_LABELS) > 0
         ):
             continue  # undashed needs "SSN" before it; dashed must not follow "order" etc.
         found.append(Entity(EntityType.SSN, match.start(), match.end()))
@@ -801,17 +869,11 @@ def _ssns(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
 
 def _ipv4(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
     for match in _IPV4.finditer(text, pos, endpos):
-        address = match.group()
-        # Octets 0-255 without leading zeros, checked before ipaddress to skip its exception.
-        if any(
-            int(part) > 255 or (len(part) > 1 and part[0] == "0") for part in address.split(".")
-        ):
+        # Octets 0-255 without leading zeros: what ipaddress.IPv4Address accepts, tested in one
+        # regex call instead.
+        if _OCTETS.fullmatch(match.group()) is None:
             continue
         if _after_version_word(_words_before(text, match.start())):
-            continue
-        try:
-            ipaddress.IPv4Address(address)
-        except ValueError:
             continue
         found.append(Entity(EntityType.IP, match.start(), match.end()))
 
@@ -830,8 +892,7 @@ def _ipv6(text: str, found: list[Entity]) -> None:
         start = pair.start()
         if start < done:
             continue
-        while start > 0 and text[start - 1] in _IPV6_CHARS:
-            start -= 1
+        start = len(text[:start].rstrip(_IPV6_CHARS))  # back to where the address starts
         match = _IPV6.match(text, start)
         if match is None:
             continue
@@ -852,64 +913,69 @@ def _ipv6(text: str, found: list[Entity]) -> None:
             break
 
 
-def _best_card_window(
-    text: str, base: int, run: str, groups: list[tuple[int, int, str]]
-) -> tuple[int, int] | None:
-    """The longest tail of ``run``'s digit groups that is a card, as offsets into ``run``."""
-    count = len(groups)
+def _best_card_window(text: str, base: int, run: str) -> int | None:
+    """Where in ``run`` the longest tail of its digit groups that is a card starts."""
+    # _CARD puts one space or dash between groups, never two in a row.
+    sizes = list(map(len, run.replace("-", " ").split(" ")))
+    if 5 < sizes[-1] < 13:
+        return None  # too long to end a grouped card (see _card_grouping_ok), too short alone
+    last = len(sizes) - 1
     # Windows run to the last group (a grouped number with more after it is not a card) and may
     # drop leading groups ("qty 2 4111 1111 1111 1111"); the longest is tried first.
-    windows: list[tuple[int, int, int]] = []  # (-digits, first group, last group + 1)
+    windows: list[tuple[int, int]] = []  # (first group, offset in run), shortest first
     digits = 0
-    for first in range(count - 1, -1, -1):
-        digits += groups[first][1] - groups[first][0]
+    for first in range(last, -1, -1):
+        digits += sizes[first]
         if digits > 19:
             break
         if digits >= 13:
-            windows.append((-digits, first, count))
-    windows.sort()
-    sizes = [end - start for start, end, _sep in groups]
-    for _neg, first, stop in windows:
-        if stop - first > 1:
-            separators = {groups[index][2] for index in range(first + 1, stop)}
-            if len(separators) > 1 or not _card_grouping_ok(sizes[first:stop]):
-                continue
-            if first > 0 and sizes[first - 1] == 4:
-                continue  # the tail of a longer grouped number (parcel or bank reference)
-        lo, hi = groups[first][0], groups[stop - 1][1]
-        digits_text = run[lo:hi].replace(" ", "").replace("-", "")
+            windows.append((first, len(run) - digits - (last - first)))
+    for first, lo in reversed(windows):
+        tail = run[lo:]
+        if first < last and (
+            not _card_grouping_ok(sizes[first:])
+            or (first > 0 and sizes[first - 1] == 4)  # the tail of a longer grouped number
+            or (" " in tail and "-" in tail)  # one kind of separator
+        ):
+            continue
+        digits_text = tail.replace(" ", "").replace("-", "")
+        if not _card_network_ok(digits_text):
+            continue
         if (
-            stop - first == 1
+            first == last
             and len(digits_text) >= 17
-            and _nearest(_words_before(text, base + lo), _CARD_PREFIXES, _CARD_WORDS) <= 0
+            and _nearest(_words_before(text, base + lo), _CARD_LABELS) <= 0
         ):
             continue  # a bare 17+ digit run is a Discord snowflake unless called a card
-        if (
-            _card_network_ok(digits_text)
-            and _luhn_ok(digits_text)
-            and not _IBAN_BEFORE.search(text, max(0, base + lo - _CONTEXT_WINDOW), base + lo)
-        ):
-            return lo, hi
+        if _luhn_ok(digits_text) and not _after_iban_start(text, base + lo):
+            return lo
     return None
+
+
+_AMEX_GROUPINGS = ([4, 6, 5], [4, 6, 4])
 
 
 def _card_grouping_ok(sizes: list[int]) -> bool:
     """4-4-4-4 style (the last group may be short), or Amex/Diners 4-6-5 and 4-6-4."""
-    if sizes in ([4, 6, 5], [4, 6, 4]):
+    if sizes in _AMEX_GROUPINGS:
         return True
-    return all(size == 4 for size in sizes[:-1]) and 1 <= sizes[-1] <= 4
+    return 1 <= sizes[-1] <= 4 and sizes[:-1].count(4) == len(sizes) - 1
+
+
+_START = attrgetter("start")
 
 
 def _resolve(found: list[Entity]) -> list[Entity]:
     """Keep one entity per overlapping cluster: longest first, then the most specific type."""
-    if len(found) < 2:
-        return found
+    by_start = sorted(found, key=_START)
+    if all(a.end <= b.start for a, b in itertools.pairwise(by_start)):
+        return by_start  # nothing overlaps (the usual case): every entity is kept
     ordered = sorted(found, key=lambda e: (e.start - e.end, _RANK[e.type], e.start))
     kept: list[Entity] = []
     for entity in ordered:
         if all(entity.end <= other.start or entity.start >= other.end for other in kept):
             kept.append(entity)
-    kept.sort(key=lambda e: e.start)
+    kept.sort(key=_START)
     return kept
 
 

@@ -386,3 +386,32 @@ def test_the_console_script_runs_and_fails_cleanly(tmp_path: Path) -> None:
     assert (bad.returncode, bad.stdout) == (2, "")
     assert "line 2" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_run_prepares_the_database_and_says_the_bot_is_not_here_yet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env from the working directory
+    monkeypatch.setenv("THOTH_DB_PATH", str(tmp_path / "data" / "thoth.db"))
+    run = thothbot("run")
+    assert run.code == 1
+    assert "not built yet" in run.err
+    assert (tmp_path / "data" / "thoth.db").exists()
+
+
+@pytest.mark.parametrize("damage", ["not a database", "a folder where the file goes"])
+def test_a_database_that_cannot_be_opened_is_one_plain_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: str
+) -> None:
+    path = tmp_path / "thoth.db"
+    if damage == "not a database":
+        path.write_bytes(b"this is not SQLite at all, just some bytes" * 10)
+    else:
+        path.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("THOTH_DB_PATH", str(path))
+    for argv in (["run"], ["keys", "list"]):
+        run = thothbot(*argv)
+        assert run.code == 2
+        assert run.err.startswith(f"thothbot: cannot open the database at {path}: ")
+        assert len(run.err.splitlines()) == 1

@@ -20,7 +20,7 @@ from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.core.rules import Severity, validate_and_normalize
 from thothbot.keys import cmd_keys_create, cmd_keys_list, cmd_keys_revoke
 from thothbot.simulate import PrettyPrinter, run_scenario
-from thothbot.store import Store
+from thothbot.store import Store, StoreUnavailable
 
 EXIT_OK, EXIT_DROPPED, EXIT_REFUSED = 0, 1, 2
 
@@ -317,7 +317,7 @@ def main(
     except CliError as error:
         err.write(f"thothbot: {error}\n")
         return error.code
-    except InvalidInput as error:
+    except (InvalidInput, StoreUnavailable) as error:
         err.write(f"thothbot: {error}\n")
         return EXIT_REFUSED
     except KeyboardInterrupt:

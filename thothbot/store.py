@@ -598,6 +598,10 @@ def _ingress_event(row: sqlite3.Row) -> IngressEventRow:
     )
 
 
+class StoreUnavailable(Exception):
+    """The database cannot be opened: a path, permission or file problem, said in plain words."""
+
+
 class Store:
     """An open database: ``run`` units of work, ``close`` when done."""
 
@@ -618,6 +622,14 @@ class Store:
         runs units in place, saving the two thread switches per unit (about a third of its time).
         """
         path = str(path)
+        try:
+            return await cls._open(path, threaded=threaded)
+        except (OSError, sqlite3.Error) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            raise StoreUnavailable(f"cannot open the database at {path}: {reason}") from error
+
+    @classmethod
+    async def _open(cls, path: str, *, threaded: bool) -> Store:
         if path != MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         if not threaded:

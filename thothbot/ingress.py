@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thothbot import keys
 from thothbot.config import Config
+from thothbot.core.classify import Channel, Tier
 from thothbot.core.errors import DomainError
 from thothbot.core.models import Effect
 from thothbot.service import MAX_SUBJECT, Desk
@@ -58,8 +59,8 @@ class SupportTicketCreated(BaseModel):
     ticket_id: str = Field(min_length=1, max_length=255)
     subject: str
     body: str
-    customer_tier: Literal["free", "pro", "enterprise"]
-    channel: Literal["email", "chat", "form"]
+    customer_tier: Tier
+    channel: Channel
 
 
 EVENTS: dict[str, type[BaseModel]] = {"support.ticket.created": SupportTicketCreated}

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.fakes.openai_server import FakeOpenAI
 from thothbot import keys
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput
@@ -26,10 +27,10 @@ from thothbot.ingress import (
     Ingress,
     IngressSettings,
     RateLimiter,
-    SupportTicketCreated,
     serve,
     start_ingress,
 )
+from thothbot.llm import UrgencyClassifier
 from thothbot.service import Desk, RecordingSink
 from thothbot.store import IngressEventRow, Store
 
@@ -222,18 +223,39 @@ async def test_a_long_or_blank_subject_still_opens_a_ticket(server: Server) -> N
     assert subjects[1] == "(no subject)"
 
 
-async def test_a_classifier_hook_gives_the_ticket_its_urgency(tmp_path: Path) -> None:
-    seen: list[SupportTicketCreated] = []
+async def test_events_are_classified_by_the_model_and_urgency_rules_act_on_it(
+    tmp_path: Path,
+) -> None:
+    fake = FakeOpenAI(label="high")
+    await fake.start()
+    classifier = UrgencyClassifier("fake-model", base_url=fake.base_url, api_key="k", timeout=2)
+    try:
+        async with _serve(tmp_path, classifier=classifier) as server:
+            rules = [
+                {"trigger": "ticket_opened", "urgency": "high", "actions": [{"type": "escalate"}]}
+            ]
+            assert (await server.desk.save_rules(G, json.dumps(rules))).saved
+            contact = "Reach me at jane.doe@example.com or +44 20 7946 0958."
+            assert (await server.event({**EVENT, "body": contact})).status == 202
+            assert [(row[6], row[7]) for row in tickets(server)] == [(1, "high")]
+            assert server.ingress.metrics.classified == {"llm": 1, "cache": 0, "heuristic": 0}
+            sent = json.dumps(fake.requests[0])
+            assert "jane.doe@example.com" not in sent
+            assert "7946" not in sent
+    finally:
+        await classifier.close()
+        await fake.stop()
 
-    async def classify(event: SupportTicketCreated) -> str | None:
-        seen.append(event)
-        return "critical" if event.customer_tier == "enterprise" else "not-a-label"
 
-    async with _serve(tmp_path, classify=classify) as server:
-        assert (await server.event()).status == 202
-        assert (await server.event({**EVENT, "customer_tier": "free"})).status == 202
-        assert [row[7] for row in tickets(server)] == ["critical", None]
-        assert [e.customer_tier for e in seen] == ["enterprise", "free"]
+async def test_without_a_model_the_heuristic_decides_and_says_so(tmp_path: Path) -> None:
+    async with _serve(tmp_path, classifier=UrgencyClassifier(None)) as server:
+        outage = {**EVENT, "subject": "Site down", "body": "Checkout returns 500 for everyone"}
+        assert (await server.event(outage)).status == 202
+        assert [row[7] for row in tickets(server)] == ["critical"]
+        metrics = await server.session.get("/metrics")
+        assert 'thothbot_ingress_classifications_total{source="heuristic"} 1' in (
+            await metrics.text()
+        )
 
 
 # Refusals

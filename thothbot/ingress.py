@@ -26,16 +26,18 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, TextIO, TypeVar
+from typing import Any, Literal, Protocol, TextIO, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thothbot import keys
 from thothbot.config import Config
-from thothbot.core.classify import Channel, Tier
+from thothbot.core.classify import Channel, Classification, Source, TicketText, Tier
 from thothbot.core.errors import DomainError
 from thothbot.core.models import Effect
+from thothbot.core.settings import Classifier as ClassifierSettings
+from thothbot.llm import UrgencyClassifier
 from thothbot.service import MAX_SUBJECT, Desk
 from thothbot.store import ApiKeyRow, IdempotencyRecord, IngressEventRow, Store, Tx
 
@@ -65,8 +67,14 @@ class SupportTicketCreated(BaseModel):
 
 EVENTS: dict[str, type[BaseModel]] = {"support.ticket.created": SupportTicketCreated}
 
-# An urgency classifier the ingress may consult before opening the ticket; None: no label yet.
-Classify = Callable[[SupportTicketCreated], Awaitable[str | None]]
+
+class Classifier(Protocol):
+    """Urgency for a ticket under a server's classifier settings (``llm.UrgencyClassifier``)."""
+
+    async def classify(
+        self, ticket: TicketText, settings: ClassifierSettings | None = None
+    ) -> Classification: ...
+
 
 REJECTION_REASONS = (
     "unauthorized",
@@ -125,6 +133,7 @@ class Metrics:
         self.accepted: Counter[str] = Counter(dict.fromkeys(EVENTS, 0))
         self.rejected: Counter[str] = Counter(dict.fromkeys(REJECTION_REASONS, 0))
         self.replayed = 0
+        self.classified: Counter[str] = Counter(dict.fromkeys(Source, 0))
         self.tickets_opened = 0
         self.failed = 0
 
@@ -150,6 +159,11 @@ class Metrics:
             "thothbot_ingress_idempotent_replays_total",
             "Repeated requests answered with their first answer.",
             [("", self.replayed)],
+        )
+        metric(
+            "thothbot_ingress_classifications_total",
+            "Urgency classifications of events, by who decided: llm, cache or heuristic.",
+            [(f'{{source="{k}"}}', v) for k, v in sorted(self.classified.items())],
         )
         metric(
             "thothbot_ingress_tickets_opened_total",
@@ -277,14 +291,14 @@ class Ingress:
         store: Store | None = None,
         settings: IngressSettings | None = None,
         *,
-        classify: Classify | None = None,
+        classifier: Classifier | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.desk = desk
         self.store = store or desk.store
         self.settings = settings or IngressSettings()
-        self.classify = classify
+        self.classifier = classifier
         self.metrics = Metrics()
         self.limiter = RateLimiter(self.settings.rate, self.settings.burst, clock)
         self.commits = GroupCommit(self.store)
@@ -541,20 +555,23 @@ class Ingress:
         )
 
     async def _urgency(self, guild_id: str, event: SupportTicketCreated) -> str | None:
-        if self.classify is None:
+        """The event's urgency under the server's labels, or None without a classifier."""
+        if self.classifier is None:
             return None
+        settings = (await self.desk.config(guild_id)).settings.classifier
+        ticket = TicketText(
+            subject=event.subject.strip() or NO_SUBJECT,
+            body=event.body,
+            customer_tier=event.customer_tier,
+            channel=event.channel,
+        )
         try:
-            label = await self.classify(event)
+            result = await self.classifier.classify(ticket, settings)
         except Exception:
             log.exception("classifier failed on an event of server %s", guild_id)
             return None
-        if label is None:
-            return None
-        labels = (await self.desk.config(guild_id)).settings.classifier.labels
-        if label not in labels:
-            log.warning("classifier label %r is not one of server %s's labels", label, guild_id)
-            return None
-        return label
+        self.metrics.classified[result.source] += 1
+        return result.label
 
     async def recover(self) -> int:
         """Process the events a crash left pending; how many were."""
@@ -714,10 +731,10 @@ def _allow(error: web.HTTPException) -> dict[str, str]:
 
 
 async def start_ingress(
-    desk: Desk, store: Store, config: Config, *, classify: Classify | None = None
+    desk: Desk, store: Store, config: Config, *, classifier: Classifier | None = None
 ) -> web.AppRunner:
     """Process pending events, then listen on the configured address; ``cleanup()`` stops it."""
-    ingress = Ingress(desk, store, IngressSettings.from_config(config), classify=classify)
+    ingress = Ingress(desk, store, IngressSettings.from_config(config), classifier=classifier)
     await ingress.recover()
     runner = web.AppRunner(ingress.app())
     await runner.setup()
@@ -742,8 +759,11 @@ def addresses(runner: web.AppRunner) -> list[str]:
 async def serve(config: Config, out: TextIO) -> None:
     """Run the ingress alone (no Discord bot) until Ctrl-C or SIGTERM."""
     store = await Store.open(config.db_path)
+    # The heuristic decides alone when no THOTH_LLM_MODEL is set.
+    classifier = UrgencyClassifier.from_config(config, store)
     try:
-        runner = await start_ingress(Desk(store, LogSink()), store, config)
+        desk = Desk(store, LogSink())
+        runner = await start_ingress(desk, store, config, classifier=classifier)
         try:
             out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
             out.write(" (Ctrl-C to stop)\n")
@@ -755,4 +775,5 @@ async def serve(config: Config, out: TextIO) -> None:
         finally:
             await runner.cleanup()
     finally:
+        await classifier.close()
         await store.close()

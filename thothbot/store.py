@@ -152,7 +152,10 @@ class Tx:
         return self._conn.execute(sql, tuple(params)).fetchone()
 
     def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
+        # executemany costs about three executes, and most units write one row or none.
+        if len(rows) == 1:
+            self._conn.execute(sql, rows[0])
+        elif rows:
             self._conn.executemany(sql, rows)
 
     # Servers

@@ -1288,3 +1288,17 @@ def test_pretty_prints_a_table_with_a_header_one_line_per_effect_and_rejections_
     assert plain.lines[3]["message"] in rejected
     assert "Big customer" in rows[5]
     assert "S1" in rows[4]
+
+
+def test_an_open_line_may_carry_the_urgency_the_classifier_would_give(tmp_path: Path) -> None:
+    rules = [rule("page", "ticket_opened", tag("paged"), urgency=["critical"])]
+    scenario = [
+        open_("T1", at("09:00"), urgency="critical"),
+        open_("T2", at("09:01"), urgency="low"),
+        open_("T3", at("09:02")),
+        open_("T4", at("09:03"), urgency="urgentish"),
+    ]
+    story = ok(simulate(tmp_path, rules, scenario))
+    assert story[:2] == ["09:00 T1 page fired on ticket_opened", "09:00 T1 tagged paged by page"]
+    assert story[2].startswith("09:03 T4 rejected line 4")
+    assert len(story) == 3

@@ -66,6 +66,7 @@ class OpenLine(_Line):
     subject: str
     type: str | None = None
     body: str = ""
+    urgency: str | None = None  # as the classifier would label it, for urgency rules
 
 
 class MessageLine(_Line):
@@ -188,7 +189,7 @@ class Simulation:
                     raise DomainError(f"Ticket {line.ticket} was already opened.")
                 ticket = await desk.open_ticket(
                     GUILD, line.user, line.subject, line.at, body=line.body, type_id=line.type,
-                    source="simulate", ref=line.ticket,
+                    source="simulate", ref=line.ticket, urgency=line.urgency,
                 )  # fmt: skip
                 self.ids[line.ticket] = ticket.id
                 self.names[ticket.id] = line.ticket

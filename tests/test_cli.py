@@ -415,3 +415,22 @@ def test_a_database_that_cannot_be_opened_is_one_plain_line(
         assert run.code == 2
         assert run.err.startswith(f"thothbot: cannot open the database at {path}: ")
         assert len(run.err.splitlines()) == 1
+
+
+def test_validate_checks_urgency_labels_against_the_settings_given(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps(
+            [{"trigger": "ticket_opened", "urgency": "p1", "actions": [{"type": "escalate"}]}]
+        )
+    )
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"classifier": {"labels": ["p3", "p2", "p1"]}}))
+
+    with_default_labels = thothbot("rules", "validate", str(rules))
+    assert with_default_labels.code == 1
+    assert "[0].urgency" in with_default_labels.err
+
+    with_server_labels = thothbot("rules", "validate", "--settings", str(settings), str(rules))
+    assert (with_server_labels.code, with_server_labels.err) == (0, "")
+    assert with_server_labels.json[0]["urgency"] == ["p1"]

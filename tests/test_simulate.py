@@ -1302,3 +1302,13 @@ def test_an_open_line_may_carry_the_urgency_the_classifier_would_give(tmp_path: 
     assert story[:2] == ["09:00 T1 page fired on ticket_opened", "09:00 T1 tagged paged by page"]
     assert story[2].startswith("09:03 T4 rejected line 4")
     assert len(story) == 3
+
+
+def test_urgency_rules_use_the_labels_of_the_settings_classifier(tmp_path: Path) -> None:
+    settings = STAFF | {"classifier": {"labels": ["p3", "p2", "p1"]}}
+    rules = [rule("page", "ticket_opened", tag("paged"), urgency="p1")]
+    scenario = [open_("T1", at("09:00"), urgency="p1"), open_("T2", at("09:01"), urgency="p2")]
+    assert ok(simulate(tmp_path, rules, scenario, settings)) == [
+        "09:00 T1 page fired on ticket_opened",
+        "09:00 T1 tagged paged by page",
+    ]

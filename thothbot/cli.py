@@ -18,6 +18,7 @@ from thothbot import __version__
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.core.rules import Severity, validate_and_normalize
+from thothbot.core.settings import parse_settings
 from thothbot.keys import cmd_keys_create, cmd_keys_list, cmd_keys_revoke
 from thothbot.simulate import PrettyPrinter, run_scenario
 from thothbot.store import Store, StoreUnavailable
@@ -55,7 +56,10 @@ def problem_line(path: str, severity: Severity, message: str) -> str:
 
 
 def cmd_rules_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    result = validate_and_normalize(_read(args.file, sys.stdin))
+    labels = None
+    if args.settings:  # for urgency conditions: the labels of that server's classifier
+        labels = parse_settings(_read(args.settings, sys.stdin)).settings.classifier.labels
+    result = validate_and_normalize(_read(args.file, sys.stdin), labels)
     if args.json:
         problems = [
             {"path": p.path, "severity": p.severity.value, "message": p.message}
@@ -266,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
         " 2: the input was refused as a whole.",
     )
     validate.add_argument("file", metavar="FILE", help="rules JSON file, or - for stdin")
+    validate.add_argument(
+        "--settings", metavar="FILE", help="settings JSON whose classifier labels rules may use"
+    )
     validate.add_argument(
         "--json", action="store_true", help="one JSON object with rules and problems"
     )

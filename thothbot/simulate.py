@@ -111,6 +111,7 @@ ScenarioLine = Annotated[
     Field(discriminator="kind"),
 ]
 _LINE = TypeAdapter[ScenarioLine](ScenarioLine)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 KINDS = ("open", "message", "escalate", "close", "rate", "duty", "tick")
 
 
@@ -266,11 +267,13 @@ async def run_scenario(
     try:
         sink = RecordingSink()
         desk = Desk(store, sink)
+        if settings is not None:
+            # First: rules' urgency labels are checked against the settings' classifier labels.
+            # Without lines there is no ticket for the settings to act on, so any time will do.
+            await desk.save_settings(GUILD, settings, lines[0][1].at if lines else _EPOCH)
         saved = await desk.save_rules(GUILD, rules)
         if saved.validation.refused:
             raise RulesRefused(saved.validation.problems[0].message)
-        if settings is not None and lines:
-            await desk.save_settings(GUILD, settings, lines[0][1].at)
         await Simulation(desk, sink, emit).run(lines)
     finally:
         await store.close()

@@ -163,3 +163,21 @@ async def test_the_classifier_cache_table_is_migrated_and_expires(harness: Harne
     with sqlite3.connect(harness.path) as conn:
         keys = [r[0] for r in conn.execute("SELECT key FROM classifier_cache")]
     assert keys == ["k"]
+
+
+async def test_new_labels_that_orphan_a_rules_urgency_are_a_warning_and_keep_the_rule(
+    harness: Harness,
+) -> None:
+    desk = harness.desk
+    labels = {"classifier": {"labels": ["low", "high", "p0"]}}
+    result = await desk.save_settings(G, json.dumps(labels), T0)
+    assert [path for path, _ in result.warnings] == [
+        "classifier.labels (rule page)",
+        "classifier.labels (rule hot)",  # "high" stays, "critical" goes
+    ]
+    assert all('uses urgency "critical",' in message for _, message in result.warnings)
+    assert "no longer a label" in result.warnings[0][1]
+    assert [rule["id"] for rule in (await desk.config(G)).rules] == ["tag-new", "page", "hot"]
+
+    kept = await desk.save_settings(G, json.dumps({}), at(1))  # back to low, high, critical
+    assert kept.warnings == []

@@ -33,7 +33,7 @@ from thothbot.core.models import (
     UrgencyKnown,
 )
 from thothbot.core.routing import drain_queue
-from thothbot.core.rules import Validation, validate_and_normalize
+from thothbot.core.rules import Validation, unknown_urgency_labels, validate_and_normalize
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.store import FiringRow, SlaClock, Store, Tx
 
@@ -139,8 +139,12 @@ class Desk:
 
         def unit(tx: Tx) -> _Result:
             tx.save_settings(guild_id, result.settings.to_document())
+            config = self._config(tx, guild_id)
+            result.warnings.extend(
+                unknown_urgency_labels(config.rules, config.settings.classifier.labels)
+            )
             outcome = Outcome()
-            self._drain(tx, self._config(tx, guild_id), at, outcome)
+            self._drain(tx, config, at, outcome)
             return _Result(guild_id, outcome.effects, [])
 
         await self._run(unit)

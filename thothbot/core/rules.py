@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, NoReturn
@@ -627,3 +627,25 @@ def _canonical(element: object) -> str:
         return _CANONICAL.encode(element)
     except (ValueError, RecursionError):
         return ""
+
+
+def unknown_urgency_labels(
+    rules: Sequence[Mapping[str, Any]], labels: Sequence[str]
+) -> list[tuple[str, str]]:
+    """Saved rules whose ``urgency`` names a label the classifier no longer has, as warnings.
+
+    Such a rule is kept (the labels may come back) but cannot match until it is edited.
+    """
+    warnings = []
+    for index, rule in enumerate(rules):
+        missing = [label for label in rule.get("urgency", ()) if label not in labels]
+        if missing:
+            names = ", ".join(json.dumps(label) for label in missing)
+            warnings.append(
+                (
+                    f"classifier.labels (rule {rule['id']})",
+                    f"rule [{index}] {json.dumps(rule['id'])} uses urgency {names}, which is no"
+                    " longer a label, so it will not match those tickets until it is edited.",
+                )
+            )
+    return warnings

@@ -26,6 +26,14 @@ class Harness:
         self.desk = Desk(await Store.open(self.path), self.sink)
         return self.desk
 
+    async def start_with_rules(self, guild_id: str, rules: list[dict[str, Any]]) -> Desk:
+        """Start, then save ``rules``, which must be valid as they stand."""
+        desk = await self.start()
+        saved = await desk.save_rules(guild_id, json.dumps(rules))
+        assert saved.saved
+        assert not saved.validation.problems
+        return desk
+
     async def restart(self) -> Desk:
         await self.desk.store.close()
         return await self.start()

@@ -52,10 +52,7 @@ SETTINGS: dict[str, Any] = {
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     h = Harness(tmp_path / "data" / "thoth.db")
-    desk = await h.start()
-    saved = await desk.save_rules(G, json.dumps(RULES))
-    assert saved.saved
-    assert not saved.validation.problems
+    desk = await h.start_with_rules(G, RULES)
     await desk.save_settings(G, json.dumps(SETTINGS), T0)
     yield h
     await h.desk.store.close()

@@ -37,10 +37,7 @@ RULES = [
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     h = Harness(tmp_path / "data" / "thoth.db")
-    desk = await h.start()
-    saved = await desk.save_rules(G, json.dumps(RULES))
-    assert saved.saved
-    assert not saved.validation.problems
+    await h.start_with_rules(G, RULES)
     yield h
     await h.desk.store.close()
 

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from thothbot.core import tickets
+from thothbot.core.answers import SavedAnswer, answer_for
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
 from thothbot.core.models import (
+    AnswerReplied,
     Assigned,
+    AuthorKind,
     Effect,
     Escalated,
     Event,
+    Firing,
     MessagePosted,
     SlaBreach,
     SlaBreached,
@@ -35,7 +39,8 @@ from thothbot.core.models import (
 from thothbot.core.routing import drain_queue
 from thothbot.core.rules import Validation, unknown_urgency_labels, validate_and_normalize
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
-from thothbot.store import FiringRow, SlaClock, Store, Tx
+from thothbot.core.stats import DeskStats, desk_stats
+from thothbot.store import DiscordSetup, FiringRow, SlaClock, Store, Tx
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +73,10 @@ class GuildConfig:
     revision: int
     rules: list[dict[str, Any]]
     ruleset: RuleSet
-    settings: GuildSettings
+    settings: GuildSettings  # with the members of the staff roles merged in
+    document: dict[str, Any]  # the settings as saved, for export
+    setup: DiscordSetup | None
+    answers: list[SavedAnswer]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +113,21 @@ class Desk:
             return cached
         row = tx.guild(guild_id)
         rules = json.loads(row.rules)
+        document = json.loads(row.settings)
+        settings = GuildSettings.model_validate(document)
+        setup = tx.discord_setup(guild_id)
+        roster = tx.roster(guild_id)
+        if roster:
+            settings = settings.with_roster(setup.staff_role_id if setup else None, roster)
         config = GuildConfig(
             guild_id=guild_id,
             revision=row.revision,
             rules=rules,
             ruleset=RuleSet(rules),
-            settings=GuildSettings.model_validate(json.loads(row.settings)),
+            settings=settings,
+            document=document,
+            setup=setup,
+            answers=tx.answers(guild_id),
         )
         self._configs[guild_id] = config
         return config
@@ -165,8 +182,13 @@ class Desk:
         ref: str | None = None,
         channel_id: str | None = None,
         urgency: str | None = None,
+        number: int | None = None,
     ) -> Ticket:
-        """Open a ticket; pass its ``urgency`` label when known, so ticket_opened rules see it."""
+        """Open a ticket; pass its ``urgency`` label when known, so ticket_opened rules see it.
+
+        ``number`` is one taken earlier with ``reserve_number`` (the bot names the channel
+        first). A customer's Discord tickets are held to the server's ``max_open_tickets``.
+        """
         subject = subject.strip()
         if not subject:
             raise DomainError("A ticket needs a subject.")
@@ -175,7 +197,7 @@ class Desk:
         draft = Ticket(
             id=0,
             guild_id=guild_id,
-            number=0,
+            number=number or 0,
             customer_id=customer_id,
             subject=subject,
             created_at=at,
@@ -190,6 +212,10 @@ class Desk:
             config = self._config(tx, guild_id)
             if urgency is not None:
                 _check_urgency(config, urgency)
+            if source == "discord":
+                tickets.check_open_limit(
+                    tx.open_tickets_of(guild_id, customer_id), config.settings.max_open_tickets
+                )
             ticket = tx.insert_ticket(draft)
             ticket.urgency = urgency  # saved with what the rules decide, by _decide
             deadlines = config.settings.sla_policy(type_id).deadlines(at)
@@ -198,6 +224,26 @@ class Desk:
             return ticket, _Result(guild_id, outcome.effects, list(deadlines.values()))
 
         return await self._run_returning(unit)
+
+    async def reserve_number(self, guild_id: str) -> int:
+        """Take the server's next ticket number now (the bot names a channel before opening)."""
+        return await self.store.run(lambda tx: tx.reserve_number(guild_id))
+
+    async def can_open(
+        self, guild_id: str, customer_id: str, subject: str, at: datetime
+    ) -> Ticket | None:
+        """Check a customer may open a ticket (or raise why not); return the ticket they opened
+        with the same subject moments ago, so a double click does not make two."""
+
+        def unit(tx: Tx) -> Ticket | None:
+            config = self._config(tx, guild_id)
+            mine = tx.open_tickets_of(guild_id, customer_id)
+            twin = tickets.duplicate_of(mine, subject, at)
+            if twin is None:
+                tickets.check_open_limit(mine, config.settings.max_open_tickets)
+            return twin
+
+        return await self.store.run(unit)
 
     async def set_urgency(self, ticket_id: int, label: str, at: datetime) -> list[Effect]:
         """Record a ticket's urgency (the classifier's label, or staff's).
@@ -243,7 +289,14 @@ class Desk:
                 if clock is not None and tickets.target_met(clock.deadline, at):
                     tx.resolve_clock(clock, "met", at)
             event = MessagePosted(at, author_id, kind, content)
-            return _Result(ticket.guild_id, self._decide(tx, config, ticket, event).effects, [])
+            outcome = self._decide(tx, config, ticket, event)
+            reply = answer_for(
+                ticket, kind, content, config.answers, lambda: tx.answers_sent(ticket_id)
+            )
+            if reply is not None:
+                tx.mark_answer_sent(ticket.id, reply.id)
+                outcome.effects.append(AnswerReplied(at, ticket.id, reply.id, reply.text))
+            return _Result(ticket.guild_id, outcome.effects, [])
 
         return await self._run(unit)
 
@@ -282,6 +335,32 @@ class Desk:
             return _Result(ticket.guild_id, outcome.effects, [])
 
         return await self._run(unit)
+
+    async def claim(self, ticket_id: int, agent: str, at: datetime) -> list[Effect]:
+        """A staff member takes an escalated ticket from #ops (or with ``/ticket claim``)."""
+
+        def unit(tx: Tx) -> _Result:
+            ticket = _load(tx, ticket_id)
+            config = self._config(tx, ticket.guild_id)
+            if not tickets.claim(ticket, agent, is_staff=config.settings.is_staff(agent)):
+                return _Result(ticket.guild_id, [], [])
+            tx.update_ticket(ticket)
+            tx.dequeue([ticket.id])
+            return _Result(ticket.guild_id, [Assigned(at, ticket.id, agent, None)], [])
+
+        return await self._run(unit)
+
+    async def tag(self, ticket_id: int, tag: str, by: str, *, add: bool) -> Ticket:
+        """Staff add or remove a tag by hand (no rule runs: tags are not a trigger)."""
+
+        def unit(tx: Tx) -> Ticket:
+            ticket = _load(tx, ticket_id)
+            config = self._config(tx, ticket.guild_id)
+            tickets.tag_by_staff(ticket, tag, add=add, is_staff=config.settings.is_staff(by))
+            tx.update_ticket(ticket)
+            return ticket
+
+        return await self.store.run(unit)
 
     async def close(self, ticket_id: int, by: str, at: datetime) -> list[Effect]:
         def unit(tx: Tx) -> _Result:
@@ -327,6 +406,54 @@ class Desk:
             outcome = Outcome()
             if on_duty:
                 self._drain(tx, config, at, outcome)
+            return _Result(guild_id, outcome.effects, [])
+
+        return await self._run(unit)
+
+    async def dry_run(
+        self, guild_id: str, content: str, at: datetime, type_id: str | None = None
+    ) -> list[Firing]:
+        """Which rules a customer's message would fire, and what they would do; saves nothing."""
+
+        def unit(tx: Tx) -> list[Firing]:
+            config = self._config(tx, guild_id)
+            ticket = Ticket(0, guild_id, 0, "customer", "(test)", at, type_id=type_id)
+            event = MessagePosted(at, "customer", AuthorKind.CUSTOMER, content)
+            trigger = trigger_for(event, ticket, config.settings)
+            routing = None
+            if trigger is not None and config.ruleset.needs_routing(trigger):
+                routing = tx.routing_state(guild_id, config.settings.capacity, [])
+            outcome = Outcome()
+            run_rules(ticket, event, Context(config.ruleset, config.settings, routing), outcome)
+            return outcome.firings
+
+        return await self.store.run(unit)
+
+    async def stats(self, guild_id: str, now: datetime, days: int = 30) -> DeskStats:
+        since = now - timedelta(days=days)
+
+        def unit(tx: Tx) -> DeskStats:
+            config = self._config(tx, guild_id)
+            return desk_stats(
+                tx.tickets_since(guild_id, since),
+                tx.breaches_since(guild_id, since),
+                config.settings.csat_negative_max,
+            )
+
+        return await self.store.run(unit)
+
+    async def save_setup(self, setup: DiscordSetup) -> None:
+        await self.store.run(lambda tx: tx.save_discord_setup(setup))
+
+    async def save_roster(
+        self, guild_id: str, roster: Mapping[str, Iterable[str]], at: datetime
+    ) -> list[Effect]:
+        """Refresh who holds the staff roles; new staff may take queued tickets."""
+
+        def unit(tx: Tx) -> _Result:
+            outcome = Outcome()
+            if tx.save_roster(guild_id, roster):
+                self._drain(tx, self._config(tx, guild_id), at, outcome)
             return _Result(guild_id, outcome.effects, [])
 
         return await self._run(unit)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from thothbot.core.errors import DomainError, InvalidInput, RulesRefused
 from thothbot.core.models import (
+    AnswerReplied,
     Assigned,
     AssignmentQueued,
     Effect,
@@ -243,6 +244,8 @@ def effect_line(effect: Effect, ticket: str, zone: tzinfo = UTC) -> dict[str, An
             body = {"kind": "assignment_queued", "rule": effect.rule_id}
         case SlaBreached():
             body = {"kind": "sla_breached", "target": effect.target.value}
+        case AnswerReplied():
+            body = {"kind": "answer_replied", "answer": effect.answer_id}
     return {"at": at, "kind": body.pop("kind"), "ticket": ticket} | body
 
 

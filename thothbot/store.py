@@ -19,6 +19,7 @@ from typing import Any, TypeVar, cast
 
 import aiosqlite
 
+from thothbot.core.answers import SavedAnswer
 from thothbot.core.models import Firing, SlaTarget, Status, Ticket
 from thothbot.core.routing import QueuedTicket, RoutingState
 
@@ -191,14 +192,19 @@ class Tx:
 
     # Tickets
 
-    def insert_ticket(self, ticket: Ticket) -> Ticket:
-        """Store a new ticket, giving it its id and the server's next ticket number."""
-        self.guild(ticket.guild_id)
+    def reserve_number(self, guild_id: str) -> int:
+        """Take the server's next ticket number."""
+        self.guild(guild_id)
         (number,) = self._one(
             "UPDATE guilds SET next_ticket_number = next_ticket_number + 1 WHERE guild_id = ?"
             " RETURNING next_ticket_number - 1",
-            (ticket.guild_id,),
+            (guild_id,),
         )
+        return int(number)
+
+    def insert_ticket(self, ticket: Ticket) -> Ticket:
+        """Store a new ticket, giving it its id and, unless it has one, the next number."""
+        number = ticket.number or self.reserve_number(ticket.guild_id)
         cursor = self._conn.execute(
             "INSERT INTO tickets (guild_id, number, type_id, customer_id, subject, body, status,"
             " created_at, source, ref, channel_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -539,6 +545,164 @@ class Tx:
             (guild_id, customer_id, ref, ts(created_at)),
         )
         return row[0] if row is not None else None
+
+    # Discord: setup, staff roles, saved answers, #ops messages, channels to delete
+
+    def discord_setup(self, guild_id: str) -> DiscordSetup | None:
+        row = self._one(
+            "SELECT staff_role_id, ops_channel_id, log_channel_id, categories"
+            " FROM discord_setup WHERE guild_id = ?",
+            (guild_id,),
+        )
+        if row is None:
+            return None
+        return DiscordSetup(guild_id, row[0], row[1], row[2], tuple(json.loads(row[3])))
+
+    def save_discord_setup(self, setup: DiscordSetup) -> None:
+        """Save a server's setup; bumps the revision, since the staff role changes who is staff."""
+        self.guild(setup.guild_id)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO discord_setup"
+            " (guild_id, staff_role_id, ops_channel_id, log_channel_id, categories)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                setup.guild_id,
+                setup.staff_role_id,
+                setup.ops_channel_id,
+                setup.log_channel_id,
+                json.dumps(list(setup.categories)),
+            ),
+        )
+        self._bump(setup.guild_id)
+
+    def roster(self, guild_id: str) -> dict[str, list[str]]:
+        """Members of each staff role, by role id."""
+        roster: dict[str, list[str]] = {}
+        for role_id, user_id in self._all(
+            "SELECT role_id, user_id FROM role_members WHERE guild_id = ?"
+            " ORDER BY role_id, user_id",
+            (guild_id,),
+        ):
+            roster.setdefault(role_id, []).append(user_id)
+        return roster
+
+    def save_roster(self, guild_id: str, roster: Mapping[str, Iterable[str]]) -> bool:
+        """Replace the stored role members; True (and a new revision) when anything changed."""
+        new = {role: sorted(set(members)) for role, members in roster.items()}
+        if self.roster(guild_id) == {role: members for role, members in new.items() if members}:
+            return False
+        self._conn.execute("DELETE FROM role_members WHERE guild_id = ?", (guild_id,))
+        self._many(
+            "INSERT INTO role_members (guild_id, role_id, user_id) VALUES (?, ?, ?)",
+            [(guild_id, role, user) for role, members in new.items() for user in members],
+        )
+        self.guild(guild_id)
+        self._bump(guild_id)
+        return True
+
+    def _bump(self, guild_id: str) -> None:
+        self._conn.execute(
+            "UPDATE guilds SET revision = revision + 1 WHERE guild_id = ?", (guild_id,)
+        )
+
+    def open_tickets_of(self, guild_id: str, customer_id: str) -> list[Ticket]:
+        rows = self._all(
+            _SELECT_TICKET.replace("{column} = ?", "guild_id = ? AND customer_id = ?")
+            + " AND status = 'open' ORDER BY id",
+            (guild_id, customer_id),
+        )
+        return [t for t in map(self._load, rows) if t is not None]
+
+    def tickets_since(self, guild_id: str, since: datetime) -> list[Ticket]:
+        rows = self._all(
+            _SELECT_TICKET.replace("{column} = ?", "guild_id = ? AND created_at >= ?"),
+            (guild_id, ts(since)),
+        )
+        return [_ticket(row) for row in rows]
+
+    def breaches_since(self, guild_id: str, since: datetime) -> int:
+        (count,) = self._one(
+            "SELECT count(*) FROM sla_clocks JOIN tickets ON tickets.id = sla_clocks.ticket_id"
+            " WHERE tickets.guild_id = ? AND sla_clocks.status = 'breached'"
+            " AND sla_clocks.resolved_at >= ?",
+            (guild_id, ts(since)),
+        )
+        return int(count)
+
+    def answers(self, guild_id: str) -> list[SavedAnswer]:
+        return [
+            SavedAnswer(row[0], tuple(json.loads(row[1])), row[2])
+            for row in self._all(
+                "SELECT id, triggers, text FROM saved_answers WHERE guild_id = ? ORDER BY id",
+                (guild_id,),
+            )
+        ]
+
+    def insert_answer(
+        self, guild_id: str, triggers: Iterable[str], text: str, by: str, at: datetime
+    ) -> int:
+        cursor = self._conn.execute(
+            "INSERT INTO saved_answers (guild_id, triggers, text, created_by, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (guild_id, json.dumps(list(triggers), ensure_ascii=False), text, by, ts(at)),
+        )
+        self._bump(guild_id)  # answers are cached with the server's config
+        return cast(int, cursor.lastrowid)
+
+    def delete_answer(self, guild_id: str, answer_id: int) -> bool:
+        cursor = self._conn.execute(
+            "DELETE FROM saved_answers WHERE guild_id = ? AND id = ?", (guild_id, answer_id)
+        )
+        self._bump(guild_id)
+        return cursor.rowcount > 0
+
+    def answers_sent(self, ticket_id: int) -> list[int]:
+        rows = self._all("SELECT answer_id FROM answers_sent WHERE ticket_id = ?", (ticket_id,))
+        return [row[0] for row in rows]
+
+    def mark_answer_sent(self, ticket_id: int, answer_id: int) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO answers_sent (ticket_id, answer_id) VALUES (?, ?)",
+            (ticket_id, answer_id),
+        )
+
+    def ops_messages(self, ticket_id: int) -> list[tuple[str, str]]:
+        """(channel id, message id) of every #ops post about this ticket."""
+        rows = self._all(
+            "SELECT channel_id, message_id FROM ops_messages WHERE ticket_id = ?", (ticket_id,)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def add_ops_message(self, ticket_id: int, channel_id: str, message_id: str) -> None:
+        self._conn.execute(
+            "INSERT OR IGNORE INTO ops_messages (ticket_id, channel_id, message_id)"
+            " VALUES (?, ?, ?)",
+            (ticket_id, channel_id, message_id),
+        )
+
+    def schedule_channel_deletion(self, channel_id: str, due_at: datetime) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO channel_deletions (channel_id, due_at) VALUES (?, ?)",
+            (channel_id, ts(due_at)),
+        )
+
+    def channel_deletions(self) -> list[tuple[str, datetime]]:
+        rows = self._all("SELECT channel_id, due_at FROM channel_deletions ORDER BY due_at")
+        return [(row[0], datetime.fromisoformat(row[1])) for row in rows]
+
+    def channel_deleted(self, channel_id: str) -> None:
+        self._conn.execute("DELETE FROM channel_deletions WHERE channel_id = ?", (channel_id,))
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordSetup:
+    """What ``/setup`` stored: the staff role, #ops, the log channel, the ticket categories."""
+
+    guild_id: str
+    staff_role_id: str
+    ops_channel_id: str
+    log_channel_id: str | None
+    categories: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)

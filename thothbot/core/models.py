@@ -7,6 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 MAX_TAGS = 50
+MAX_TAG_LENGTH = 40
 RATING_MIN, RATING_MAX = 1, 5
 
 
@@ -181,7 +182,19 @@ class SlaBreached:
     target: SlaTarget
 
 
-Effect = RuleFired | TagAdded | Escalated | Assigned | AssignmentQueued | SlaBreached
+@dataclass(frozen=True, slots=True)
+class AnswerReplied:
+    """A saved answer matched a customer's message: the bot replies with it (once per ticket)."""
+
+    at: datetime
+    ticket_id: int
+    answer_id: int
+    text: str
+
+
+Effect = (
+    RuleFired | TagAdded | Escalated | Assigned | AssignmentQueued | SlaBreached | AnswerReplied
+)
 
 
 @dataclass(frozen=True, slots=True)

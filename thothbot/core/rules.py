@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, NoReturn
 
-from thothbot.core.models import DEFAULT_URGENCY_LABELS, ActionType, Trigger
+from thothbot.core.models import DEFAULT_URGENCY_LABELS, MAX_TAG_LENGTH, ActionType, Trigger
 
 MAX_RULES = 25
 MAX_INPUT_BYTES = 256 * 1024
@@ -24,7 +24,7 @@ _MAX_ID = 64
 _MAX_NAME = 80
 _MAX_MATCH = 200
 _MAX_TICKET_TYPE = 64
-_MAX_TAG = 40
+_MAX_TAG = MAX_TAG_LENGTH
 
 _ID_FORM = re.compile(r"[A-Za-z0-9_-]+")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -39,6 +39,7 @@ MAX_SETTINGS_BYTES = 256 * 1024
 
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 TypeId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+RoleId = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,20}$")]
 Minutes = Annotated[int, Field(gt=0, le=525_600)]
 
 
@@ -74,6 +75,7 @@ class TicketType(_Strict):
         None
     ) = None
     staff: list[UserId] = []
+    staff_role: RoleId | None = None  # in Discord: members of this role are the type's staff too
     sla: Sla | None = None
 
 
@@ -129,6 +131,7 @@ class GuildSettings(_Strict):
     types: dict[TypeId, TicketType] = {}
     capacity: Annotated[int, Field(gt=0, le=1000)] | None = None
     csat_negative_max: Annotated[int, Field(ge=1, le=4)] = 2
+    max_open_tickets: Annotated[int, Field(ge=1, le=50)] = 3  # per customer, Discord tickets
     sla: Sla = Sla()
     classifier: Classifier = Classifier()
     _policies: dict[str | None, SlaPolicy] = PrivateAttr(default_factory=dict)
@@ -172,6 +175,23 @@ class GuildSettings(_Strict):
             resolution_minutes=keys["resolution_minutes"],
             calendar=hours.calendar if hours is not None else None,
         )
+
+    def with_roster(
+        self, server_role: str | None, roster: Mapping[str, Sequence[str]]
+    ) -> GuildSettings:
+        """These settings with the members of the staff roles (``roster``: role id to member ids)
+        added to the server's staff and to each type's, as round robin and staff checks see them.
+        """
+
+        def merged(staff: Sequence[str], role: str | None) -> list[str]:
+            extra = roster.get(role, ()) if role is not None else ()
+            return list(dict.fromkeys([*staff, *extra]))
+
+        types = {
+            key: t.model_copy(update={"staff": merged(t.staff, t.staff_role)})
+            for key, t in self.types.items()
+        }
+        return self.model_copy(update={"staff": merged(self.staff, server_role), "types": types})
 
     def to_document(self) -> dict[str, Any]:
         """The settings as JSON, in the shape they are pasted; it re-imports unchanged."""

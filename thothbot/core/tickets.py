@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 from thothbot.core.errors import InvalidTransition
 from thothbot.core.models import (
+    MAX_TAG_LENGTH,
     MAX_TAGS,
     RATING_MAX,
     RATING_MIN,
@@ -104,6 +106,51 @@ def assign(ticket: Ticket, agent: str, *, is_staff: bool) -> bool:
         return False
     ticket.assignee_id = agent
     return True
+
+
+def claim(ticket: Ticket, agent: str, *, is_staff: bool) -> bool:
+    """Take a ticket from #ops; False when it already is this agent's. Nobody claims over
+    someone else: reassigning is ``/ticket assign``'s job."""
+    if not is_staff:
+        raise InvalidTransition("Only staff can claim tickets.")
+    if ticket.assignee_id is not None and ticket.assignee_id != agent:
+        raise InvalidTransition(f"Ticket #{ticket.number} is already claimed by someone else.")
+    return assign(ticket, agent, is_staff=is_staff)
+
+
+DUPLICATE_WINDOW = timedelta(seconds=60)
+
+
+def check_open_limit(open_tickets: Sequence[Ticket], limit: int) -> None:
+    if len(open_tickets) >= limit:
+        numbers = ", ".join(f"#{t.number}" for t in open_tickets)
+        raise InvalidTransition(
+            f"You already have {len(open_tickets)} open tickets ({numbers}), the most this"
+            " server allows. Close one before opening another."
+        )
+
+
+def duplicate_of(open_tickets: Sequence[Ticket], subject: str, at: datetime) -> Ticket | None:
+    """The open ticket with this subject opened within the last minute: a double click."""
+    folded = subject.strip().casefold()
+    for ticket in open_tickets:
+        if ticket.subject.casefold() == folded and at - ticket.created_at <= DUPLICATE_WINDOW:
+            return ticket
+    return None
+
+
+def tag_by_staff(ticket: Ticket, tag: str, *, add: bool, is_staff: bool) -> None:
+    if not is_staff:
+        raise InvalidTransition("Only staff can change a ticket's tags.")
+    tag = tag.strip()
+    if not 1 <= len(tag) <= MAX_TAG_LENGTH:
+        raise InvalidTransition(f"A tag is 1 to {MAX_TAG_LENGTH} characters.")
+    if add:
+        problem = add_tag(ticket, tag)
+        if problem is not None:
+            raise InvalidTransition(problem[0].upper() + problem[1:] + ".")
+    elif not remove_tag(ticket, tag):
+        raise InvalidTransition(f'The ticket has no tag "{tag}".')
 
 
 def target_met(deadline: datetime, at: datetime) -> bool:

@@ -1,0 +1,68 @@
+"""Saved answers ("answer once, reuse forever"): what makes one valid, which one a message gets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from thothbot.core.errors import DomainError
+from thothbot.core.models import AuthorKind, Ticket
+
+MAX_ANSWERS = 100
+MAX_TRIGGERS = 10
+MAX_TRIGGER = 100
+MAX_TEXT = 2000  # one Discord message
+
+
+@dataclass(frozen=True, slots=True)
+class SavedAnswer:
+    id: int
+    triggers: tuple[str, ...]
+    text: str
+
+
+def parse_triggers(raw: str) -> tuple[str, ...]:
+    """Comma-separated trigger phrases as typed in ``/answer add``, checked and deduplicated."""
+    phrases = list(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    if not phrases:
+        raise DomainError(
+            "An answer needs at least one trigger phrase (separate them with commas)."
+        )
+    if len(phrases) > MAX_TRIGGERS:
+        raise DomainError(f"An answer can have at most {MAX_TRIGGERS} trigger phrases.")
+    for phrase in phrases:
+        if len(phrase) > MAX_TRIGGER:
+            raise DomainError(
+                f"The trigger phrase {phrase[:30]!r}... is {len(phrase)} characters;"
+                f" the limit is {MAX_TRIGGER}."
+            )
+    return tuple(phrases)
+
+
+def check_text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise DomainError("An answer needs some text.")
+    if len(text) > MAX_TEXT:
+        raise DomainError(f"An answer can be at most {MAX_TEXT} characters (it is {len(text)}).")
+    return text
+
+
+def answer_for(
+    ticket: Ticket,
+    kind: AuthorKind,
+    content: str,
+    answers: Sequence[SavedAnswer],
+    sent: Callable[[], Iterable[int]],
+) -> SavedAnswer | None:
+    """The first saved answer whose trigger phrase the customer's message contains
+    (case-insensitive) and that this ticket has not had yet; none while bot replies are paused.
+    ``sent`` lists the answers the ticket had; it is asked only when some answer matches."""
+    if not answers or kind is not AuthorKind.CUSTOMER or ticket.replies_paused:
+        return None
+    folded = content.casefold()
+    matching = [a for a in answers if any(t.casefold() in folded for t in a.triggers)]
+    if not matching:
+        return None
+    already = set(sent())
+    return next((a for a in matching if a.id not in already), None)

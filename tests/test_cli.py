@@ -388,15 +388,15 @@ def test_the_console_script_runs_and_fails_cleanly(tmp_path: Path) -> None:
     assert "Traceback" not in bad.stderr
 
 
-def test_run_prepares_the_database_and_says_the_bot_is_not_here_yet(
+def test_run_without_a_token_says_so_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no .env from the working directory
-    monkeypatch.setenv("THOTH_DB_PATH", str(tmp_path / "data" / "thoth.db"))
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
     run = thothbot("run")
-    assert run.code == 1
-    assert "not built yet" in run.err
-    assert (tmp_path / "data" / "thoth.db").exists()
+    assert run.code == 2
+    assert run.err.startswith("thothbot: DISCORD_TOKEN is not set")
+    assert len(run.err.splitlines()) == 1
 
 
 @pytest.mark.parametrize("damage", ["not a database", "a folder where the file goes"])
@@ -410,6 +410,7 @@ def test_a_database_that_cannot_be_opened_is_one_plain_line(
         path.mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("THOTH_DB_PATH", str(path))
+    monkeypatch.setenv("DISCORD_TOKEN", "not-used: the database fails first")
     for argv in (["run"], ["keys", "list"]):
         run = thothbot(*argv)
         assert run.code == 2

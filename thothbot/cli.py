@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -17,20 +18,13 @@ from dotenv import load_dotenv
 from thothbot import __version__
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput, SettingsInvalid
-from thothbot.core.rules import Severity, validate_and_normalize
+from thothbot.core.rules import validate_and_normalize
 from thothbot.core.settings import parse_settings
 from thothbot.keys import cmd_keys_create, cmd_keys_list, cmd_keys_revoke
 from thothbot.simulate import PrettyPrinter, run_scenario
-from thothbot.store import Store, StoreUnavailable
+from thothbot.store import StoreUnavailable
 
 EXIT_OK, EXIT_DROPPED, EXIT_REFUSED = 0, 1, 2
-
-_SEVERITY_WORDS = {
-    Severity.DROPPED_RULE: "dropped rule",
-    Severity.DROPPED_ACTION: "dropped action",
-    Severity.WARNING: "warning",
-    Severity.REFUSED: "refused",
-}
 
 
 class CliError(Exception):
@@ -50,11 +44,6 @@ def _read(path: str, stdin: TextIO) -> bytes:
         raise CliError(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def problem_line(path: str, severity: Severity, message: str) -> str:
-    where = f"{path}: " if path else ""
-    return f"{_SEVERITY_WORDS[severity]}: {where}{message}"
-
-
 def cmd_rules_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     labels = None
     if args.settings:  # for urgency conditions: the labels of that server's classifier
@@ -72,7 +61,7 @@ def cmd_rules_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
             json.dump(result.rules, out, indent=2, ensure_ascii=False)
             out.write("\n")
         for p in result.problems:
-            err.write(problem_line(p.path, p.severity, p.message) + "\n")
+            err.write(p.line() + "\n")
     if result.refused:
         return EXIT_REFUSED
     return EXIT_DROPPED if result.dropped else EXIT_OK
@@ -97,26 +86,21 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             err.write(f"settings: {path or '(top)'}: {message}\n")
         return EXIT_REFUSED
     for p in report.rule_problems:
-        err.write("rules: " + problem_line(p.path, p.severity, p.message) + "\n")
+        err.write("rules: " + p.line() + "\n")
     for path, message in report.settings_warnings:
         err.write(f"settings: warning: {path}: {message}\n")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from thothbot.bot.app import run  # noqa: PLC0415  (discord.py: only the bot needs it)
+
     load_dotenv()
     config = Config.from_env(os.environ)
-
-    async def prepare() -> None:
-        store = await Store.open(config.db_path)
-        await store.close()
-
-    asyncio.run(prepare())
-    err.write(
-        f"The database is ready at {config.db_path}, but the Discord bot is not built yet:"
-        " it arrives with the next release. Meanwhile, try `make demo` or `thothbot simulate`.\n"
-    )
-    return EXIT_DROPPED
+    config.configure_logging()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(config, out))
+    return EXIT_OK
 
 
 def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:

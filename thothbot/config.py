@@ -18,6 +18,8 @@ DEFAULT_INGRESS_HOST = "127.0.0.1"
 DEFAULT_INGRESS_PORT = 8080
 DEFAULT_INGRESS_RATE = 50.0
 DEFAULT_INGRESS_BURST = 100
+DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
+DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,11 @@ class Config:
     db_path: str = DEFAULT_DB_PATH
     discord_token: SecretStr | None = None
     log_level: str = "INFO"
+    # Servers to sync slash commands to at start (instant); none means global commands.
+    guild_ids: tuple[int, ...] = ()
+    # Where Discord is: a REST proxy, or the local sandbox (``thothbot demo``, the e2e tests).
+    discord_api_url: str = DEFAULT_DISCORD_API_URL
+    discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
     # The urgency classifier's OpenAI-compatible endpoint; no model means the heuristic decides.
     llm_base_url: str | None = None
     llm_api_key: SecretStr | None = None
@@ -51,6 +58,11 @@ class Config:
             db_path=env.get("THOTH_DB_PATH", "").strip() or DEFAULT_DB_PATH,
             discord_token=SecretStr(token) if token else None,
             log_level=level,
+            guild_ids=_guild_ids(env.get("THOTH_GUILD_IDS", "")),
+            discord_api_url=_url(env, "THOTH_DISCORD_API_URL", DEFAULT_DISCORD_API_URL, "http"),
+            discord_gateway_url=_url(
+                env, "THOTH_DISCORD_GATEWAY_URL", DEFAULT_DISCORD_GATEWAY_URL, "ws"
+            ),
             llm_base_url=base_url,
             llm_api_key=SecretStr(api_key) if api_key else None,
             llm_model=env.get("THOTH_LLM_MODEL", "").strip() or None,
@@ -61,6 +73,23 @@ class Config:
         logging.basicConfig(
             level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+
+
+def _guild_ids(raw: str) -> tuple[int, ...]:
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    bad = [part for part in ids if not (part.isdigit() and len(part) <= 20)]
+    if bad:
+        raise InvalidInput(
+            f"THOTH_GUILD_IDS must be server ids separated by commas; {bad[0]!r} is not one."
+        )
+    return tuple(int(part) for part in ids)
+
+
+def _url(env: Mapping[str, str], name: str, default: str, scheme: str) -> str:
+    url = env.get(name, "").strip() or default
+    if not url.startswith((f"{scheme}://", f"{scheme}s://")):
+        raise InvalidInput(f"{name} must start with {scheme}:// or {scheme}s://, not {url!r}.")
+    return url.rstrip("/") if scheme == "http" else url
 
 
 def _ingress(env: Mapping[str, str]) -> dict[str, Any]:

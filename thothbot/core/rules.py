@@ -51,6 +51,11 @@ class Problem:
     severity: Severity
     message: str
 
+    def line(self) -> str:
+        """The problem as ``thothbot rules validate`` and the bot report it."""
+        where = f"{self.path}: " if self.path else ""
+        return f"{_SEVERITY_WORDS[self.severity]}: {where}{self.message}"
+
 
 @dataclass(frozen=True, slots=True)
 class Validation:
@@ -70,6 +75,12 @@ class Validation:
         return any(p.severity in _DROPS for p in self.problems)
 
 
+_SEVERITY_WORDS = {
+    Severity.DROPPED_RULE: "dropped rule",
+    Severity.DROPPED_ACTION: "dropped action",
+    Severity.WARNING: "warning",
+    Severity.REFUSED: "refused",
+}
 _DROPS = frozenset({Severity.DROPPED_RULE, Severity.DROPPED_ACTION})
 
 

@@ -1,0 +1,58 @@
+"""Starting the bot for real: store, desk, classifier, the ingress when keys exist, then Discord."""
+
+from __future__ import annotations
+
+import logging
+from typing import TextIO
+
+import discord
+
+from thothbot.bot.client import ThothBot, point_at
+from thothbot.config import Config
+from thothbot.core.errors import InvalidInput
+from thothbot.llm import UrgencyClassifier
+from thothbot.service import Desk
+from thothbot.store import Store
+
+log = logging.getLogger(__name__)
+
+
+async def run(config: Config, out: TextIO) -> None:
+    """Run the bot (and the ingress, when any API key exists) until stopped."""
+    if config.discord_token is None:
+        raise InvalidInput(
+            "DISCORD_TOKEN is not set: put your bot's token from the Discord developer portal"
+            " in .env (see .env.example), or try `make demo`, which needs none."
+        )
+    point_at(config.discord_api_url, config.discord_gateway_url)
+    store = await Store.open(config.db_path)
+    classifier = UrgencyClassifier.from_config(config, store)
+    desk = Desk(store)
+    bot = ThothBot(desk, classifier=classifier, guild_ids=config.guild_ids)
+    runner = None
+    try:
+        if await store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):
+            from thothbot.ingress import addresses, start_ingress  # noqa: PLC0415 (only with keys)
+
+            runner = await start_ingress(desk, store, config, classifier=classifier)
+            out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}\n")
+            out.flush()
+        try:
+            await bot.start(config.discord_token.get_secret_value())
+        except discord.LoginFailure:
+            raise InvalidInput(
+                "Discord refused DISCORD_TOKEN: copy the token again from the Bot page of your"
+                " application in the developer portal (Reset Token if unsure)."
+            ) from None
+        except discord.PrivilegedIntentsRequired:
+            raise InvalidInput(
+                "Discord refused the bot's intents: on the Bot page of the developer portal,"
+                " turn on Server Members Intent and Message Content Intent."
+            ) from None
+    finally:
+        if not bot.is_closed():
+            await bot.close()
+        if runner is not None:
+            await runner.cleanup()
+        await classifier.close()
+        await store.close()

@@ -1,0 +1,163 @@
+"""The Discord face of the desk's effects: #ops posts, assignment notes, breaches, saved answers.
+
+Effects are queued and rendered by one worker in the order they happened, so no interaction
+ever waits on Discord to hear about a rule's consequences.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING
+
+import discord
+
+from thothbot.bot import render
+from thothbot.bot.items import claim_button
+from thothbot.core.models import AnswerReplied, Assigned, Effect, Escalated, SlaBreached, Ticket
+
+if TYPE_CHECKING:
+    from thothbot.bot.client import ThothBot
+
+log = logging.getLogger(__name__)
+
+STAFF_ACCESS = discord.PermissionOverwrite(
+    view_channel=True, send_messages=True, read_message_history=True, attach_files=True
+)
+
+
+class DiscordEffects:
+    """An ``EffectSink`` that renders effects in Discord, in order, off the interaction path."""
+
+    def __init__(self, bot: ThothBot) -> None:
+        self.bot = bot
+        self._queue: asyncio.Queue[tuple[str, list[Effect]]] = asyncio.Queue()
+        self._holds = 0
+        self._free = asyncio.Event()
+        self._free.set()
+
+    async def publish(self, guild_id: str, effects: Sequence[Effect]) -> None:
+        self._queue.put_nowait((guild_id, list(effects)))
+
+    @contextlib.asynccontextmanager
+    async def held(self) -> AsyncIterator[None]:
+        """Hold rendering while a ticket's channel gets its first message, so it stays first."""
+        self._holds += 1
+        self._free.clear()
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds:
+                self._free.set()
+
+    async def run(self) -> None:
+        while True:
+            guild_id, effects = await self._queue.get()
+            try:
+                await self._free.wait()
+                for effect in effects:
+                    try:
+                        await self.render(guild_id, effect)
+                    except Exception:
+                        log.exception(
+                            "could not show %s in guild %s", type(effect).__name__, guild_id
+                        )
+            finally:
+                self._queue.task_done()
+
+    async def settled(self) -> None:
+        """Wait until every effect published so far is shown (the demo and tests)."""
+        await self._queue.join()
+
+    async def render(self, guild_id: str, effect: Effect) -> None:
+        match effect:
+            case Escalated():
+                await self._escalated(guild_id, effect)
+            case Assigned():
+                await self._assigned(guild_id, effect)
+            case SlaBreached():
+                await self._breached(guild_id, effect)
+            case AnswerReplied():
+                ticket = await self.bot.desk.ticket(effect.ticket_id)
+                channel = await self.bot.text_channel(ticket.channel_id)
+                if channel is not None:
+                    await channel.send(effect.text, allowed_mentions=render.NO_PINGS)
+
+    async def _escalated(self, guild_id: str, effect: Escalated) -> None:
+        ticket = await self.bot.desk.ticket(effect.ticket_id)
+        config = await self.bot.desk.config(guild_id)
+        ops = await self.bot.text_channel(config.setup.ops_channel_id if config.setup else None)
+        if ops is None:
+            log.warning(
+                "guild %s has no ops channel; escalation of ticket %s not posted",
+                guild_id,
+                ticket.id,
+            )
+            return
+        reason = f"Rule: {effect.rule_name or effect.rule_id}" if effect.rule_id else effect.reason
+        message = await ops.send(
+            embed=render.escalation(
+                ticket, self.bot.type_label(config, ticket), reason, claimed_by=ticket.assignee_id
+            ),
+            view=claim_button(ticket.id, claimed=ticket.assignee_id is not None),
+            allowed_mentions=render.NO_PINGS,
+        )
+        await self.bot.desk.store.run(
+            lambda tx: tx.add_ops_message(ticket.id, str(ops.id), str(message.id))
+        )
+
+    async def _assigned(self, guild_id: str, effect: Assigned) -> None:
+        ticket = await self.bot.desk.ticket(effect.ticket_id)
+        channel = await self.bot.text_channel(ticket.channel_id)
+        if channel is not None:
+            member = channel.guild.get_member(int(effect.assignee_id))
+            if member is not None:
+                await channel.set_permissions(member, overwrite=STAFF_ACCESS)
+            how = "by round robin" if effect.rule_id else "by hand"
+            await channel.send(
+                f"<@{effect.assignee_id}> is now handling this ticket (assigned {how}).",
+                allowed_mentions=discord.AllowedMentions(
+                    users=[discord.Object(int(effect.assignee_id))],
+                    everyone=False,
+                    roles=False,
+                ),
+            )
+        await self.refresh_ops(ticket)
+
+    async def refresh_ops(self, ticket: Ticket) -> None:
+        """Show the ticket's assignee on its #ops posts and retire their Claim button."""
+        config = await self.bot.desk.config(ticket.guild_id)
+        posts = await self.bot.desk.store.run(lambda tx: tx.ops_messages(ticket.id))
+        for channel_id, message_id in posts:
+            channel = await self.bot.text_channel(channel_id)
+            if channel is None:
+                continue
+            message = channel.get_partial_message(int(message_id))
+            await message.edit(
+                embed=render.escalation(
+                    ticket,
+                    self.bot.type_label(config, ticket),
+                    ticket.escalation_reason or "-",
+                    claimed_by=ticket.assignee_id,
+                ),
+                view=claim_button(ticket.id, claimed=ticket.assignee_id is not None),
+            )
+
+    async def _breached(self, guild_id: str, effect: SlaBreached) -> None:
+        ticket = await self.bot.desk.ticket(effect.ticket_id)
+        config = await self.bot.desk.config(guild_id)
+        target = effect.target.value.replace("_", " ")
+        line = (
+            f"SLA breach: the {target} target of ticket {render.ticket_ref(ticket)}"
+            f" passed at {render.when(effect.at)}."
+        )
+        for channel_id in (
+            config.setup.ops_channel_id if config.setup else None,
+            ticket.channel_id,
+        ):
+            channel = await self.bot.text_channel(channel_id)
+            if channel is not None:
+                await channel.send(line, allowed_mentions=render.NO_PINGS)

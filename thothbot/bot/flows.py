@@ -1,0 +1,506 @@
+"""What each command and button does, between Discord and the desk.
+
+Every flow acknowledges its interaction first (Discord allows 3 seconds), then asks the desk,
+which decides; the flow only does the Discord side: channels, permissions, files, replies.
+Errors reach the user as one short ephemeral line and the log, never as silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from thothbot.bot import render
+from thothbot.bot.items import rating_buttons, ticket_buttons
+from thothbot.bot.transcript import TranscriptHeader, TranscriptMessage, transcript_files
+from thothbot.core.answers import check_text, parse_triggers
+from thothbot.core.errors import DomainError, SettingsInvalid, ThothError
+from thothbot.core.models import Ticket
+from thothbot.core.rules import MAX_INPUT_BYTES
+from thothbot.service import GuildConfig
+from thothbot.store import DiscordSetup
+
+if TYPE_CHECKING:
+    from thothbot.bot.client import ThothBot
+
+log = logging.getLogger(__name__)
+
+Interaction = discord.Interaction[Any]
+CATEGORY_CAP = 50  # Discord's limit of channels in one category
+MISSING_PERMISSIONS = 50013
+MAX_CHANNELS = "CHANNEL_PARENT_MAX_CHANNELS"
+CUSTOMER_ACCESS = discord.PermissionOverwrite(
+    view_channel=True, send_messages=True, read_message_history=True, attach_files=True
+)
+BOT_ACCESS = discord.PermissionOverwrite(
+    view_channel=True,
+    send_messages=True,
+    read_message_history=True,
+    manage_channels=True,
+    manage_permissions=True,
+    embed_links=True,
+    attach_files=True,
+)
+NEEDED = (
+    "view_channel",
+    "send_messages",
+    "manage_channels",
+    "manage_roles",
+    "embed_links",
+    "attach_files",
+    "read_message_history",
+)
+
+
+class Flows:
+    def __init__(self, bot: ThothBot) -> None:
+        self.bot = bot
+        self.desk = bot.desk
+        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+
+    # Answering
+
+    async def reply(
+        self,
+        interaction: Interaction,
+        content: str | None = None,
+        *,
+        embed: discord.Embed | None = None,
+        files: list[discord.File] | None = None,
+        ephemeral: bool = True,
+    ) -> None:
+        if content is not None and len(content) > 2000:
+            files = [*(files or []), discord.File(io.BytesIO(content.encode()), "report.txt")]
+            content = content[:1900].rsplit("\n", 1)[0] + "\n... (the whole text is attached)"
+        kwargs: dict[str, Any] = {"allowed_mentions": render.NO_PINGS, "ephemeral": ephemeral}
+        if embed is not None:
+            kwargs["embed"] = embed
+        if files:
+            kwargs["files"] = files
+        if interaction.response.is_done():
+            await interaction.followup.send(content or "", **kwargs)
+        else:
+            await interaction.response.send_message(content, **kwargs)
+
+    async def fail(self, interaction: Interaction, error: BaseException) -> None:
+        """Tell the user what went wrong in one line; log what they do not need to see."""
+        if isinstance(error, discord.app_commands.CommandInvokeError):
+            error = error.original
+        if isinstance(error, ThothError):
+            text = str(error)
+        elif isinstance(error, discord.Forbidden) and error.code == MISSING_PERMISSIONS:
+            text = (
+                "I am missing a Discord permission for that. An admin can give my role View"
+                " Channels, Send Messages, Manage Channels, Manage Roles, Embed Links, Attach"
+                " Files and Read Message History (or run /setup to see what is missing)."
+            )
+        elif isinstance(error, discord.app_commands.CheckFailure):
+            text = str(error) or "You cannot use this command here."
+        else:
+            log.error("interaction %s failed", interaction.id, exc_info=error)
+            text = "Something went wrong on our side; it has been logged. Please try again."
+        try:
+            await self.reply(interaction, text)
+        except discord.HTTPException:
+            log.warning("could not tell user %s about an error", interaction.user.id)
+
+    @contextlib.asynccontextmanager
+    async def guarded(self, interaction: Interaction) -> AsyncIterator[None]:
+        try:
+            yield
+        except Exception as error:
+            await self.fail(interaction, error)
+
+    async def defer(self, interaction: Interaction, *, ephemeral: bool = True) -> None:
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=ephemeral, thinking=True)
+
+    # Where things are
+
+    def guild_id(self, interaction: Interaction) -> str:
+        if interaction.guild_id is None:
+            raise DomainError("This works in a server, not in direct messages.")
+        return str(interaction.guild_id)
+
+    async def ticket_here(self, interaction: Interaction) -> Ticket:
+        ticket = await self.desk.ticket_by_channel(str(interaction.channel_id))
+        if ticket is None:
+            raise DomainError("This is not a ticket channel: use it inside a ticket.")
+        return ticket
+
+    async def require_staff(self, interaction: Interaction) -> GuildConfig:
+        config = await self.desk.config(self.guild_id(interaction))
+        if not config.settings.is_staff(str(interaction.user.id)):
+            raise DomainError("Only staff can do that.")
+        return config
+
+    # Opening
+
+    async def open(
+        self, interaction: Interaction, subject: str, type_id: str | None, description: str
+    ) -> None:
+        async with self.guarded(interaction):
+            await self.defer(interaction)
+            guild = interaction.guild
+            gid = self.guild_id(interaction)
+            assert guild is not None
+            config = await self.desk.config(gid)
+            if config.setup is None:
+                raise DomainError(
+                    "This server is not set up for tickets yet: an admin runs /setup."
+                )
+            types = config.settings.types
+            if type_id is not None and type_id not in types:
+                known = ", ".join(types) or "none"
+                raise DomainError(f"There is no ticket type {type_id!r} here (types: {known}).")
+            user = interaction.user
+            lock = self._locks.setdefault((guild.id, user.id), asyncio.Lock())
+            async with lock:  # a double click waits here, then finds the first ticket
+                now = self.bot.now()
+                twin = await self.desk.can_open(gid, str(user.id), subject, now)
+                if twin is not None:
+                    await self.reply(
+                        interaction, f"You opened {render.ticket_ref(twin)} about this just now."
+                    )
+                    return
+                number = await self.desk.reserve_number(gid)
+                channel = await self._create_channel(guild, config, number, user, type_id)
+                async with self.bot.effects.held():
+                    try:
+                        ticket = await self.desk.open_ticket(
+                            gid,
+                            str(user.id),
+                            subject,
+                            now,
+                            body=description,
+                            type_id=type_id,
+                            channel_id=str(channel.id),
+                            number=number,
+                        )
+                    except BaseException:
+                        await channel.delete(reason="the ticket could not be opened")
+                        raise
+                    await channel.send(
+                        f"<@{user.id}>, staff will be with you here.",
+                        embed=render.ticket_card(ticket, self.bot.type_label(config, ticket)),
+                        view=ticket_buttons(ticket.id),
+                        allowed_mentions=discord.AllowedMentions(
+                            users=[user], everyone=False, roles=False
+                        ),
+                    )
+            self.bot.timers.poke()
+            self.bot.classify_later(ticket)
+            await self.reply(interaction, f"Your ticket is open: {channel.mention}")
+
+    async def _create_channel(
+        self,
+        guild: discord.Guild,
+        config: GuildConfig,
+        number: int,
+        customer: discord.abc.User,
+        type_id: str | None,
+    ) -> discord.TextChannel:
+        setup = config.setup
+        assert setup is not None  # checked before a number was taken
+        overwrites: dict[Any, discord.PermissionOverwrite] = {
+            guild.default_role: discord.PermissionOverwrite(view_channel=False),
+            guild.me: BOT_ACCESS,
+            customer: CUSTOMER_ACCESS,
+        }
+        ticket_type = config.settings.types.get(type_id) if type_id else None
+        for role_id in (setup.staff_role_id, ticket_type.staff_role if ticket_type else None):
+            role = guild.get_role(int(role_id)) if role_id else None
+            if role is not None:
+                overwrites[role] = CUSTOMER_ACCESS
+        name = render.channel_name(number)
+        category = await self._category(guild, setup, full=False)
+        try:
+            return await guild.create_text_channel(name, category=category, overwrites=overwrites)
+        except discord.HTTPException as error:
+            if MAX_CHANNELS not in str(error.text):
+                raise
+        category = await self._category(guild, setup, full=True)
+        return await guild.create_text_channel(name, category=category, overwrites=overwrites)
+
+    async def _category(
+        self, guild: discord.Guild, setup: DiscordSetup, *, full: bool
+    ) -> discord.CategoryChannel:
+        """The category that takes new tickets; a new one ("Tickets 2", ...) when it is full."""
+        current = guild.get_channel(int(setup.categories[-1])) if setup.categories else None
+        if (
+            isinstance(current, discord.CategoryChannel)
+            and not full
+            and len(current.channels) < CATEGORY_CAP
+        ):
+            return current
+        name = "Tickets" if not setup.categories else f"Tickets {len(setup.categories) + 1}"
+        category = await guild.create_category(
+            name,
+            overwrites={
+                guild.default_role: discord.PermissionOverwrite(view_channel=False),
+                guild.me: BOT_ACCESS,
+            },
+        )
+        updated = DiscordSetup(
+            setup.guild_id,
+            setup.staff_role_id,
+            setup.ops_channel_id,
+            setup.log_channel_id,
+            (*setup.categories, str(category.id)),
+        )
+        await self.desk.save_setup(updated)
+        return category
+
+    # Working a ticket
+
+    async def claim(self, interaction: Interaction, ticket_id: int | None = None) -> None:
+        async with self.guarded(interaction):
+            await self.defer(interaction)
+            if ticket_id is None:
+                ticket_id = (await self.ticket_here(interaction)).id
+            effects = await self.desk.claim(ticket_id, str(interaction.user.id), self.bot.now())
+            ticket = await self.desk.ticket(ticket_id)
+            if not effects:
+                await self.reply(interaction, f"{render.ticket_ref(ticket)} is already yours.")
+            else:
+                await self.reply(interaction, f"You claimed {render.ticket_ref(ticket)}.")
+
+    async def escalate(
+        self, interaction: Interaction, ticket_id: int | None, reason: str | None
+    ) -> None:
+        async with self.guarded(interaction):
+            await self.defer(interaction)
+            if ticket_id is None:
+                ticket_id = (await self.ticket_here(interaction)).id
+            await self.desk.escalate(ticket_id, str(interaction.user.id), self.bot.now(), reason)
+            await self.reply(interaction, "Escalated: the ops channel has it now.")
+
+    async def assign(self, interaction: Interaction, member: discord.abc.User) -> None:
+        async with self.guarded(interaction):
+            await self.defer(interaction)
+            ticket = await self.ticket_here(interaction)
+            await self.desk.assign(
+                ticket.id, str(member.id), str(interaction.user.id), self.bot.now()
+            )
+            await self.reply(interaction, f"Assigned to {member.mention}.")
+
+    async def tag(self, interaction: Interaction, tag: str, *, add: bool) -> None:
+        async with self.guarded(interaction):
+            ticket = await self.ticket_here(interaction)
+            ticket = await self.desk.tag(ticket.id, tag, str(interaction.user.id), add=add)
+            await self.reply(interaction, f"Tags: {', '.join(ticket.tags) or 'none'}.")
+
+    async def info(self, interaction: Interaction) -> None:
+        async with self.guarded(interaction):
+            ticket = await self.ticket_here(interaction)
+            config = await self.desk.config(ticket.guild_id)
+            clocks = await self.desk.store.run(lambda tx: tx.clocks(ticket.id))
+            await self.reply(
+                interaction, embed=render.info(ticket, self.bot.type_label(config, ticket), clocks)
+            )
+
+    # Closing and rating
+
+    async def close(
+        self, interaction: Interaction, ticket_id: int | None, reason: str | None
+    ) -> None:
+        async with self.guarded(interaction):
+            await self.defer(interaction, ephemeral=False)
+            if ticket_id is None:
+                ticket_id = (await self.ticket_here(interaction)).id
+            by = interaction.user
+            await self.desk.close(ticket_id, str(by.id), self.bot.now())
+            ticket = await self.desk.ticket(ticket_id)
+            delay = self.bot.close_delay
+            await self.reply(
+                interaction,
+                f"Closed by {by.mention}{f': {reason}' if reason else ''}."
+                f" This channel will be deleted in {delay:g} seconds.",
+                ephemeral=False,
+            )
+            await self._after_close(ticket, by, reason)
+
+    async def _after_close(self, ticket: Ticket, by: discord.abc.User, reason: str | None) -> None:
+        """Transcripts to the log channel and the customer, the rating request, then deletion."""
+        channel = await self.bot.text_channel(ticket.channel_id)
+        if channel is None:
+            return
+        config = await self.desk.config(ticket.guild_id)
+        files = await self._transcript(channel, ticket, by, reason)
+        log_channel = await self.bot.text_channel(
+            config.setup.log_channel_id if config.setup else None
+        )
+        if log_channel is not None:
+            await log_channel.send(
+                f"Transcript of ticket #{ticket.number} ({ticket.subject})",
+                files=[discord.File(io.BytesIO(data), name) for name, data in files],
+                allowed_mentions=render.NO_PINGS,
+            )
+        asked = False
+        customer = await self.bot.user_by_id(ticket.customer_id)
+        if customer is not None:
+            try:
+                await customer.send(
+                    f"Your ticket #{ticket.number} ({ticket.subject}) on {channel.guild.name}"
+                    " was closed. Here is its transcript.",
+                    files=[discord.File(io.BytesIO(data), name) for name, data in files],
+                    allowed_mentions=render.NO_PINGS,
+                )
+                await customer.send(
+                    "How did we do? Rate your support from 1 (bad) to 5 (great).",
+                    view=rating_buttons(ticket.id),
+                )
+                asked = True
+            except discord.Forbidden:
+                log.info(
+                    "customer %s takes no DMs; asking for the rating in the channel",
+                    ticket.customer_id,
+                )
+        if not asked:
+            await channel.send(
+                f"<@{ticket.customer_id}>, how did we do? Rate your support from 1 (bad) to 5"
+                " (great) before this channel closes.",
+                view=rating_buttons(ticket.id),
+                allowed_mentions=discord.AllowedMentions(
+                    users=[discord.Object(int(ticket.customer_id))], everyone=False, roles=False
+                ),
+            )
+        await self.bot.timers.delete_later(
+            str(channel.id), self.bot.now() + timedelta(seconds=self.bot.close_delay)
+        )
+
+    async def _transcript(
+        self,
+        channel: discord.TextChannel,
+        ticket: Ticket,
+        by: discord.abc.User,
+        reason: str | None,
+    ) -> list[tuple[str, bytes]]:
+        messages = [
+            TranscriptMessage(
+                author_id=str(m.author.id),
+                author_name=m.author.display_name,
+                at=m.created_at,
+                content=m.content,
+                attachments=tuple(a.filename for a in m.attachments),
+                is_bot=m.author.bot,
+                embeds=tuple("\n".join(filter(None, [e.title, e.description])) for e in m.embeds),
+            )
+            async for m in channel.history(limit=None, oldest_first=True)
+        ]
+        customer = await self.bot.user_by_id(ticket.customer_id)
+        header = TranscriptHeader(
+            guild_name=channel.guild.name,
+            channel_name=channel.name,
+            ticket_number=ticket.number,
+            subject=ticket.subject,
+            customer_name=customer.display_name if customer else ticket.customer_id,
+            opened_at=ticket.created_at,
+            closed_at=ticket.closed_at or self.bot.now(),
+            closed_by=by.display_name,
+            reason=reason,
+        )
+        return transcript_files(header, messages)
+
+    async def rate(self, interaction: Interaction, ticket_id: int, rating: int) -> None:
+        async with self.guarded(interaction):
+            await self.desk.rate(ticket_id, str(interaction.user.id), rating, self.bot.now())
+            await interaction.response.edit_message(
+                content=f"Thank you: you rated this ticket {rating} out of 5.",
+                view=rating_buttons(ticket_id, disabled=True),
+            )
+
+    # Settings
+
+    async def save_document(self, interaction: Interaction, kind: str, raw: bytes) -> None:
+        """Save pasted or attached rules (``kind`` "rules") or settings, and report as the CLI."""
+        async with self.guarded(interaction):
+            await self.defer(interaction)
+            gid = self.guild_id(interaction)
+            if kind == "rules":
+                saved = await self.desk.save_rules(gid, raw)
+                lines = render.rule_problems(saved.validation.problems)
+                if saved.saved:
+                    count = len(saved.validation.rules)
+                    heading = f"Saved {count} rule{'s' if count != 1 else ''}."
+                else:
+                    heading = saved.reason or "Nothing was saved; your current rules are kept."
+                await self.reply(interaction, render.problems(lines, heading))
+                return
+            try:
+                result = await self.desk.save_settings(gid, raw, self.bot.now())
+            except SettingsInvalid as error:
+                lines = [f"{path or '(top)'}: {message}" for path, message in error.problems]
+                await self.reply(
+                    interaction,
+                    render.problems(lines, "Nothing was saved; your settings are kept."),
+                )
+                return
+            await self.bot.sync_roster(gid)
+            lines = [f"warning: {path}: {message}" for path, message in result.warnings]
+            await self.reply(interaction, render.problems(lines, "Saved the settings."))
+
+    async def document_from(
+        self, interaction: Interaction, kind: str, file: discord.Attachment | None
+    ) -> None:
+        """``/settings automation|routing``: the attached file, or a modal with the current text."""
+        async with self.guarded(interaction):
+            if file is not None:
+                if file.size > MAX_INPUT_BYTES:
+                    raise DomainError(
+                        f"{file.filename} is {file.size:,} bytes; the limit is"
+                        f" {MAX_INPUT_BYTES:,}. Nothing was saved."
+                    )
+                await self.defer(interaction)
+                await self.save_document(interaction, kind, await file.read())
+                return
+            current = await self.export_text(self.guild_id(interaction), kind)
+            if len(current) > 4000:
+                raise DomainError(
+                    f"The current {kind} are {len(current):,} characters, more than a Discord"
+                    " text box holds (4,000). Export them, edit the file and attach it to this"
+                    " command instead."
+                )
+            from thothbot.bot.items import JsonModal  # noqa: PLC0415 (items import flows' users)
+
+            title = "Automation rules" if kind == "rules" else "Routing and SLA settings"
+            await interaction.response.send_modal(JsonModal(title, kind, current))
+
+    async def export_text(self, guild_id: str, kind: str) -> str:
+        config = await self.desk.config(guild_id)
+        document = config.rules if kind == "rules" else config.document
+        return json.dumps(document, indent=2, ensure_ascii=False)
+
+    async def export(self, interaction: Interaction, kind: str) -> None:
+        async with self.guarded(interaction):
+            text = await self.export_text(self.guild_id(interaction), kind)
+            name = "rules.json" if kind == "rules" else "settings.json"
+            await self.reply(
+                interaction,
+                f"The current {kind}; attach the file to /settings to import it again.",
+                files=[discord.File(io.BytesIO(text.encode()), name)],
+            )
+
+    # Saved answers
+
+    async def add_answer(self, interaction: Interaction, triggers: str, text: str) -> None:
+        async with self.guarded(interaction):
+            await self.require_staff(interaction)
+            phrases, body = parse_triggers(triggers), check_text(text)
+            gid, by, now = self.guild_id(interaction), str(interaction.user.id), self.bot.now()
+            answer_id = await self.desk.store.run(
+                lambda tx: tx.insert_answer(gid, phrases, body, by, now)
+            )
+            await self.reply(
+                interaction,
+                f"Saved answer {answer_id}: the bot replies with it once per ticket when a"
+                f" customer writes {', '.join(repr(p) for p in phrases)}.",
+            )

@@ -1,0 +1,166 @@
+"""What the bot shows: tickets, escalations, reports and firings as embeds and plain lines."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import discord
+
+from thothbot.bot.embeds import fit
+from thothbot.core.models import Firing, SlaTarget, Ticket
+from thothbot.core.rules import Problem
+from thothbot.core.stats import DeskStats
+from thothbot.store import FiringRow
+
+COLOR_OPEN = 0x3B82F6
+COLOR_ESCALATED = 0xDC2626
+COLOR_CLAIMED = 0x16A34A
+COLOR_CLOSED = 0x6B7280
+
+NO_PINGS = discord.AllowedMentions.none()
+
+_TARGETS = {SlaTarget.FIRST_RESPONSE: "first response", SlaTarget.RESOLUTION: "resolution"}
+
+
+def channel_name(number: int) -> str:
+    return f"ticket-{number:04d}"
+
+
+def ticket_ref(ticket: Ticket) -> str:
+    """How a ticket is named in messages: its channel when it has one."""
+    if ticket.channel_id is not None:
+        return f"<#{ticket.channel_id}> (#{ticket.number})"
+    return f"#{ticket.number} ({ticket.source})"
+
+
+def when(moment: datetime) -> str:
+    """A Discord timestamp: each reader sees it in their own time zone."""
+    return f"<t:{int(moment.timestamp())}:f>"
+
+
+def duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours < 48 else f"{hours // 24} days"
+
+
+def _embed(
+    title: str,
+    fields: Sequence[tuple[str, str]],
+    *,
+    description: str = "",
+    color: int,
+    footer: str = "",
+) -> discord.Embed:
+    spec = fit(title, fields, description=description, footer=footer, color=color)
+    return discord.Embed.from_dict(spec.to_dict())
+
+
+def ticket_fields(ticket: Ticket, type_label: str | None) -> list[tuple[str, str]]:
+    return [
+        (
+            "Customer",
+            f"<@{ticket.customer_id}>" if ticket.source == "discord" else ticket.customer_id,
+        ),
+        ("Type", type_label or ticket.type_id or "-"),
+        ("Urgency", ticket.urgency or "not known yet"),
+        ("Assignee", f"<@{ticket.assignee_id}>" if ticket.assignee_id else "nobody yet"),
+        ("Tags", ", ".join(ticket.tags) or "-"),
+    ]
+
+
+def ticket_card(ticket: Ticket, type_label: str | None) -> discord.Embed:
+    """The first message of a ticket channel."""
+    return _embed(
+        f"Ticket #{ticket.number}: {ticket.subject}",
+        ticket_fields(ticket, type_label)[:2],
+        description=ticket.body,
+        color=COLOR_OPEN,
+        footer="Staff: Claim takes the ticket, Escalate sends it to the ops channel.",
+    )
+
+
+def escalation(
+    ticket: Ticket, type_label: str | None, reason: str, *, claimed_by: str | None = None
+) -> discord.Embed:
+    """The #ops post about an escalated ticket."""
+    fields = [
+        ("Ticket", ticket_ref(ticket)),
+        *ticket_fields(ticket, type_label),
+        ("Reason", reason),
+    ]
+    if claimed_by is not None:
+        fields.append(("Claimed by", f"<@{claimed_by}>"))
+    return _embed(
+        f"Escalated: {ticket.subject}",
+        fields,
+        color=COLOR_CLAIMED if claimed_by else COLOR_ESCALATED,
+    )
+
+
+def info(
+    ticket: Ticket, type_label: str | None, clocks: Sequence[tuple[SlaTarget, datetime, str]]
+) -> discord.Embed:
+    fields = [("Status", ticket.status.value), *ticket_fields(ticket, type_label)]
+    if ticket.escalated:
+        fields.append(("Escalated", ticket.escalation_reason or "yes"))
+    for target, deadline, status in clocks:
+        fields.append((f"SLA {_TARGETS[target]}", f"{status}, due {when(deadline)}"))
+    return _embed(f"Ticket #{ticket.number}: {ticket.subject}", fields, color=COLOR_OPEN, footer="")
+
+
+def problems(lines: Sequence[str], heading: str) -> str:
+    """A report: the heading, then one problem per line (a code block keeps paths readable)."""
+    if not lines:
+        return heading
+    return heading + "\n```\n" + "\n".join(lines) + "\n```"
+
+
+def rule_problems(found: Sequence[Problem]) -> list[str]:
+    return [p.line() for p in found]
+
+
+def firing_lines(firings: Sequence[Firing]) -> list[str]:
+    lines = []
+    for firing in firings:
+        outcomes = "; ".join(
+            f"{o.type.value}: {'applied' if o.applied else 'no-op'} ({o.detail})"
+            for o in firing.outcomes
+        )
+        lines.append(f"{firing.rule_id} ({firing.trigger.value}): {outcomes or 'no actions'}")
+    return lines
+
+
+def log_lines(rows: Sequence[FiringRow]) -> list[str]:
+    lines = []
+    for row in rows:
+        outcomes = "; ".join(
+            f"{o['type']}: {'applied' if o['applied'] else 'no-op'}" for o in row.outcomes
+        )
+        when = f"{row.at:%Y-%m-%d %H:%M}"
+        lines.append(f"{when} #{row.ticket_number} {row.rule_id} ({row.trigger}): {outcomes}")
+    return lines
+
+
+def stats(numbers: DeskStats, days: int) -> discord.Embed:
+    csat = f"{numbers.csat:.0%} of {numbers.rated} ratings" if numbers.csat is not None else "-"
+    first = (
+        duration(numbers.median_first_response)
+        if numbers.median_first_response is not None
+        else "-"
+    )
+    return _embed(
+        f"The last {days} days",
+        [
+            ("Opened", str(numbers.opened)),
+            ("Open now", str(numbers.open_now)),
+            ("Closed", str(numbers.closed)),
+            ("CSAT", csat),
+            ("Median first response", first),
+            ("SLA breaches", str(numbers.breaches)),
+        ],
+        color=COLOR_OPEN,
+    )

@@ -68,7 +68,7 @@ class FiringRow:
 _SELECT_TICKET = """
     SELECT id, guild_id, number, type_id, customer_id, subject, body, status, escalated,
            escalation_reason, replies_paused, assignee_id, tags, urgency, created_at,
-           first_staff_reply_at, closed_at, rating, source, ref, channel_id
+           first_staff_reply_at, closed_at, rating, source, ref, channel_id, claimed_by
     FROM tickets WHERE {column} = ?
 """
 _TICKET_BY = {column: _SELECT_TICKET.replace("{column}", column) for column in ("id", "channel_id")}
@@ -102,6 +102,7 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         source=row[18],
         ref=row[19],
         channel_id=row[20],
+        claimed_by=row[21],
     )
 
 
@@ -119,6 +120,7 @@ def _state(ticket: Ticket) -> tuple[Any, ...]:
         ticket.closed_at,
         ticket.rating,
         ticket.channel_id,
+        ticket.claimed_by,
     )
 
 
@@ -135,6 +137,7 @@ def _updatable(ticket: Ticket) -> tuple[Any, ...]:
         ts(ticket.closed_at) if ticket.closed_at else None,
         ticket.rating,
         ticket.channel_id,
+        ticket.claimed_by,
     )
 
 
@@ -248,7 +251,8 @@ class Tx:
         self._conn.execute(
             "UPDATE tickets SET status = ?, escalated = ?, escalation_reason = ?,"
             " replies_paused = ?, assignee_id = ?, tags = ?, urgency = ?,"
-            " first_staff_reply_at = ?, closed_at = ?, rating = ?, channel_id = ? WHERE id = ?",
+            " first_staff_reply_at = ?, closed_at = ?, rating = ?, channel_id = ?, claimed_by = ?"
+            " WHERE id = ?",
             (*_updatable(ticket), ticket.id),
         )
         self._loaded[ticket.id] = state

@@ -22,7 +22,7 @@ from thothbot.bot import render
 from thothbot.bot.items import rating_buttons, ticket_buttons
 from thothbot.bot.transcript import TranscriptHeader, TranscriptMessage, transcript_files
 from thothbot.core.answers import check_text, parse_triggers
-from thothbot.core.errors import DomainError, SettingsInvalid, ThothError
+from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, ThothError
 from thothbot.core.models import Ticket
 from thothbot.core.rules import MAX_INPUT_BYTES
 from thothbot.service import GuildConfig
@@ -266,7 +266,15 @@ class Flows:
             await self.defer(interaction)
             if ticket_id is None:
                 ticket_id = (await self.ticket_here(interaction)).id
-            effects = await self.desk.claim(ticket_id, str(interaction.user.id), self.bot.now())
+            try:
+                effects = await self.desk.claim(ticket_id, str(interaction.user.id), self.bot.now())
+            except InvalidTransition:
+                ticket = await self.desk.ticket(ticket_id)
+                if ticket.claimed_by is None:
+                    raise
+                raise InvalidTransition(
+                    f"{render.ticket_ref(ticket)} was already claimed by <@{ticket.claimed_by}>."
+                ) from None
             ticket = await self.desk.ticket(ticket_id)
             if not effects:
                 await self.reply(interaction, f"{render.ticket_ref(ticket)} is already yours.")

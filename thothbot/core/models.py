@@ -77,6 +77,7 @@ class Ticket:
     source: str = "discord"
     ref: str | None = None
     channel_id: str | None = None
+    claimed_by: str | None = None  # who took the escalation from #ops
 
     @property
     def is_open(self) -> bool:

@@ -109,13 +109,18 @@ def assign(ticket: Ticket, agent: str, *, is_staff: bool) -> bool:
 
 
 def claim(ticket: Ticket, agent: str, *, is_staff: bool) -> bool:
-    """Take a ticket from #ops; False when it already is this agent's. Nobody claims over
-    someone else: reassigning is ``/ticket assign``'s job."""
+    """Take a ticket (an escalation from #ops): it becomes the agent's, whoever round robin
+    gave it to. False when the agent already claimed it; nobody claims over another claim
+    (reassigning a claimed ticket is ``/ticket assign``'s job)."""
     if not is_staff:
         raise InvalidTransition("Only staff can claim tickets.")
-    if ticket.assignee_id is not None and ticket.assignee_id != agent:
-        raise InvalidTransition(f"Ticket #{ticket.number} is already claimed by someone else.")
-    return assign(ticket, agent, is_staff=is_staff)
+    if ticket.claimed_by == agent:
+        return False
+    if ticket.claimed_by is not None:
+        raise InvalidTransition(f"Ticket #{ticket.number} was already claimed by someone else.")
+    assign(ticket, agent, is_staff=is_staff)
+    ticket.claimed_by = agent
+    return True
 
 
 DUPLICATE_WINDOW = timedelta(seconds=60)

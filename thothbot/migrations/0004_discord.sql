@@ -2,6 +2,9 @@
 -- saved answers and which tickets got them, the #ops message of each escalation, and channels
 -- waiting to be deleted after a close.
 
+-- Who took an escalation from #ops; a second claim is refused.
+ALTER TABLE tickets ADD COLUMN claimed_by TEXT;
+
 CREATE TABLE discord_setup (
     guild_id       TEXT PRIMARY KEY REFERENCES guilds(guild_id),
     staff_role_id  TEXT NOT NULL,

@@ -15,11 +15,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/thothbot run
 
-# Until the Discord sandbox lands, the demo replays a morning at a support desk
-# through the real rules engine, store and SLA clock.
+# The real bot against a local Discord (the sandbox): no token, no network.
 demo: $(STAMP)
-	$(BIN)/thothbot simulate --pretty --rules rules.example.json \
-		--settings examples/settings.json examples/scenario.jsonl
+	$(BIN)/thothbot demo
 
 test: $(STAMP)
 	$(BIN)/ruff check thothbot tests bench

@@ -103,6 +103,13 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from thothbot.demo import main as play  # noqa: PLC0415  (the sandbox: only the demo needs it)
+
+    play(out)
+    return EXIT_OK
+
+
 def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # Imported here: the openai SDK takes over a second to import, and only this command needs it.
     from thothbot.core.classify import parse_event  # noqa: PLC0415
@@ -290,8 +297,20 @@ def build_parser() -> argparse.ArgumentParser:
     classify.add_argument("--json", action="store_true", help="one JSON object on stdout")
     classify.set_defaults(handler=cmd_classify)
 
-    run = commands.add_parser("run", help="run the Discord bot (configured from the environment)")
+    run = commands.add_parser(
+        "run",
+        help="run the Discord bot (configured from the environment)",
+        description="Run the bot with DISCORD_TOKEN; the HTTP ingress starts with it when any"
+        " API key exists (thothbot keys create).",
+    )
     run.set_defaults(handler=cmd_run)
+    demo = commands.add_parser(
+        "demo",
+        help="watch the real bot work a ticket against a local Discord, no account needed",
+        description="Start the local Discord sandbox with a sample server, run the bot against"
+        " it and print a short story as the people in it see it. Needs no token or network.",
+    )
+    demo.set_defaults(handler=cmd_demo)
     _add_ingress_commands(commands)
     _add_redact_command(commands)
     return parser

@@ -69,7 +69,8 @@ class ThothBot(commands.Bot):
         self.desk = desk
         self.effects = DiscordEffects(self)
         desk.sink = self.effects
-        self.classifier = classifier
+        # Without a model the keyword heuristic still gives every ticket an urgency.
+        self.classifier = classifier or UrgencyClassifier(None)
         self.guild_ids = tuple(guild_ids)
         self.now = clock
         self.close_delay = close_delay
@@ -163,11 +164,10 @@ class ThothBot(commands.Bot):
 
     def classify_later(self, ticket: Ticket) -> None:
         """Find the ticket's urgency in the background; urgency rules run when it is known."""
-        if self.classifier is not None:
-            self.spawn(self._classify(ticket, self.classifier))
+        self.spawn(self._classify(ticket))
 
-    async def _classify(self, ticket: Ticket, classifier: UrgencyClassifier) -> None:
+    async def _classify(self, ticket: Ticket) -> None:
         config = await self.desk.config(ticket.guild_id)
         text = TicketText(subject=ticket.subject, body=ticket.body)
-        result = await classifier.classify(text, config.settings.classifier)
+        result = await self.classifier.classify(text, config.settings.classifier)
         await self.desk.set_urgency(ticket.id, result.label, self.now())

@@ -100,9 +100,9 @@ class DiscordEffects:
         reason = f"Rule: {effect.rule_name or effect.rule_id}" if effect.rule_id else effect.reason
         message = await ops.send(
             embed=render.escalation(
-                ticket, self.bot.type_label(config, ticket), reason, claimed_by=ticket.assignee_id
+                ticket, self.bot.type_label(config, ticket), reason, claimed_by=ticket.claimed_by
             ),
-            view=claim_button(ticket.id, claimed=ticket.assignee_id is not None),
+            view=claim_button(ticket.id, claimed=ticket.claimed_by is not None),
             allowed_mentions=render.NO_PINGS,
         )
         await self.bot.desk.store.run(
@@ -128,7 +128,7 @@ class DiscordEffects:
         await self.refresh_ops(ticket)
 
     async def refresh_ops(self, ticket: Ticket) -> None:
-        """Show the ticket's assignee on its #ops posts and retire their Claim button."""
+        """Show the ticket's assignee and claimer on its #ops posts; a claimed post loses Claim."""
         config = await self.bot.desk.config(ticket.guild_id)
         posts = await self.bot.desk.store.run(lambda tx: tx.ops_messages(ticket.id))
         for channel_id, message_id in posts:
@@ -141,9 +141,9 @@ class DiscordEffects:
                     ticket,
                     self.bot.type_label(config, ticket),
                     ticket.escalation_reason or "-",
-                    claimed_by=ticket.assignee_id,
+                    claimed_by=ticket.claimed_by,
                 ),
-                view=claim_button(ticket.id, claimed=ticket.assignee_id is not None),
+                view=claim_button(ticket.id, claimed=ticket.claimed_by is not None),
             )
 
     async def _breached(self, guild_id: str, effect: SlaBreached) -> None:

@@ -44,8 +44,8 @@ BOT_ACCESS = discord.PermissionOverwrite(
     view_channel=True,
     send_messages=True,
     read_message_history=True,
+    # Not Manage Roles: an overwrite may grant it only with Administrator; the bot's role has it.
     manage_channels=True,
-    manage_permissions=True,
     embed_links=True,
     attach_files=True,
 )
@@ -397,7 +397,7 @@ class Flows:
                 author_id=str(m.author.id),
                 author_name=m.author.display_name,
                 at=m.created_at,
-                content=m.content,
+                content=m.clean_content,
                 attachments=tuple(a.filename for a in m.attachments),
                 is_bot=m.author.bot,
                 embeds=tuple("\n".join(filter(None, [e.title, e.description])) for e in m.embeds),

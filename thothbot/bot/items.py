@@ -156,10 +156,11 @@ def panel_buttons(types: list[tuple[str, str]]) -> discord.ui.View:
 
 class OpenTicketModal(discord.ui.Modal, title="Open a ticket"):
     subject: discord.ui.TextInput[OpenTicketModal] = discord.ui.TextInput(
-        label="Subject", max_length=200
+        label="Subject", max_length=200, custom_id="subject"
     )
     description: discord.ui.TextInput[OpenTicketModal] = discord.ui.TextInput(
         label="Describe what you need",
+        custom_id="description",
         style=discord.TextStyle.paragraph,
         required=False,
         max_length=4000,
@@ -182,7 +183,11 @@ class JsonModal(discord.ui.Modal):
         super().__init__(title=title)
         self.kind = kind
         self.document: discord.ui.TextInput[JsonModal] = discord.ui.TextInput(
-            label="JSON", style=discord.TextStyle.paragraph, default=current, max_length=4000
+            label="JSON",
+            custom_id="document",
+            style=discord.TextStyle.paragraph,
+            default=current,
+            max_length=4000,
         )
         self.add_item(self.document)
 
@@ -194,13 +199,17 @@ class JsonModal(discord.ui.Modal):
 
 class AnswerModal(discord.ui.Modal, title="Save as answer"):
     triggers: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
-        label="Trigger phrases, comma-separated", max_length=1000
+        label="Trigger phrases, comma-separated", max_length=1000, custom_id="triggers"
     )
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text: discord.ui.TextInput[AnswerModal] = discord.ui.TextInput(
-            label="Answer", style=discord.TextStyle.paragraph, default=text[:2000], max_length=2000
+            label="Answer",
+            custom_id="text",
+            style=discord.TextStyle.paragraph,
+            default=text[:2000],
+            max_length=2000,
         )
         self.add_item(self.text)
 

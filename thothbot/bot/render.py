@@ -138,7 +138,8 @@ def log_lines(rows: Sequence[FiringRow]) -> list[str]:
     lines = []
     for row in rows:
         outcomes = "; ".join(
-            f"{o['type']}: {'applied' if o['applied'] else 'no-op'}" for o in row.outcomes
+            f"{o['type']}: {'applied' if o['applied'] else 'no-op (' + o['detail'] + ')'}"
+            for o in row.outcomes
         )
         when = f"{row.at:%Y-%m-%d %H:%M}"
         lines.append(f"{when} #{row.ticket_number} {row.rule_id} ({row.trigger}): {outcomes}")

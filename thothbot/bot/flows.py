@@ -341,6 +341,10 @@ class Flows:
         channel = await self.bot.text_channel(ticket.channel_id)
         if channel is None:
             return
+        # Stored first: a restart from here on still deletes the channel.
+        await self.bot.timers.delete_later(
+            str(channel.id), self.bot.now() + timedelta(seconds=self.bot.close_delay)
+        )
         config = await self.desk.config(ticket.guild_id)
         files = await self._transcript(channel, ticket, by, reason)
         log_channel = await self.bot.text_channel(
@@ -381,9 +385,6 @@ class Flows:
                     users=[discord.Object(int(ticket.customer_id))], everyone=False, roles=False
                 ),
             )
-        await self.bot.timers.delete_later(
-            str(channel.id), self.bot.now() + timedelta(seconds=self.bot.close_delay)
-        )
 
     async def _transcript(
         self,

@@ -342,11 +342,15 @@ class Desk:
         def unit(tx: Tx) -> _Result:
             ticket = _load(tx, ticket_id)
             config = self._config(tx, ticket.guild_id)
+            previous = ticket.assignee_id
             if not tickets.claim(ticket, agent, is_staff=config.settings.is_staff(agent)):
                 return _Result(ticket.guild_id, [], [])
             tx.update_ticket(ticket)
             tx.dequeue([ticket.id])
-            return _Result(ticket.guild_id, [Assigned(at, ticket.id, agent, None)], [])
+            outcome = Outcome(effects=[Assigned(at, ticket.id, agent, None)])
+            if previous not in (None, agent):  # the previous assignee has room again
+                self._drain(tx, config, at, outcome)
+            return _Result(ticket.guild_id, outcome.effects, [])
 
         return await self._run(unit)
 

@@ -321,9 +321,9 @@ class Flows:
         self, interaction: Interaction, ticket_id: int | None, reason: str | None
     ) -> None:
         async with self.guarded(interaction):
-            await self.defer(interaction, ephemeral=False)
-            if ticket_id is None:
+            if ticket_id is None:  # before deferring, so "not a ticket channel" stays private
                 ticket_id = (await self.ticket_here(interaction)).id
+            await self.defer(interaction, ephemeral=False)
             by = interaction.user
             await self.desk.close(ticket_id, str(by.id), self.bot.now())
             ticket = await self.desk.ticket(ticket_id)

@@ -23,7 +23,12 @@ class SavedAnswer:
 
 def parse_triggers(raw: str) -> tuple[str, ...]:
     """Comma-separated trigger phrases as typed in ``/answer add``, checked and deduplicated."""
-    phrases = list(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    # Matching ignores case, so "Refund" and "refund" are one phrase.
+    by_fold: dict[str, str] = {}
+    for phrase in (p.strip() for p in raw.split(",")):
+        if phrase:
+            by_fold.setdefault(phrase.casefold(), phrase)
+    phrases = list(by_fold.values())
     if not phrases:
         raise DomainError(
             "An answer needs at least one trigger phrase (separate them with commas)."

@@ -130,7 +130,8 @@ def check_open_limit(open_tickets: Sequence[Ticket], limit: int) -> None:
     if len(open_tickets) >= limit:
         numbers = ", ".join(f"#{t.number}" for t in open_tickets)
         raise InvalidTransition(
-            f"You already have {len(open_tickets)} open tickets ({numbers}), the most this"
+            f"You already have {len(open_tickets)} open"
+            f" ticket{'s' if len(open_tickets) != 1 else ''} ({numbers}), the most this"
             " server allows. Close one before opening another."
         )
 

@@ -1,4 +1,14 @@
-"""A loopback Discord (REST v10 + gateway) for driving a real discord.py bot in tests and demos."""
+"""A loopback Discord (REST v10 + gateway) for driving a real discord.py bot in tests and demos.
+
+async with pointed_at(Sandbox()) as sandbox:          # thothbot.sandbox.testing
+    guild = sandbox.add_guild("Acme")
+    user = sandbox.add_user("dana")
+    sandbox.add_member(guild, user)
+    help_ = sandbox.add_channel(guild, "help")
+    async with running(bot, sandbox):                  # bot: any discord.Client
+        answer = await (await sandbox.slash(guild, help_, user, "ticket open")).done()
+        assert "opened" in answer.text()
+"""
 
 from .interactions import Interaction
 from .routing import RecordedRequest

@@ -336,6 +336,12 @@ class Desk:
 
         return await self._run(unit)
 
+    async def discard(self, ticket_id: int) -> None:
+        """Remove a ticket that could not be set up (its Discord channel failed) as if it had
+        never been opened; its effects are the caller's to drop."""
+        await self.store.run(lambda tx: tx.delete_ticket(ticket_id))
+        self._deadline_known = False  # its SLA clocks are gone
+
     async def claim(self, ticket_id: int, agent: str, at: datetime) -> list[Effect]:
         """A staff member takes an escalated ticket from #ops (or with ``/ticket claim``)."""
 

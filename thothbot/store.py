@@ -243,6 +243,14 @@ class Tx:
         self._loaded[ticket.id] = _state(ticket)
         return ticket
 
+    def delete_ticket(self, ticket_id: int) -> None:
+        for table in (
+            "sla_clocks", "assignment_queue", "rule_firings", "answers_sent", "ops_messages"
+        ):  # fmt: skip
+            self._conn.execute(f"DELETE FROM {table} WHERE ticket_id = ?", (ticket_id,))  # noqa: S608
+        self._conn.execute("DELETE FROM tickets WHERE id = ?", (ticket_id,))
+        self._loaded.pop(ticket_id, None)
+
     def update_ticket(self, ticket: Ticket) -> None:
         """Write back what changed since the ticket was loaded (nothing, often)."""
         state = _state(ticket)

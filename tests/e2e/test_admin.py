@@ -142,10 +142,6 @@ async def test_a_report_too_long_for_a_message_is_attached_whole(live: Live) -> 
     assert await export(live) == before
 
 
-@pytest.mark.xfail(
-    reason="Flows.reply cuts a long report inside its ``` block and never closes it",
-    strict=True,
-)
 async def test_a_shortened_report_keeps_its_code_block_closed(live: Live) -> None:
     answer = await live.upload(live.world.admin, "settings automation", "r.json", MANY_BAD.encode())
     (message,) = [m for m in [answer.original, *answer.followups] if m]
@@ -532,11 +528,6 @@ async def test_a_missing_permission_leaves_no_channel_and_no_ticket(bare: Live) 
     assert live.sandbox.channel(channel) is not None
 
 
-@pytest.mark.xfail(
-    reason="Flows.open sends the ticket card outside its clean-up: the channel and the open"
-    " ticket stay behind when the card is refused",
-    strict=True,
-)
 async def test_a_refused_ticket_card_leaves_no_channel_and_no_ticket(live: Live) -> None:
     w = live.world
     live.sandbox.fail_next("POST", r"^/channels/\d+/messages$", status=403, code=50013)

@@ -35,11 +35,16 @@ class DiscordEffects:
         self.bot = bot
         self._queue: asyncio.Queue[tuple[str, list[Effect]]] = asyncio.Queue()
         self._holds = 0
+        self._discarded: set[int] = set()
         self._free = asyncio.Event()
         self._free.set()
 
     async def publish(self, guild_id: str, effects: Sequence[Effect]) -> None:
         self._queue.put_nowait((guild_id, list(effects)))
+
+    def forget(self, ticket_id: int) -> None:
+        """Drop what is still queued about a ticket that was discarded while being opened."""
+        self._discarded.add(ticket_id)
 
     @contextlib.asynccontextmanager
     async def held(self) -> AsyncIterator[None]:
@@ -59,6 +64,8 @@ class DiscordEffects:
             try:
                 await self._free.wait()
                 for effect in effects:
+                    if effect.ticket_id in self._discarded:
+                        continue
                     try:
                         await self.render(guild_id, effect)
                     except Exception:

@@ -79,7 +79,10 @@ class Flows:
     ) -> None:
         if content is not None and len(content) > 2000:
             files = [*(files or []), discord.File(io.BytesIO(content.encode()), "report.txt")]
-            content = content[:1900].rsplit("\n", 1)[0] + "\n... (the whole text is attached)"
+            content = content[:1900].rsplit("\n", 1)[0]
+            if content.count("```") % 2:  # cut inside a code block: close it
+                content += "\n```"
+            content += "\n... (the whole text is attached)"
         kwargs: dict[str, Any] = {"allowed_mentions": render.NO_PINGS, "ephemeral": ephemeral}
         if embed is not None:
             kwargs["embed"] = embed
@@ -174,6 +177,7 @@ class Flows:
                 number = await self.desk.reserve_number(gid)
                 channel = await self._create_channel(guild, config, number, user, type_id)
                 async with self.bot.effects.held():
+                    ticket = None
                     try:
                         ticket = await self.desk.open_ticket(
                             gid,
@@ -185,17 +189,23 @@ class Flows:
                             channel_id=str(channel.id),
                             number=number,
                         )
+                        await channel.send(
+                            f"<@{user.id}>, staff will be with you here.",
+                            embed=render.ticket_card(ticket, self.bot.type_label(config, ticket)),
+                            view=ticket_buttons(ticket.id),
+                            allowed_mentions=discord.AllowedMentions(
+                                users=[user], everyone=False, roles=False
+                            ),
+                        )
                     except BaseException:
-                        await channel.delete(reason="the ticket could not be opened")
+                        # Nothing half-made stays: no channel without its card, no ticket
+                        # without a channel counting against the customer's limit.
+                        if ticket is not None:
+                            self.bot.effects.forget(ticket.id)
+                            await self.desk.discard(ticket.id)
+                        with contextlib.suppress(discord.HTTPException):
+                            await channel.delete(reason="the ticket could not be opened")
                         raise
-                    await channel.send(
-                        f"<@{user.id}>, staff will be with you here.",
-                        embed=render.ticket_card(ticket, self.bot.type_label(config, ticket)),
-                        view=ticket_buttons(ticket.id),
-                        allowed_mentions=discord.AllowedMentions(
-                            users=[user], everyone=False, roles=False
-                        ),
-                    )
             self.bot.timers.poke()
             self.bot.classify_later(ticket)
             await self.reply(interaction, f"Your ticket is open: {channel.mention}")

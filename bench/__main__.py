@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ["bench.rules", "bench.simulate", "bench.redact", "bench.ingress"]
+SUITES = ["bench.rules", "bench.simulate", "bench.redact", "bench.ingress", "bench.bot"]
 
 
 def main() -> None:

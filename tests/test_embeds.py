@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from thothbot.bot.embeds import (
+from thothbot.core.embeds import (
     DESCRIPTION,
     FIELD_NAME,
     FIELD_VALUE,

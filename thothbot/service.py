@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from thothbot.core import tickets
+from thothbot.core import delivery, tickets
 from thothbot.core.answers import SavedAnswer, answer_for
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
@@ -93,14 +93,21 @@ class _Result:
     guild_id: str
     effects: list[Effect]
     new_deadlines: list[datetime]
+    deliveries: bool = False  # escalations were put in the outbox
 
 
 class Desk:
     """The ticket desk: every change to tickets, rules, settings, routing and SLA passes here."""
 
-    def __init__(self, store: Store, sink: EffectSink | None = None) -> None:
+    def __init__(
+        self, store: Store, sink: EffectSink | None = None, *, outbox: bool = False
+    ) -> None:
         self.store = store
         self.sink: EffectSink = sink or RecordingSink()
+        # With an outbox, each escalation is saved for delivery in its own transaction, and
+        # ``on_outbox`` (the delivery worker's wake-up) is called once it is committed.
+        self.outbox = outbox
+        self.on_outbox: Callable[[], None] = lambda: None
         self._configs: dict[str, GuildConfig] = {}
         self._next_deadline: datetime | None = None
         self._deadline_known = False
@@ -491,11 +498,13 @@ class Desk:
             def unit(tx: Tx) -> list[_Result]:
                 results = [self._breach(tx, c) for c in tx.due_clocks(until, inclusive=inclusive)]
                 self._next_deadline = tx.next_deadline()
+                for result in results:
+                    self._save_deliveries(tx, result)
                 return results
 
             for result in await self.store.run(unit):
                 effects.extend(result.effects)
-                await self.sink.publish(result.guild_id, result.effects)
+                await self._finish(result)
 
     def _breach(self, tx: Tx, clock: SlaClock) -> _Result:
         ticket = _load(tx, clock.ticket_id)
@@ -547,16 +556,51 @@ class Desk:
         tx.save_pointers(config.guild_id, routing)
 
     async def _run(self, unit: Callable[[Tx], _Result]) -> list[Effect]:
-        result = await self.store.run(unit)
+        def with_deliveries(tx: Tx) -> _Result:
+            result = unit(tx)
+            self._save_deliveries(tx, result)
+            return result
+
+        result = await self.store.run(with_deliveries)
         await self._finish(result)
         return result.effects
 
     async def _run_returning(self, unit: Callable[[Tx], tuple[T, _Result]]) -> T:
-        value, result = await self.store.run(unit)
+        def with_deliveries(tx: Tx) -> tuple[T, _Result]:
+            value, result = unit(tx)
+            self._save_deliveries(tx, result)
+            return value, result
+
+        value, result = await self.store.run(with_deliveries)
         await self._finish(result)
         return value
 
+    def _save_deliveries(self, tx: Tx, result: _Result) -> None:
+        """Put each escalation in the outbox, once per destination, in the same transaction."""
+        if not self.outbox:
+            return
+        rows: list[tuple[str, int, str, str, datetime]] = []
+        for effect in result.effects:
+            if not isinstance(effect, Escalated):
+                continue
+            ticket = _load(tx, effect.ticket_id)
+            config = self._config(tx, ticket.guild_id)
+            source = tx.source_event(ticket)
+            known = delivery.facts(ticket, source[1] if source else {})
+            reason = (
+                f"Rule: {effect.rule_name or effect.rule_id}" if effect.rule_id else effect.reason
+            )
+            rows.extend(
+                (ticket.guild_id, ticket.id, json.dumps(d, sort_keys=True), reason, effect.at)
+                for d in delivery.destinations(config.settings, known)
+            )
+        if rows:
+            tx.insert_deliveries(rows)
+            result.deliveries = True
+
     async def _finish(self, result: _Result) -> None:
+        if result.deliveries:
+            self.on_outbox()
         if result.new_deadlines and self._deadline_known:
             earliest = min(result.new_deadlines)
             if self._next_deadline is None or earliest < self._next_deadline:

@@ -245,7 +245,8 @@ class Tx:
 
     def delete_ticket(self, ticket_id: int) -> None:
         for table in (
-            "sla_clocks", "assignment_queue", "rule_firings", "answers_sent", "ops_messages"
+            "sla_clocks", "assignment_queue", "rule_firings", "answers_sent", "ops_messages",
+            "deliveries",
         ):  # fmt: skip
             self._conn.execute(f"DELETE FROM {table} WHERE ticket_id = ?", (ticket_id,))  # noqa: S608
         self._conn.execute("DELETE FROM tickets WHERE id = ?", (ticket_id,))
@@ -678,18 +679,21 @@ class Tx:
             (ticket_id, answer_id),
         )
 
-    def ops_messages(self, ticket_id: int) -> list[tuple[str, str]]:
-        """(channel id, message id) of every #ops post about this ticket."""
+    def ops_messages(self, ticket_id: int) -> list[tuple[str, str, str]]:
+        """(channel id, message id, reason) of every #ops post about this ticket."""
         rows = self._all(
-            "SELECT channel_id, message_id FROM ops_messages WHERE ticket_id = ?", (ticket_id,)
+            "SELECT channel_id, message_id, reason FROM ops_messages WHERE ticket_id = ?",
+            (ticket_id,),
         )
-        return [(row[0], row[1]) for row in rows]
+        return [(row[0], row[1], row[2]) for row in rows]
 
-    def add_ops_message(self, ticket_id: int, channel_id: str, message_id: str) -> None:
+    def add_ops_message(
+        self, ticket_id: int, channel_id: str, message_id: str, reason: str
+    ) -> None:
         self._conn.execute(
-            "INSERT OR IGNORE INTO ops_messages (ticket_id, channel_id, message_id)"
-            " VALUES (?, ?, ?)",
-            (ticket_id, channel_id, message_id),
+            "INSERT OR IGNORE INTO ops_messages (ticket_id, channel_id, message_id, reason)"
+            " VALUES (?, ?, ?, ?)",
+            (ticket_id, channel_id, message_id, reason),
         )
 
     def schedule_channel_deletion(self, channel_id: str, due_at: datetime) -> None:
@@ -704,6 +708,111 @@ class Tx:
 
     def channel_deleted(self, channel_id: str) -> None:
         self._conn.execute("DELETE FROM channel_deletions WHERE channel_id = ?", (channel_id,))
+
+    # The outbox
+
+    def insert_deliveries(self, rows: Iterable[tuple[str, int, str, str, datetime]]) -> None:
+        """(guild id, ticket id, destination JSON, reason, at) each, due at once."""
+        self._many(
+            "INSERT INTO deliveries (guild_id, ticket_id, destination, reason, created_at,"
+            " status, next_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+            [(g, t, d, r, ts(at), ts(at)) for g, t, d, r, at in rows],
+        )
+
+    def due_deliveries(self, now: datetime, limit: int = 100) -> list[DeliveryRow]:
+        rows = self._all(
+            f"{_SELECT_DELIVERY} WHERE status = 'pending' AND next_at <= ?"
+            " ORDER BY next_at, id LIMIT ?",
+            (ts(now), limit),
+        )
+        return [_delivery(row) for row in rows]
+
+    def waiting_deliveries(self, destination: str) -> list[DeliveryRow]:
+        rows = self._all(
+            f"{_SELECT_DELIVERY} WHERE status = 'pending' AND destination = ? ORDER BY id",
+            (destination,),
+        )
+        return [_delivery(row) for row in rows]
+
+    def next_delivery_at(self) -> datetime | None:
+        row = self._one("SELECT min(next_at) FROM deliveries WHERE status = 'pending'")
+        return _dt(row[0])
+
+    def sent_since(self, destination: str, since: datetime) -> list[datetime]:
+        """When posts to this destination went out (summaries included), for its rate limit."""
+        rows = self._all(
+            "SELECT sent_at FROM deliveries WHERE destination = ? AND status = 'sent'"
+            " AND sent_at >= ?",
+            (destination, ts(since)),
+        )
+        return [datetime.fromisoformat(row[0]) for row in rows]
+
+    def delivered(
+        self, ids: Iterable[int], at: datetime, message_id: str | None, status: str = "sent"
+    ) -> None:
+        self._many(
+            "UPDATE deliveries SET status = ?, sent_at = ?, message_id = ?,"
+            " attempts = attempts + 1, error = NULL WHERE id = ?",
+            [(status, ts(at), message_id, i) for i in ids],
+        )
+
+    def delivery_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
+        """Note a failed try: due again at ``retry_at``, or given up when None."""
+        if retry_at is None:
+            self._conn.execute(
+                "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, error = ?"
+                " WHERE id = ?",
+                (error, delivery_id),
+            )
+        else:
+            self._conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, error = ?, next_at = ?"
+                " WHERE id = ?",
+                (error, ts(retry_at), delivery_id),
+            )
+
+    def postpone(self, ids: Iterable[int], until: datetime) -> None:
+        """Due again at ``until``, not counted as a try (a rate limit, no bot connected)."""
+        self._many("UPDATE deliveries SET next_at = ? WHERE id = ?", [(ts(until), i) for i in ids])
+
+    def delivery_counts(self) -> dict[str, int]:
+        return dict(self._all("SELECT status, count(*) FROM deliveries GROUP BY status"))
+
+    def source_event(self, ticket: Ticket) -> tuple[str, dict[str, Any]] | None:
+        """The event (name, payload) an API ticket was opened from."""
+        if ticket.source != "api" or ticket.ref is None:
+            return None
+        key_id = ticket.customer_id.removeprefix("api:")
+        row = self._one(
+            "SELECT name, payload FROM ingress_events WHERE key_id = ?"
+            " AND json_extract(payload, '$.ticket_id') = ? AND guild_id = ?"
+            " ORDER BY received_at DESC LIMIT 1",
+            (key_id, ticket.ref, ticket.guild_id),
+        )
+        return (row[0], json.loads(row[1])) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One escalation on its way to one destination."""
+
+    id: int
+    guild_id: str
+    ticket_id: int
+    destination: str  # JSON, as stored; also the rate limit's key
+    reason: str
+    created_at: datetime
+    attempts: int
+
+
+_SELECT_DELIVERY = (
+    "SELECT id, guild_id, ticket_id, destination, reason, created_at, attempts FROM deliveries"
+)
+
+
+def _delivery(row: sqlite3.Row) -> DeliveryRow:
+    created_at = datetime.fromisoformat(row[5])
+    return DeliveryRow(row[0], row[1], row[2], row[3], row[4], created_at, row[6])
 
 
 @dataclass(frozen=True, slots=True)

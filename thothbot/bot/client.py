@@ -13,13 +13,14 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from thothbot.bot.effects import DiscordEffects
+from thothbot.bot.effects import BotOps, DiscordEffects
 from thothbot.bot.flows import Flows
 from thothbot.bot.items import DYNAMIC_ITEMS
 from thothbot.bot.render import NO_PINGS
 from thothbot.bot.timers import Timers
 from thothbot.core.classify import TicketText
 from thothbot.core.models import Ticket
+from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
 from thothbot.service import Desk, GuildConfig
 
@@ -69,6 +70,8 @@ class ThothBot(commands.Bot):
         self.desk = desk
         self.effects = DiscordEffects(self)
         desk.sink = self.effects
+        desk.outbox = True  # escalations reach #ops through the durable outbox
+        self.deliveries = Deliveries(desk, ops=BotOps(self), clock=clock)
         # Without a model the keyword heuristic still gives every ticket an urgency.
         self.classifier = classifier or UrgencyClassifier(None)
         self.guild_ids = tuple(guild_ids)
@@ -91,7 +94,12 @@ class ThothBot(commands.Bot):
                 await self.tree.sync(guild=guild)
         else:
             await self.tree.sync()
-        for loop in (self.effects.run(), self.timers.run_sla(), self.timers.run_deletions()):
+        for loop in (
+            self.effects.run(),
+            self.deliveries.run(),
+            self.timers.run_sla(),
+            self.timers.run_deletions(),
+        ):
             self.spawn(loop)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -154,6 +162,9 @@ class ThothBot(commands.Bot):
             role = guild.get_role(int(role_id))
             roster[role_id] = [str(m.id) for m in role.members] if role is not None else []
         await self.desk.save_roster(guild_id, roster, self.now())
+
+    async def on_ready(self) -> None:
+        self.deliveries.wake()  # what waited for the bot to connect
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         await self.sync_roster(str(guild.id))

@@ -1,7 +1,9 @@
-"""The Discord face of the desk's effects: #ops posts, assignment notes, breaches, saved answers.
+"""The Discord face of the desk's effects: assignment notes, breaches, saved answers, and the
+#ops channel the delivery worker posts escalations in.
 
 Effects are queued and rendered by one worker in the order they happened, so no interaction
-ever waits on Discord to hear about a rule's consequences.
+ever waits on Discord to hear about a rule's consequences. Escalations do not pass here: they
+are in the outbox (``thothbot/delivery.py``), which survives a crash.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import discord
 
 from thothbot.bot import render
 from thothbot.bot.items import claim_button
-from thothbot.core.models import AnswerReplied, Assigned, Effect, Escalated, SlaBreached, Ticket
+from thothbot.core.delivery import OpsPost
+from thothbot.core.models import AnswerReplied, Assigned, Effect, SlaBreached, Ticket
+from thothbot.delivery import Later
 
 if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot
@@ -81,8 +85,6 @@ class DiscordEffects:
 
     async def render(self, guild_id: str, effect: Effect) -> None:
         match effect:
-            case Escalated():
-                await self._escalated(guild_id, effect)
             case Assigned():
                 await self._assigned(guild_id, effect)
             case SlaBreached():
@@ -92,29 +94,6 @@ class DiscordEffects:
                 channel = await self.bot.text_channel(ticket.channel_id)
                 if channel is not None:
                     await channel.send(effect.text, allowed_mentions=render.NO_PINGS)
-
-    async def _escalated(self, guild_id: str, effect: Escalated) -> None:
-        ticket = await self.bot.desk.ticket(effect.ticket_id)
-        config = await self.bot.desk.config(guild_id)
-        ops = await self.bot.text_channel(config.setup.ops_channel_id if config.setup else None)
-        if ops is None:
-            log.warning(
-                "guild %s has no ops channel; escalation of ticket %s not posted",
-                guild_id,
-                ticket.id,
-            )
-            return
-        reason = f"Rule: {effect.rule_name or effect.rule_id}" if effect.rule_id else effect.reason
-        message = await ops.send(
-            embed=render.escalation(
-                ticket, self.bot.type_label(config, ticket), reason, claimed_by=ticket.claimed_by
-            ),
-            view=claim_button(ticket.id, claimed=ticket.claimed_by is not None),
-            allowed_mentions=render.NO_PINGS,
-        )
-        await self.bot.desk.store.run(
-            lambda tx: tx.add_ops_message(ticket.id, str(ops.id), str(message.id))
-        )
 
     async def _assigned(self, guild_id: str, effect: Assigned) -> None:
         ticket = await self.bot.desk.ticket(effect.ticket_id)
@@ -136,20 +115,14 @@ class DiscordEffects:
 
     async def refresh_ops(self, ticket: Ticket) -> None:
         """Show the ticket's assignee and claimer on its #ops posts; a claimed post loses Claim."""
-        config = await self.bot.desk.config(ticket.guild_id)
         posts = await self.bot.desk.store.run(lambda tx: tx.ops_messages(ticket.id))
-        for channel_id, message_id in posts:
+        for channel_id, message_id, reason in posts:
             channel = await self.bot.text_channel(channel_id)
             if channel is None:
                 continue
-            message = channel.get_partial_message(int(message_id))
-            await message.edit(
-                embed=render.escalation(
-                    ticket,
-                    self.bot.type_label(config, ticket),
-                    ticket.escalation_reason or "-",
-                    claimed_by=ticket.claimed_by,
-                ),
+            post = await self.bot.deliveries.render(ticket, reason)
+            await channel.get_partial_message(int(message_id)).edit(
+                embed=discord.Embed.from_dict(post.embed.to_dict()),
                 view=claim_button(ticket.id, claimed=ticket.claimed_by is not None),
             )
 
@@ -168,3 +141,41 @@ class DiscordEffects:
             channel = await self.bot.text_channel(channel_id)
             if channel is not None:
                 await channel.send(line, allowed_mentions=render.NO_PINGS)
+
+
+class BotOps:
+    """How the delivery worker reaches a server's ops channel: through the bot, with a Claim
+    button, remembering the post so a claim can update it."""
+
+    def __init__(self, bot: ThothBot) -> None:
+        self.bot = bot
+
+    @property
+    def ready(self) -> bool:
+        return self.bot.is_ready()
+
+    async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str:
+        config = await self.bot.desk.config(ticket.guild_id)
+        ops = await self.bot.text_channel(config.setup.ops_channel_id if config.setup else None)
+        if ops is None:
+            raise Later("the server has no ops channel (an admin runs /setup)", after=300)
+        pings = post.allowed_mentions
+        try:
+            message = await ops.send(
+                post.content or None,
+                embed=discord.Embed.from_dict(post.embed.to_dict()),
+                view=claim_button(ticket.id, claimed=ticket.claimed_by is not None),
+                allowed_mentions=discord.AllowedMentions(
+                    everyone=False,
+                    roles=[discord.Object(int(r)) for r in pings.get("roles", [])],
+                    users=[discord.Object(int(u)) for u in pings.get("users", [])],
+                ),
+                nonce=nonce,  # a repeat after a crash gets the first post back, not a second
+            )
+        except discord.HTTPException as error:
+            # Discord.py already retried 429s and 5xx; permissions may be fixed by an admin.
+            raise Later(f"Discord answered {error.status} ({error.code}): {error.text}") from error
+        await self.bot.desk.store.run(
+            lambda tx: tx.add_ops_message(ticket.id, str(ops.id), str(message.id), reason)
+        )
+        return str(message.id)

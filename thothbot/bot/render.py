@@ -7,15 +7,13 @@ from datetime import datetime, timedelta
 
 import discord
 
-from thothbot.bot.embeds import fit
+from thothbot.core.embeds import fit
 from thothbot.core.models import Firing, SlaTarget, Ticket
 from thothbot.core.rules import Problem
 from thothbot.core.stats import DeskStats
 from thothbot.store import FiringRow
 
 COLOR_OPEN = 0x3B82F6
-COLOR_ESCALATED = 0xDC2626
-COLOR_CLAIMED = 0x16A34A
 COLOR_CLOSED = 0x6B7280
 
 NO_PINGS = discord.AllowedMentions.none()
@@ -80,24 +78,6 @@ def ticket_card(ticket: Ticket, type_label: str | None) -> discord.Embed:
         description=ticket.body,
         color=COLOR_OPEN,
         footer="Staff: Claim takes the ticket, Escalate sends it to the ops channel.",
-    )
-
-
-def escalation(
-    ticket: Ticket, type_label: str | None, reason: str, *, claimed_by: str | None = None
-) -> discord.Embed:
-    """The #ops post about an escalated ticket."""
-    fields = [
-        ("Ticket", ticket_ref(ticket)),
-        *ticket_fields(ticket, type_label),
-        ("Reason", reason),
-    ]
-    if claimed_by is not None:
-        fields.append(("Claimed by", f"<@{claimed_by}>"))
-    return _embed(
-        f"Escalated: {ticket.subject}",
-        fields,
-        color=COLOR_CLAIMED if claimed_by else COLOR_ESCALATED,
     )
 
 

@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -126,6 +126,60 @@ class Classifier(_Strict):
         return instructions
 
 
+Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
+Reference = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+MAX_DESTINATIONS = 10
+
+
+class EmbedTemplate(_Strict):
+    """How #ops posts look: text with ``$event.path`` references into the ticket's event."""
+
+    title: Reference | None = None
+    fields: dict[Annotated[str, StringConstraints(min_length=1, max_length=256)], Reference] = {}
+
+    @field_validator("fields")
+    @classmethod
+    def _check_fields(cls, fields: dict[str, str]) -> dict[str, str]:
+        if len(fields) > 25:
+            raise ValueError(f"has {len(fields)} fields; an embed holds at most 25")
+        return fields
+
+
+class OpsMentions(_Strict):
+    """Who an escalation may ping; nothing else the bot posts ever pings."""
+
+    roles: list[RoleId] = []
+    users: list[RoleId] = []
+
+
+class When(_Strict):
+    """A destination's condition: every listed key must match (a ticket without the value
+    does not match a key that lists values)."""
+
+    urgency: list[str] | None = None
+    tier: list[str] | None = None
+    channel: list[str] | None = None
+    type: list[str] | None = None
+
+
+class Destination(_Strict):
+    """Where else escalations go: a Discord channel webhook, or an HTTP endpoint signed with
+    Standard Webhooks (``secret``, ``whsec_...``)."""
+
+    kind: Literal["discord_webhook", "http"]
+    url: Url
+    secret: Annotated[str, StringConstraints(pattern=r"^whsec_[A-Za-z0-9+/=]{16,}$")] | None = None
+    when: When = When()
+
+    @model_validator(mode="after")
+    def _check_secret(self) -> Destination:
+        if self.kind == "http" and self.secret is None:
+            raise ValueError("an http destination needs a secret (whsec_...) to sign with")
+        if self.kind == "discord_webhook" and self.secret is not None:
+            raise ValueError("a discord_webhook destination takes no secret")
+        return self
+
+
 class GuildSettings(_Strict):
     staff: list[UserId] = []
     types: dict[TypeId, TicketType] = {}
@@ -134,6 +188,11 @@ class GuildSettings(_Strict):
     max_open_tickets: Annotated[int, Field(ge=1, le=50)] = 3  # per customer, Discord tickets
     sla: Sla = Sla()
     classifier: Classifier = Classifier()
+    embed: EmbedTemplate | None = None
+    ops_mentions: OpsMentions = OpsMentions()
+    # Post escalations through this channel webhook instead of the bot's ops channel.
+    ops_webhook: Url | None = None
+    destinations: Annotated[list[Destination], Field(max_length=MAX_DESTINATIONS)] = []
     _policies: dict[str | None, SlaPolicy] = PrivateAttr(default_factory=dict)
 
     def is_staff(self, user_id: str) -> bool:

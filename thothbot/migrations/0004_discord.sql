@@ -42,6 +42,7 @@ CREATE TABLE ops_messages (
     ticket_id  INTEGER NOT NULL REFERENCES tickets(id),
     channel_id TEXT NOT NULL,
     message_id TEXT NOT NULL,
+    reason     TEXT NOT NULL,  -- shown again when the post is updated (claimed, assigned)
     PRIMARY KEY (ticket_id, message_id)
 );
 

@@ -437,6 +437,12 @@ class Rest(InteractionEndpoints):
         channel = self.world.channel(call.params["channel"])
         self._check_send(channel, call.files)
         check_message(call.body, call.files)
+        nonce = call.body.get("nonce")
+        if call.body.get("enforce_nonce") and nonce is not None:
+            # Discord answers a repeated nonce with the first message instead of a second one.
+            twin = self.world.by_nonce(channel["id"], self.world.bot_id, nonce)
+            if twin is not None:
+                return public_message(twin)
         message = self.world.build_message(channel, self.world.bot_id, call.body, call.files)
         self.world.store_message(message, in_channel=True)
         self.sb.gateway.dispatch_message("MESSAGE_CREATE", message)

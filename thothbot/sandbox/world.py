@@ -403,7 +403,20 @@ class World:
             message["guild_id"] = channel["guild_id"]
         if body.get("message_reference"):
             message["message_reference"] = body["message_reference"]
+        if body.get("nonce") is not None:
+            message["nonce"] = body["nonce"]
         return message
+
+    def by_nonce(self, channel_id: str, author_id: str, nonce: Any) -> JSON | None:
+        """The author's message in the channel sent with this nonce (Discord: a few minutes)."""
+        return next(
+            (
+                m
+                for m in self.channel_messages.get(channel_id, [])
+                if m.get("nonce") == nonce and m["author"]["id"] == author_id
+            ),
+            None,
+        )
 
     def store_message(self, message: JSON, *, in_channel: bool) -> None:
         """Index a message, and keep it in its channel unless it is ephemeral."""

@@ -118,7 +118,7 @@ class Narrator:
         self.out.write(f"  {self.names.get(who, who)}: {what}\n")
 
     def answer(self, who: str, interaction: Interaction) -> None:
-        text = interaction.text().strip()
+        text = self._names(interaction.text().strip())
         if text:
             note = " (only they see this)" if interaction.ephemeral else ""
             self.out.write(f"  -> {self.names.get(who, who)} sees{note}: {_indent(text)}\n")
@@ -160,7 +160,7 @@ class Narrator:
             text = text.replace(f"<@{user_id}>", f"@{name.split()[0]}")
         for channel in self.sandbox.channels(self.world.guild):
             text = text.replace(f"<#{channel['id']}>", f"#{channel['name']}")
-        return text
+        return text.replace(f"<@&{self.world.staff_role}>", "@Support")
 
 
 def _indent(text: str) -> str:

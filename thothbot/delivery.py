@@ -149,6 +149,9 @@ class Deliveries:
             await self._failed(row, str(refused), permanent=True)
         except (TimeoutError, aiohttp.ClientError) as error:
             await self._failed(row, f"{type(error).__name__}: {error}")
+        except Exception as error:  # a bug or bad data must not hold up every later delivery
+            log.exception("delivery %s failed unexpectedly", row.id)
+            await self._failed(row, f"{type(error).__name__}: {error}")
         else:
             if message_id is not None:
                 await self._sent([row.id], message_id)
@@ -204,6 +207,8 @@ class Deliveries:
         sent, waiting = await self.store.run(
             lambda tx: (tx.sent_since(key, now - delivery.WINDOW), tx.waiting_deliveries(key))
         )
+        if row.id not in {w.id for w in waiting}:
+            return  # folded into a summary earlier in this batch
         step, until = delivery.plan(sent, len(waiting), now)
         if step == "wait":
             assert until is not None
@@ -219,9 +224,7 @@ class Deliveries:
             destination["url"],
             {"embeds": [delivery.summary(tickets).to_dict()], "allowed_mentions": {"parse": []}},
         )
-        first, *rest = [w.id for w in waiting]
-        await self._sent([first], message_id)
-        await self._sent(rest, message_id, status="summarized")
+        await self._sent([w.id for w in waiting], message_id, summary=True)
 
     async def _webhook(self, url: str, body: dict[str, Any]) -> str:
         answer = await self._http(
@@ -250,12 +253,19 @@ class Deliveries:
 
     # Outcomes
 
-    async def _sent(self, ids: Sequence[int], message_id: str, status: str = "sent") -> None:
-        if not ids:
-            return
+    async def _sent(self, ids: Sequence[int], message_id: str, *, summary: bool = False) -> None:
+        """Record a post; a summary stands for all ``ids``: the first counts as the one post
+        sent (for the rate limit), the rest as summarized, in one transaction."""
         at = self.clock()
-        await self.store.run(lambda tx: tx.delivered(ids, at, message_id, status))
-        self.outcomes[status] += len(ids)
+        first, *rest = ids
+
+        def unit(tx: Tx) -> None:
+            tx.delivered([first], at, message_id)
+            tx.delivered(rest, at, message_id, "summarized")
+
+        await self.store.run(unit)
+        self.outcomes["sent"] += 1
+        self.outcomes["summarized"] += len(rest)
 
     async def _failed(
         self, row: DeliveryRow, error: str, *, after: float | None = None, permanent: bool = False
@@ -263,7 +273,7 @@ class Deliveries:
         attempt = row.attempts + 1
         retry_at = None
         if not permanent and attempt < MAX_ATTEMPTS:
-            wait = after if after is not None else BACKOFF[min(attempt, len(BACKOFF)) - 1]
+            wait = BACKOFF[min(attempt, len(BACKOFF)) - 1] if after is None else max(after, 1.0)
             retry_at = self.clock() + timedelta(seconds=wait)
         log.warning(
             "delivery %s of ticket %s failed (try %s): %s%s",

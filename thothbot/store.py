@@ -535,10 +535,16 @@ class Tx:
     def pending_ingress_events(self, limit: int = 100) -> list[IngressEventRow]:
         """Events accepted but not yet processed, oldest first."""
         rows = self._all(
-            _SELECT_INGRESS_EVENT + " WHERE status = 'pending' ORDER BY received_at LIMIT ?",
+            _SELECT_INGRESS_EVENT
+            + " WHERE status = 'pending' ORDER BY received_at, event_id LIMIT ?",
             (limit,),
         )
         return [_ingress_event(r) for r in rows]
+
+    def count_pending_ingress_events(self) -> int:
+        """How many events wait to be processed: the depth of the ingress worker's queue."""
+        row = self._one("SELECT COUNT(*) FROM ingress_events WHERE status = 'pending'")
+        return int(row[0])
 
     def finish_ingress_event(
         self, event_id: str, status: str, ticket_id: int | None, error: str | None = None
@@ -772,8 +778,12 @@ class Tx:
             )
 
     def postpone(self, ids: Iterable[int], until: datetime) -> None:
-        """Due again at ``until``, not counted as a try (a rate limit, no bot connected)."""
-        self._many("UPDATE deliveries SET next_at = ? WHERE id = ?", [(ts(until), i) for i in ids])
+        """Due again at ``until`` (never sooner than planned), not counted as a try: a rate
+        limit, or no bot connected."""
+        self._many(
+            "UPDATE deliveries SET next_at = ? WHERE id = ? AND next_at < ?",
+            [(ts(until), i, ts(until)) for i in ids],
+        )
 
     def delivery_counts(self) -> dict[str, int]:
         return dict(self._all("SELECT status, count(*) FROM deliveries GROUP BY status"))

@@ -65,13 +65,13 @@ def destinations(settings: GuildSettings, known: Facts) -> list[dict[str, Any]]:
     settings change later does not redirect what is already on its way."""
     ops: dict[str, Any] = {"kind": OPS}
     if settings.ops_webhook is not None:
-        ops = {"kind": "discord_webhook", "url": settings.ops_webhook, "ops": True}
+        ops = {"kind": "discord_webhook", "url": settings.ops_webhook}
     found = [ops]
-    found.extend(
-        d.model_dump(mode="json", exclude={"when"})
-        for d in settings.destinations
-        if matches(d, known)
-    )
+    for d in settings.destinations:
+        # One webhook listed twice (or as ops_webhook too) gets one post, and one rate limit.
+        target = d.model_dump(mode="json", exclude={"when"}, exclude_none=True)
+        if matches(d, known) and target not in found:
+            found.append(target)
     return found
 
 
@@ -158,6 +158,10 @@ def ops_post(
 def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return redact(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        text = str(value)  # a card or phone number sent as a JSON number
+        cleaned = redact(text)
+        return value if cleaned == text else cleaned
     if isinstance(value, Mapping):
         return {k: _redacted(v) for k, v in value.items()}
     if isinstance(value, list):

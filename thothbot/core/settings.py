@@ -13,6 +13,7 @@ The shape is the one ``thothbot simulate --settings`` reads and the bot's settin
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -126,7 +128,13 @@ class Classifier(_Strict):
         return instructions
 
 
-Url = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=2000)]
+def _check_url(url: str) -> str:
+    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url) or len(url) > 2000:
+        raise ValueError("must be an http:// or https:// address")
+    return url
+
+
+Url = Annotated[str, AfterValidator(_check_url)]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 MAX_DESTINATIONS = 10
 
@@ -168,8 +176,24 @@ class Destination(_Strict):
 
     kind: Literal["discord_webhook", "http"]
     url: Url
-    secret: Annotated[str, StringConstraints(pattern=r"^whsec_[A-Za-z0-9+/=]{16,}$")] | None = None
+    secret: str | None = None
     when: When = When()
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret_form(cls, secret: str | None) -> str | None:
+        if secret is None:
+            return None
+        try:
+            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+        except ValueError:
+            key = b""
+        if not secret.startswith("whsec_") or len(key) < 16:
+            raise ValueError(
+                'must be "whsec_" followed by at least 16 bytes in base64'
+                " (thothbot keys create prints one)"
+            )
+        return secret
 
     @model_validator(mode="after")
     def _check_secret(self) -> Destination:

@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 BACKOFF = (2.0, 5.0, 15.0, 60.0, 300.0, 900.0)  # seconds, by attempt; the last one repeats
 MAX_ATTEMPTS = 20  # about four hours of tries
-NO_BOT_WAIT = timedelta(seconds=30)  # ops posts wait for the bot to be connected
+NO_BOT_WAIT = timedelta(seconds=30)  # ops posts wait for a bot to run
+BOT_CONNECTING_WAIT = timedelta(seconds=1)  # or to finish connecting
 MAX_SLEEP = 60.0
 OUTCOMES = ("sent", "summarized", "retried", "failed")
 
@@ -175,7 +176,7 @@ class Deliveries:
     async def _to_ops(self, row: DeliveryRow, ticket: Ticket) -> str | None:
         if self.ops is None or not self.ops.ready:
             # Not an attempt: the bot is not running (the ingress alone) or not connected yet.
-            retry = self.clock() + NO_BOT_WAIT
+            retry = self.clock() + (NO_BOT_WAIT if self.ops is None else BOT_CONNECTING_WAIT)
             await self.store.run(lambda tx: tx.postpone([row.id], retry))
             return None
         post = await self.render(ticket, row.reason)

@@ -1,17 +1,23 @@
-"""The HTTP ingress over real HTTP (aiohttp server and client) on a real SQLite file."""
+"""The HTTP ingress over real HTTP (aiohttp server and client) on a real SQLite file.
+
+Events become tickets in the background (the ingress's worker), so a test that looks for a
+ticket first waits for the worker with ``Server.settled`` or ``eventually``: polling with a
+deadline, never a fixed sleep.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import io
+import itertools
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -20,7 +26,9 @@ from aiohttp import web
 from tests.fakes.openai_server import FakeOpenAI
 from thothbot import keys
 from thothbot.config import Config
+from thothbot.core.classify import Classification, Source, TicketText
 from thothbot.core.errors import InvalidInput
+from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.ingress import (
     EVENTS,
     GroupCommit,
@@ -46,6 +54,44 @@ EVENT: dict[str, Any] = {
 ESCALATE_ON_OPEN = [
     {"id": "page", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]},
 ]
+
+T = TypeVar("T")
+
+
+async def eventually(check: Callable[[], T], within: float = 5.0) -> T:
+    """``check()`` once it is truthy: the worker turns events into tickets in the background."""
+    value = check()
+    try:
+        async with asyncio.timeout(within):
+            while not value:
+                await asyncio.sleep(0.005)
+                value = check()
+    except TimeoutError:
+        raise AssertionError(f"still {value!r} after {within:g} s") from None
+    return value
+
+
+class StubClassifier:
+    """The process's edge in place of a model: a label per subject ("high" by default),
+    answered at once, or for a subject in ``hold`` only once ``release`` lets it through."""
+
+    def __init__(self, labels: dict[str, str] | None = None, hold: Iterable[str] = ()) -> None:
+        self.labels = labels or {}
+        self.started: list[str] = []
+        self.held = {subject: asyncio.Event() for subject in hold}
+
+    def release(self, *subjects: str) -> None:
+        for subject in subjects:
+            self.held[subject].set()
+
+    async def classify(
+        self, ticket: TicketText, settings: ClassifierSettings | None = None
+    ) -> Classification:
+        self.started.append(ticket.subject)
+        gate = self.held.get(ticket.subject)
+        if gate is not None:
+            await gate.wait()
+        return Classification(self.labels.get(ticket.subject, "high"), "stub", Source.LLM)
 
 
 class Clock:
@@ -132,6 +178,23 @@ class Server:
         with sqlite3.connect(self.path) as conn:
             return conn.execute(sql, params).fetchall()
 
+    def status(self, event_id: str) -> str:
+        [(status,)] = self.rows("SELECT status FROM ingress_events WHERE event_id = ?", event_id)
+        return str(status)
+
+    async def settled(self) -> None:
+        """Wait until the worker has processed every stored event."""
+        await eventually(
+            lambda: (
+                self.rows("SELECT COUNT(*) FROM ingress_events WHERE status = 'pending'") == [(0,)]
+            )
+        )
+
+    async def metrics(self) -> str:
+        async with self.session.get("/metrics") as response:
+            assert response.status == 200
+            return await response.text()
+
 
 @contextlib.asynccontextmanager
 async def _serve(
@@ -198,6 +261,7 @@ async def test_an_event_is_stored_whole_and_becomes_a_ticket_that_rules_act_on(
     assert answer.status == 202
     event_id = answer.body["event_id"]
     assert event_id.startswith("evt_")
+    await server.settled()
     [(status, payload, ticket_id, via)] = server.rows(
         "SELECT status, payload, ticket_id, via FROM ingress_events WHERE event_id = ?", event_id
     )
@@ -209,7 +273,7 @@ async def test_an_event_is_stored_whole_and_becomes_a_ticket_that_rules_act_on(
     assert ticket.customer_id == f"api:{server.key_id}"
     assert (ticket.subject, ticket.body) == (EVENT["subject"], EVENT["body"])
     assert (ticket.source, ticket.ref) == ("api", "T-1001")
-    assert ticket.escalated  # the ticket_opened rule ran in the same request
+    assert ticket.escalated  # the ticket_opened rule ran when the worker opened it
     [firing] = await server.desk.firings(G)
     assert firing.rule_id == "page"
 
@@ -217,6 +281,7 @@ async def test_an_event_is_stored_whole_and_becomes_a_ticket_that_rules_act_on(
 async def test_a_long_or_blank_subject_still_opens_a_ticket(server: Server) -> None:
     assert (await server.event({**EVENT, "subject": "x" * 500})).status == 202
     assert (await server.event({**EVENT, "subject": "   "})).status == 202
+    await server.settled()
     subjects = [row[2] for row in tickets(server)]
     assert len(subjects[0]) == 200
     assert subjects[0].endswith("…")
@@ -237,6 +302,7 @@ async def test_events_are_classified_by_the_model_and_urgency_rules_act_on_it(
             assert (await server.desk.save_rules(G, json.dumps(rules))).saved
             contact = "Reach me at jane.doe@example.com or +44 20 7946 0958."
             assert (await server.event({**EVENT, "body": contact})).status == 202
+            await server.settled()
             assert [(row[6], row[7]) for row in tickets(server)] == [(1, "high")]
             assert server.ingress.metrics.classified == {"llm": 1, "cache": 0, "heuristic": 0}
             sent = json.dumps(fake.requests[0])
@@ -251,10 +317,10 @@ async def test_without_a_model_the_heuristic_decides_and_says_so(tmp_path: Path)
     async with _serve(tmp_path, classifier=UrgencyClassifier(None)) as server:
         outage = {**EVENT, "subject": "Site down", "body": "Checkout returns 500 for everyone"}
         assert (await server.event(outage)).status == 202
+        await server.settled()
         assert [row[7] for row in tickets(server)] == ["critical"]
-        metrics = await server.session.get("/metrics")
         assert 'thothbot_ingress_classifications_total{source="heuristic"} 1' in (
-            await metrics.text()
+            await server.metrics()
         )
 
 
@@ -289,6 +355,7 @@ async def test_a_revoked_key_gets_401_on_both_endpoints(server: Server) -> None:
     assert answer.status == 401
     assert answer.body["error"] == "This API key has been revoked."
     assert webhook.status == 401
+    await server.settled()
     assert len(tickets(server)) == 1
 
 
@@ -346,6 +413,7 @@ async def test_a_body_over_256_kib_gets_413(server: Server) -> None:
     async with server.session.post(f"/v1/events/{NAME}", data=chunks(), headers=headers) as r:
         assert r.status == 413
         assert "256 KiB" in (await r.json())["error"]
+    await server.settled()
     assert len(tickets(server)) == 1
 
 
@@ -391,6 +459,7 @@ async def test_a_repeated_idempotency_key_replays_the_first_answer_once_processe
     assert "Idempotent-Replayed" not in first.headers
     assert other.status == 422
     assert "already used for a different request" in other.body["error"]
+    await server.settled()
     assert len(tickets(server)) == 1
     assert server.rows("SELECT COUNT(*) FROM ingress_events") == [(1,)]
     # The same key on another endpoint name is another request.
@@ -410,6 +479,7 @@ async def test_idempotency_keys_are_checked_and_forgotten_after_72_hours(server:
     fresh = await server.event(idempotency_key="k")
     assert fresh.status == 202
     assert "Idempotent-Replayed" not in fresh.headers
+    await server.settled()
     assert len(tickets(server)) == 2
 
 
@@ -427,6 +497,7 @@ async def test_a_signed_webhook_becomes_a_ticket_and_a_redelivery_is_processed_o
     assert first.status == again.status == 202
     assert again.body == first.body
     assert changed.status == 422
+    await server.settled()
     assert server.rows("SELECT via, status FROM ingress_events") == [("webhook", "done")]
     assert len(tickets(server)) == 1
 
@@ -487,7 +558,126 @@ async def test_a_webhook_envelope_without_type_or_data_gets_422(server: Server) 
     assert [p["path"] for p in bad.body["problems"]] == ["data.channel"]
 
 
-# Durability across restarts
+# The worker: in the background, in order, across restarts and failures
+
+
+async def test_the_202_does_not_wait_for_the_classifier_and_the_ticket_follows_its_answer(
+    tmp_path: Path,
+) -> None:
+    stalled = StubClassifier({EVENT["subject"]: "critical"}, hold=[EVENT["subject"]])
+    async with _serve(tmp_path, classifier=stalled) as server:
+        answer = await asyncio.wait_for(server.event(), timeout=5)
+
+        assert answer.status == 202
+        await eventually(lambda: stalled.started)  # the worker is waiting for the classifier
+        assert server.status(answer.body["event_id"]) == "pending"
+        assert tickets(server) == []
+        text = await server.metrics()
+        assert "# TYPE thothbot_ingress_events_pending gauge" in text
+        assert "thothbot_ingress_events_pending 1" in text
+        assert "thothbot_ingress_tickets_opened_total 0" in text
+
+        stalled.release(EVENT["subject"])
+        await server.settled()
+        assert server.status(answer.body["event_id"]) == "done"
+        assert [(row[5], row[7]) for row in tickets(server)] == [("T-1001", "critical")]
+        text = await server.metrics()
+        assert "thothbot_ingress_events_pending 0" in text
+        assert "thothbot_ingress_tickets_opened_total 1" in text
+        assert 'thothbot_ingress_classifications_total{source="llm"} 1' in text
+
+
+def _event(n: int, key_id: str, guild_id: str = G, **fields: Any) -> IngressEventRow:
+    received = datetime(2026, 11, 23, 9, 0, tzinfo=UTC) + timedelta(seconds=n)
+    payload = {**EVENT, "ticket_id": f"T-{n}", "subject": f"Event {n}", **fields}
+    return IngressEventRow(f"evt_{n:04d}", key_id, guild_id, NAME, payload, "api", received)
+
+
+async def _leave_pending(path: Path, *rows: IngressEventRow) -> None:
+    """Events stored by a process that stopped before turning them into tickets."""
+    store = await Store.open(path)
+    try:
+        await store.run(lambda tx: [tx.insert_ingress_event(row) for row in rows])
+    finally:
+        await store.close()
+
+
+async def _new_key(path: Path, guild_id: str = G) -> str:
+    store = await Store.open(path)
+    try:
+        created = keys.new_key(guild_id, datetime.now(UTC))
+        await store.run(lambda tx: tx.insert_api_key(created.row))
+        return created.row.key_id
+    finally:
+        await store.close()
+
+
+async def test_each_servers_events_become_tickets_in_order_of_arrival(tmp_path: Path) -> None:
+    key = await _new_key(tmp_path / "thoth.db")
+    other_key = await _new_key(tmp_path / "thoth.db", "guild-2")
+    ours = [_event(n, key) for n in range(1, 4)]
+    theirs = _event(4, other_key, "guild-2")
+    await _leave_pending(tmp_path / "thoth.db", *ours, theirs)
+    # The first event's classification comes last; the other server's comes in between.
+    held = [row.payload["subject"] for row in [*ours, theirs]]
+    classifier = StubClassifier(hold=held)
+    async with _serve(tmp_path, classifier=classifier) as server:
+        await eventually(lambda: len(classifier.started) == 4)  # classified concurrently
+        classifier.release("Event 3", "Event 2", "Event 4")
+        await eventually(lambda: server.status("evt_0004") == "done")
+        # The other server's event does not wait; ours wait for the first of them.
+        assert [server.status(row.event_id) for row in ours] == ["pending"] * 3
+        classifier.release("Event 1")
+        await server.settled()
+        opened = server.rows("SELECT ref FROM tickets WHERE guild_id = ? ORDER BY id", G)
+        assert opened == [("T-1",), ("T-2",), ("T-3",)]
+        numbers = server.rows("SELECT number FROM tickets WHERE guild_id = ? ORDER BY id", G)
+        assert numbers == [(1,), (2,), (3,)]
+
+
+async def test_an_event_the_desk_refuses_is_marked_failed_and_later_ones_go_through(
+    tmp_path: Path,
+) -> None:
+    # A label outside the server's labels: the desk refuses to open the ticket with it.
+    classifier = StubClassifier({"Odd": "apocalyptic"})
+    async with _serve(tmp_path, classifier=classifier) as server:
+        refused = await server.event({**EVENT, "subject": "Odd", "ticket_id": "T-1"})
+        later = await server.event({**EVENT, "ticket_id": "T-2"})
+        assert refused.status == later.status == 202
+        await server.settled()
+
+        [(status, ticket_id, error)] = server.rows(
+            "SELECT status, ticket_id, error FROM ingress_events WHERE event_id = ?",
+            refused.body["event_id"],
+        )
+        assert (status, ticket_id) == ("failed", None)
+        assert "'apocalyptic' is not an urgency label" in error
+        assert server.status(later.body["event_id"]) == "done"
+        assert [row[5] for row in tickets(server)] == ["T-2"]
+        text = await server.metrics()
+        assert "thothbot_ingress_events_failed_total 1" in text
+        assert "thothbot_ingress_tickets_opened_total 1" in text
+
+
+async def test_a_stored_event_that_cannot_become_a_ticket_is_failed_not_retried(
+    tmp_path: Path,
+) -> None:
+    key = await _new_key(tmp_path / "thoth.db")
+    broken = _event(1, key, customer_tier="gold")
+    unknown = IngressEventRow("evt_0002", key, G, "payment.failed", {}, "api", broken.received_at)
+    await _leave_pending(tmp_path / "thoth.db", broken, unknown, _event(3, key))
+    async with _serve(tmp_path) as server:
+        await server.settled()
+        assert server.rows("SELECT event_id, status, error FROM ingress_events ORDER BY 1") == [
+            (
+                "evt_0001",
+                "failed",
+                "the stored event does not match support.ticket.created: customer_tier:"
+                " Input should be 'free', 'pro' or 'enterprise'",
+            ),
+            ("evt_0002", "failed", "unknown event 'payment.failed'"),
+            ("evt_0003", "done", None),
+        ]
 
 
 async def test_events_left_pending_by_a_crash_are_processed_on_start_exactly_once(
@@ -514,23 +704,96 @@ async def test_events_left_pending_by_a_crash_are_processed_on_start_exactly_onc
     )
     await store.close()
 
-    store = await Store.open(path)  # the restart
-    try:
-        config = Config.from_env({"THOTH_DB_PATH": str(path), "THOTH_INGRESS_PORT": "0"})
-        runner = await start_ingress(Desk(store), store, config)
-        await runner.cleanup()
-        rows = await store.run(
-            lambda tx: [tx.ingress_event("evt_lost"), tx.ingress_event("evt_half")]
-        )
-        assert [(r.status if r else None) for r in rows] == ["done", "done"]
-        opened = [await Desk(store).ticket(r.ticket_id) for r in rows if r and r.ticket_id]
-        assert [(t.ref, t.escalated) for t in opened] == [("T-1", True), ("T-2", True)]
-        assert opened[1].subject == "Opened before the crash"  # found again, not opened twice
-        assert await store.run(lambda tx: tx.pending_ingress_events()) == []
-    finally:
-        await store.close()
+    config = Config.from_env({"THOTH_DB_PATH": str(path), "THOTH_INGRESS_PORT": "0"})
+    for _ in range(2):  # the restart, and one more that finds nothing left to do
+        store = await Store.open(path)
+        try:
+            runner = await start_ingress(Desk(store), store, config)
+            await eventually(lambda: _pending(path) == 0)
+            await runner.cleanup()
+            rows = await store.run(
+                lambda tx: [tx.ingress_event("evt_lost"), tx.ingress_event("evt_half")]
+            )
+            assert [(r.status if r else None) for r in rows] == ["done", "done"]
+            opened = [await Desk(store).ticket(r.ticket_id) for r in rows if r and r.ticket_id]
+            assert [(t.ref, t.escalated) for t in opened] == [("T-1", True), ("T-2", True)]
+            assert opened[1].subject == "Opened before the crash"  # found again, not opened twice
+        finally:
+            await store.close()
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone() == (2,)
+
+
+def _pending(path: Path) -> int:
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone() == (2,)
+        (count,) = conn.execute(
+            "SELECT COUNT(*) FROM ingress_events WHERE status = 'pending'"
+        ).fetchone()
+        return int(count)
+
+
+async def test_an_event_pending_at_shutdown_becomes_a_ticket_after_the_restart_exactly_once(
+    tmp_path: Path,
+) -> None:
+    stalled = StubClassifier(hold=[EVENT["subject"]])
+    async with _serve(tmp_path, classifier=stalled) as server:
+        answer = await server.event()
+        await eventually(lambda: stalled.started)
+    # Stopped while the classifier had not answered: nothing was opened, the event waits.
+    assert _pending(tmp_path / "thoth.db") == 1
+    for _ in range(2):  # the restart, and one more
+        async with _serve(tmp_path, classifier=StubClassifier()) as server:
+            await server.settled()
+            assert server.status(answer.body["event_id"]) == "done"
+            assert [row[5] for row in tickets(server)] == ["T-1001"]
+
+
+async def test_an_event_the_desk_cannot_take_now_stays_pending_and_is_retried_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _serve(tmp_path, IngressSettings(retry_after=0.05)) as server:
+        tries: list[float] = []
+
+        async def unavailable(*args: Any, **kwargs: Any) -> Any:
+            tries.append(asyncio.get_running_loop().time())
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(server.desk, "open_ticket", unavailable)
+        answer = await server.event()
+        assert answer.status == 202  # stored: the answer does not depend on the ticket
+        await eventually(lambda: len(tries) >= 3)
+        assert server.status(answer.body["event_id"]) == "pending"
+        # Tried again after a pause, not in a loop.
+        assert all(b - a >= 0.04 for a, b in itertools.pairwise(tries))
+        monkeypatch.undo()
+        await server.settled()
+        assert server.status(answer.body["event_id"]) == "done"
+        assert len(tickets(server)) == 1
+
+
+async def test_an_event_that_keeps_failing_unexpectedly_is_failed_and_the_worker_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with _serve(tmp_path, IngressSettings(retry_after=0.01)) as server:
+        open_ticket = server.desk.open_ticket
+
+        async def flaky(guild_id: str, customer_id: str, subject: str, *a: Any, **k: Any) -> Any:
+            if subject == "Poison":
+                raise RuntimeError("a bug")
+            return await open_ticket(guild_id, customer_id, subject, *a, **k)
+
+        monkeypatch.setattr(server.desk, "open_ticket", flaky)
+        poison = await server.event({**EVENT, "subject": "Poison", "ticket_id": "T-1"})
+        fine = await server.event({**EVENT, "ticket_id": "T-2"})
+        await server.settled()
+
+        [(status, error)] = server.rows(
+            "SELECT status, error FROM ingress_events WHERE event_id = ?", poison.body["event_id"]
+        )
+        assert status == "failed"
+        assert error == "failed 3 times: RuntimeError('a bug')"
+        assert server.status(fine.body["event_id"]) == "done"
+        assert [row[5] for row in tickets(server)] == ["T-2"]
 
 
 # Health, metrics, configuration
@@ -539,6 +802,7 @@ async def test_events_left_pending_by_a_crash_are_processed_on_start_exactly_onc
 async def test_healthz_and_metrics(server: Server) -> None:
     await server.event()
     await server.event(key="nope")
+    await server.settled()
     async with server.session.get("/healthz") as response:
         assert response.status == 200
         assert await response.json() == {"status": "ok"}
@@ -551,6 +815,8 @@ async def test_healthz_and_metrics(server: Server) -> None:
     assert 'thothbot_ingress_events_rejected_total{reason="too_large"} 0' in text
     assert "thothbot_ingress_tickets_opened_total 1" in text
     assert "# TYPE thothbot_ingress_tickets_opened_total counter" in text
+    assert "# TYPE thothbot_ingress_events_pending gauge" in text
+    assert "thothbot_ingress_events_pending 0" in text
 
 
 async def test_unknown_paths_and_methods_answer_in_json(server: Server) -> None:
@@ -655,21 +921,3 @@ async def test_a_failure_on_our_side_is_a_json_500_and_stores_nothing(
     assert answer.status == 500
     assert "nothing was stored" in answer.body["error"]
     assert server.rows("SELECT COUNT(*) FROM ingress_events") == [(0,)]
-
-
-async def test_an_event_the_desk_cannot_take_now_stays_pending_without_looping(
-    server: Server, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    async def unavailable(*args: Any, **kwargs: Any) -> Any:
-        raise sqlite3.OperationalError("database is locked")
-
-    monkeypatch.setattr(server.desk, "open_ticket", unavailable)
-    answer = await server.event()
-    assert answer.status == 202  # stored: the answer does not depend on the ticket
-    assert await server.ingress.recover() == 0
-    [(status,)] = server.rows("SELECT status FROM ingress_events")
-    assert status == "pending"
-    monkeypatch.undo()
-    assert await server.ingress.recover() == 1
-    assert server.rows("SELECT status FROM ingress_events") == [("done",)]
-    assert len(tickets(server)) == 1

@@ -4,11 +4,15 @@
 ``POST /v1/webhooks/{key_id}``  a Standard Webhooks delivery signed with the key's ``whsec_``
 ``GET /healthz``, ``GET /metrics`` (Prometheus text)
 
-An event is answered 202 only once it and its idempotency record are committed, with status
-'pending'. In the same request it then becomes a ticket through ``Desk.open_ticket`` (so the
-server's rules run) and is marked 'done'. An event left pending by a crash in between is
-processed by ``Ingress.recover`` when the ingress starts; the ticket it may already have opened
-is found again by what it was opened with, so it is never opened twice.
+A request is only authenticated, checked and stored: it is answered 202 once the event and its
+idempotency record are committed (through ``GroupCommit``), with status 'pending', and nothing
+else happens on its way. A background worker, started and stopped with the app, turns pending
+events into tickets: oldest first, classified concurrently (the classifier bounds its calls),
+opened through ``Desk.open_ticket`` (so the server's rules run) in order of arrival per server,
+and marked 'done' (or 'failed', with the error, when the desk refuses one) several per
+transaction. It is woken by each accepted event, and at start takes whatever a previous process
+left pending; a ticket such an event may already have opened is found again by what it was
+opened with (``_opened_by``), so it is never opened twice.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import logging
 import math
 import secrets
 import signal
+import sqlite3
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TextIO, TypeVar
@@ -51,6 +56,10 @@ IDEMPOTENCY_TTL = timedelta(hours=72)
 TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 PURGE_EVERY = 600.0  # seconds
 NO_SUBJECT = "(no subject)"
+WORK_BATCH = 100  # pending events the worker takes from the database at a time
+RETRY_AFTER = 5.0  # seconds before events left pending by a failure are tried again
+MAX_ATTEMPTS = 3  # unexpected failures on one event (not the database's) before it is failed
+STOP_GRACE = 5.0  # seconds the worker has on shutdown to finish the tickets it is opening
 
 
 class SupportTicketCreated(BaseModel):
@@ -97,6 +106,7 @@ class IngressSettings:
     max_body: int = MAX_BODY
     idempotency_ttl: timedelta = IDEMPOTENCY_TTL
     tolerance: timedelta = TIMESTAMP_TOLERANCE
+    retry_after: float = RETRY_AFTER  # seconds before a failed attempt at an event is repeated
 
     @classmethod
     def from_config(cls, config: Config) -> IngressSettings:
@@ -127,7 +137,7 @@ class RateLimiter:
 
 
 class Metrics:
-    """Counters since start, rendered in the Prometheus text format."""
+    """Counters since start (and the queue's depth), rendered in the Prometheus text format."""
 
     def __init__(self) -> None:
         self.accepted: Counter[str] = Counter(dict.fromkeys(EVENTS, 0))
@@ -137,12 +147,15 @@ class Metrics:
         self.tickets_opened = 0
         self.failed = 0
 
-    def render(self) -> str:
+    def render(self, pending: int | None = None) -> str:
+        """The metrics; ``pending`` is the queue's depth, left out when it could not be read."""
         lines: list[str] = []
 
-        def metric(name: str, help_text: str, samples: Sequence[tuple[str, int]]) -> None:
+        def metric(
+            name: str, help_text: str, samples: Sequence[tuple[str, int]], kind: str = "counter"
+        ) -> None:
             lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} counter")
+            lines.append(f"# TYPE {name} {kind}")
             lines.extend(f"{name}{labels} {value}" for labels, value in samples)
 
         metric(
@@ -172,9 +185,17 @@ class Metrics:
         )
         metric(
             "thothbot_ingress_events_failed_total",
-            "Stored events the desk refused to turn into a ticket.",
+            "Stored events that could not become a ticket (the desk refused them, or they"
+            " failed every attempt).",
             [("", self.failed)],
         )
+        if pending is not None:
+            metric(
+                "thothbot_ingress_events_pending",
+                "Events accepted and not yet turned into a ticket (the worker's queue).",
+                [("", pending)],
+                "gauge",
+            )
         return "\n".join(lines) + "\n"
 
 
@@ -304,6 +325,19 @@ class Ingress:
         self.commits = GroupCommit(self.store)
         self._keys: dict[str, ApiKeyRow] = {}
         self._now = now
+        self._last_received: datetime | None = None
+        # The worker's state: woken by each accepted event (and at start, for what is pending).
+        self._wake = asyncio.Event()
+        self._wake.set()
+        self._stopping = False
+        self._draining = asyncio.Lock()
+        self._retry_at: float | None = None
+        self._resting: dict[str, float] = {}  # events left pending by a failure: when to retry
+        # Events accepted by this process and not tried yet: no ticket of theirs can exist, so
+        # the worker skips the search for one (``_opened_by``) that any other event gets.
+        self._untried: set[str] = set()
+        self._attempts: Counter[str] = Counter()
+        self._jobs: set[asyncio.Task[Any]] = set()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_body, middlewares=[_json_errors])
@@ -312,6 +346,7 @@ class Ingress:
         app.router.add_get("/healthz", self.handle_health)
         app.router.add_get("/metrics", self.handle_metrics)
         app.cleanup_ctx.append(self._purging)
+        app.cleanup_ctx.append(self._working)
         return app
 
     # Handlers
@@ -375,8 +410,13 @@ class Ingress:
         return web.json_response({"status": "ok"})
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
+        pending: int | None = None
+        try:
+            pending = await self.commits.run(lambda tx: tx.count_pending_ingress_events())
+        except Exception:
+            log.exception("metrics: the pending events could not be counted")
         return web.Response(
-            body=self.metrics.render().encode(),
+            body=self.metrics.render(pending).encode(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
@@ -458,10 +498,15 @@ class Ingress:
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
 
-    # Accepting and processing
+    # Accepting
 
     async def _accept(self, request: _Request) -> web.Response:
         now = self._now()
+        # Strictly after the previous event, so that the worker's order is arrival order.
+        received = now
+        if self._last_received is not None and received <= self._last_received:
+            received = self._last_received + timedelta(microseconds=1)
+        self._last_received = received
         row = IngressEventRow(
             event_id=f"evt_{secrets.token_hex(12)}",
             key_id=request.key.key_id,
@@ -469,7 +514,7 @@ class Ingress:
             name=request.name,
             payload=request.payload,
             via=request.via,
-            received_at=now,
+            received_at=received,
         )
         answer = json.dumps({"event_id": row.event_id})
 
@@ -490,7 +535,15 @@ class Ingress:
             tx.insert_ingress_event(row)
             return None
 
-        first = await self.commits.run(unit)
+        # Noted before the commit, so that the worker cannot see the event before the note.
+        self._untried.add(row.event_id)
+        try:
+            first = await self.commits.run(unit)
+        except BaseException:
+            self._untried.discard(row.event_id)
+            raise
+        if first is not None:
+            self._untried.discard(row.event_id)
         if first == "revoked":
             self._keys.pop(request.key.key_id, None)
             raise _unauthorized("This API key has been revoked.", bearer=request.via == "api")
@@ -510,21 +563,128 @@ class Ingress:
                 headers={"Idempotent-Replayed": "true"},
             )
         self.metrics.accepted[request.name] += 1
-        try:
-            await self._process(row, request.event)
-        except Exception:
-            # Stored and still pending: answered 202 all the same, processed on the next start.
-            log.exception("event %s stays pending", row.event_id)
+        self._wake.set()
         return web.Response(status=202, text=answer, content_type="application/json")
 
-    async def _process(self, row: IngressEventRow, event: BaseModel | None = None) -> None:
-        """Turn a stored event into a ticket and mark it done (or failed, if the desk refuses)."""
-        if row.name not in EVENTS:
-            await self._finish(row, "failed", None, f"unknown event {row.name!r}")
-            return
-        if not isinstance(event, SupportTicketCreated):
-            event = SupportTicketCreated.model_validate(row.payload)
-        urgency = await self._urgency(row.guild_id, event)
+    # Turning events into tickets
+
+    async def process_pending(self) -> int:
+        """Turn the pending events into tickets, oldest first; how many were finished.
+
+        The worker runs this whenever it is woken. An event that fails for a passing reason
+        (the database is busy) stays pending and is tried again ``retry_after`` seconds later,
+        not in a loop now; an event the desk refuses is marked 'failed' with the reason.
+        """
+        loop = asyncio.get_running_loop()
+        async with self._draining:
+            finished = 0
+            while not self._stopping:
+                now = loop.time()
+                resting = self._resting = {k: t for k, t in self._resting.items() if t > now}
+                pending = await self.store.run(_pending(len(resting) + WORK_BATCH))
+                rows = [row for row in pending if row.event_id not in resting]
+                if not rows:
+                    break
+                done, left = await self._work_on(rows)
+                finished += done
+                resting.update(dict.fromkeys(left, loop.time() + self.settings.retry_after))
+            self._retry_at = min(self._resting.values(), default=None)
+            return finished
+
+    async def _work_on(self, rows: list[IngressEventRow]) -> tuple[int, set[str]]:
+        """Process pending events, oldest first: how many were finished, the ids of the rest."""
+        ids = {row.event_id for row in rows}
+        suspects = [row for row in rows if row.event_id not in self._untried]
+        self._untried -= ids
+        finished: list[_Finish] = []
+        if suspects:
+            # Tried before, or left by a process that may have stopped between opening the
+            # ticket and marking the event: a ticket found is not opened again.
+            opened = await self.store.run(lambda tx: [_opened_by(row)(tx) for row in suspects])
+            found = [
+                _Finish(row.event_id, "done", ticket_id)
+                for row, ticket_id in zip(suspects, opened, strict=True)
+                if ticket_id is not None
+            ]
+            for finish in found:
+                self._attempts.pop(finish.event_id, None)
+            if found and await self._mark(found):
+                finished.extend(found)
+            skip = {finish.event_id for finish in found}
+            rows = [row for row in rows if row.event_id not in skip]
+        lanes: dict[str, list[IngressEventRow]] = {}
+        for row in rows:
+            lanes.setdefault(row.guild_id, []).append(row)
+        for lane in await asyncio.gather(*(self._lane(lane) for lane in lanes.values())):
+            finished.extend(lane)
+        return len(finished), ids - {finish.event_id for finish in finished}
+
+    async def _lane(self, rows: list[IngressEventRow]) -> list[_Finish]:
+        """One server's events in order of arrival: classified together, opened in turn, and
+        marked several at a time (at the end, or before waiting for a classification)."""
+        guild_id = rows[0].guild_id
+        events = [_stored_event(row) for row in rows]
+        jobs: list[asyncio.Task[str | None] | None] = [None] * len(rows)
+        marked: list[_Finish] = []
+        unmarked: list[_Finish] = []
+
+        async def mark() -> None:
+            if unmarked and await self._mark(unmarked):
+                marked.extend(unmarked)
+            unmarked.clear()
+
+        try:
+            if self.classifier is not None and any(not isinstance(e, str) for e in events):
+                settings = (await self.desk.config(guild_id)).settings.classifier
+                jobs = [
+                    None if isinstance(e, str) else self._job(self._urgency(guild_id, e, settings))
+                    for e in events
+                ]
+            for row, event, job in zip(rows, events, jobs, strict=True):
+                if self._stopping:
+                    break
+                if isinstance(event, str):
+                    log.warning("event %s cannot become a ticket: %s", row.event_id, event)
+                    unmarked.append(_Finish(row.event_id, "failed", error=event))
+                    continue
+                urgency = None
+                if job is not None:
+                    if not job.done():
+                        await mark()  # what is done so far should not wait for the classifier
+                    await asyncio.wait({job})
+                    if job.cancelled() or self._stopping:
+                        break
+                    urgency = job.result()
+                finish = await self._open(row, event, urgency)
+                if finish is not None:
+                    unmarked.append(finish)
+        except Exception:
+            # The server's settings could not be read: its events stay pending.
+            log.exception("events of server %s stay pending", guild_id)
+        finally:
+            for job in jobs:
+                if job is not None:
+                    job.cancel()
+        await mark()
+        return marked
+
+    async def _mark(self, finishes: list[_Finish]) -> bool:
+        """Record how processed events ended, in one transaction (shared with requests')."""
+        try:
+            await self.commits.run(_finishing(finishes))
+        except Exception:
+            # Their tickets are found again when they are next tried (``_opened_by``).
+            log.exception(
+                "%d processed events could not be marked: they stay pending", len(finishes)
+            )
+            return False
+        self.metrics.failed += sum(1 for finish in finishes if finish.status == "failed")
+        return True
+
+    async def _open(
+        self, row: IngressEventRow, event: SupportTicketCreated, urgency: str | None
+    ) -> _Finish | None:
+        """Open the event's ticket: how the event ends, or None when it stays pending."""
         subject = event.subject.strip() or NO_SUBJECT
         if len(subject) > MAX_SUBJECT:
             subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
@@ -541,24 +701,30 @@ class Ingress:
             )
         except DomainError as error:
             log.warning("event %s refused by the desk: %s", row.event_id, error)
-            self.metrics.failed += 1
-            await self._finish(row, "failed", None, str(error))
-            return
+            return _Finish(row.event_id, "failed", error=str(error))
+        except sqlite3.Error:
+            # The database's trouble, not the event's: tried again later, however often.
+            log.exception("event %s stays pending", row.event_id)
+            return None
+        except Exception as error:
+            self._attempts[row.event_id] += 1
+            attempts = self._attempts[row.event_id]
+            if attempts < MAX_ATTEMPTS:
+                log.exception("event %s stays pending (attempt %d)", row.event_id, attempts)
+                return None
+            log.exception("event %s failed %d times: giving up", row.event_id, attempts)
+            del self._attempts[row.event_id]
+            return _Finish(row.event_id, "failed", error=f"failed {attempts} times: {error!r}")
+        self._attempts.pop(row.event_id, None)
         self.metrics.tickets_opened += 1
-        await self._finish(row, "done", ticket.id)
+        return _Finish(row.event_id, "done", ticket.id)
 
-    async def _finish(
-        self, row: IngressEventRow, status: str, ticket_id: int | None, error: str | None = None
-    ) -> None:
-        await self.commits.run(
-            lambda tx: tx.finish_ingress_event(row.event_id, status, ticket_id, error)
-        )
-
-    async def _urgency(self, guild_id: str, event: SupportTicketCreated) -> str | None:
+    async def _urgency(
+        self, guild_id: str, event: SupportTicketCreated, settings: ClassifierSettings
+    ) -> str | None:
         """The event's urgency under the server's labels, or None without a classifier."""
         if self.classifier is None:
             return None
-        settings = (await self.desk.config(guild_id)).settings.classifier
         ticket = TicketText(
             subject=event.subject.strip() or NO_SUBJECT,
             body=event.body,
@@ -573,31 +739,49 @@ class Ingress:
         self.metrics.classified[result.source] += 1
         return result.label
 
-    async def recover(self) -> int:
-        """Process the events a crash left pending; how many were."""
-        count = 0
-        tried: set[str] = set()
-        while True:
-            pending = await self.store.run(lambda tx: tx.pending_ingress_events(len(tried) + 100))
-            fresh = [row for row in pending if row.event_id not in tried]
-            if not fresh:
+    def _job(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """A classification in the background, cancelled if the worker stops."""
+        job = asyncio.create_task(work)
+        self._jobs.add(job)
+        job.add_done_callback(self._jobs.discard)
+        return job
+
+    async def _work(self) -> None:
+        """The worker: process pending events whenever woken (or a retry is due), until stopped."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            wait = None if self._retry_at is None else max(0.0, self._retry_at - loop.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), wait)
+            if self._stopping:
                 break
-            for row in fresh:
-                tried.add(row.event_id)
-                try:
-                    existing = await self.store.run(_opened_by(row))
-                    if existing is not None:
-                        await self._finish(row, "done", existing)
-                    else:
-                        await self._process(row)
-                except Exception:
-                    # Left pending for the next start rather than retried in a loop now.
-                    log.exception("event %s stays pending", row.event_id)
-                    continue
-                count += 1
-        if count:
-            log.info("processed %d events left pending", count)
-        return count
+            self._wake.clear()
+            try:
+                await self.process_pending()
+            except Exception:
+                log.exception(
+                    "the ingress worker failed: retrying in %g s", self.settings.retry_after
+                )
+                self._retry_at = loop.time() + self.settings.retry_after
+
+    async def _working(self, app: web.Application) -> AsyncIterator[None]:
+        """Run the worker while the app runs; on shutdown, let it finish the tickets it opens."""
+        self._stopping = False
+        self._wake.set()  # whatever is pending from before the start
+        task = asyncio.create_task(self._work(), name="ingress-worker")
+        yield
+        self._stopping = True
+        self._wake.set()
+        for job in list(self._jobs):
+            job.cancel()  # a classification saves nothing: done again after the restart
+        try:
+            await asyncio.wait_for(asyncio.shield(task), STOP_GRACE)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # Housekeeping
 
     async def purge(self) -> int:
         """Forget idempotency records past their time; how many were removed."""
@@ -628,6 +812,41 @@ class Ingress:
             status=rejected.status,
             headers=rejected.headers,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Finish:
+    """How a processed event ends: 'done' with its ticket, or 'failed' with the reason."""
+
+    event_id: str
+    status: Literal["done", "failed"]
+    ticket_id: int | None = None
+    error: str | None = None
+
+
+def _stored_event(row: IngressEventRow) -> SupportTicketCreated | str:
+    """The stored event to open a ticket from, or why it cannot become one."""
+    if row.name not in EVENTS:
+        return f"unknown event {row.name!r}"
+    try:
+        return SupportTicketCreated.model_validate(row.payload)
+    except ValidationError as error:
+        problems = "; ".join(f"{_path(e['loc'])}: {e['msg']}" for e in error.errors())
+        return f"the stored event does not match {row.name}: {problems}"
+
+
+def _pending(limit: int) -> Callable[[Tx], list[IngressEventRow]]:
+    return lambda tx: tx.pending_ingress_events(limit)
+
+
+def _finishing(finishes: list[_Finish]) -> Callable[[Tx], None]:
+    """A unit marking processed events, in one transaction."""
+
+    def unit(tx: Tx) -> None:
+        for f in finishes:
+            tx.finish_ingress_event(f.event_id, f.status, f.ticket_id, f.error)
+
+    return unit
 
 
 def _opened_by(row: IngressEventRow) -> Callable[[Tx], int | None]:
@@ -733,9 +952,9 @@ def _allow(error: web.HTTPException) -> dict[str, str]:
 async def start_ingress(
     desk: Desk, store: Store, config: Config, *, classifier: Classifier | None = None
 ) -> web.AppRunner:
-    """Process pending events, then listen on the configured address; ``cleanup()`` stops it."""
+    """Listen on the configured address, with the worker processing events in the background
+    (those left pending by a previous run first); ``cleanup()`` stops both."""
     ingress = Ingress(desk, store, IngressSettings.from_config(config), classifier=classifier)
-    await ingress.recover()
     runner = web.AppRunner(ingress.app())
     await runner.setup()
     try:

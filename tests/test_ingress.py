@@ -585,6 +585,9 @@ async def test_the_202_does_not_wait_for_the_classifier_and_the_ticket_follows_i
         assert "thothbot_ingress_events_pending 0" in text
         assert "thothbot_ingress_tickets_opened_total 1" in text
         assert 'thothbot_ingress_classifications_total{source="llm"} 1' in text
+        assert "# TYPE thothbot_deliveries gauge" in text
+        assert 'thothbot_deliveries{status="pending"} 0' in text
+        assert "thothbot_sla_breaches_total 0" in text
 
 
 def _event(n: int, key_id: str, guild_id: str = G, **fields: Any) -> IngressEventRow:

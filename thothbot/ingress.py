@@ -42,6 +42,7 @@ from thothbot.core.classify import Channel, Classification, Source, TicketText, 
 from thothbot.core.errors import DomainError
 from thothbot.core.models import Effect
 from thothbot.core.settings import Classifier as ClassifierSettings
+from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
 from thothbot.service import MAX_SUBJECT, Desk
 from thothbot.store import ApiKeyRow, IdempotencyRecord, IngressEventRow, Store, Tx
@@ -147,8 +148,9 @@ class Metrics:
         self.tickets_opened = 0
         self.failed = 0
 
-    def render(self, pending: int | None = None) -> str:
-        """The metrics; ``pending`` is the queue's depth, left out when it could not be read."""
+    def render(self, pending: int | None = None, stored: StoredCounts | None = None) -> str:
+        """The metrics; ``pending`` (the queue's depth) and ``stored`` (what the database
+        counts) are left out when they could not be read."""
         lines: list[str] = []
 
         def metric(
@@ -196,7 +198,29 @@ class Metrics:
                 [("", pending)],
                 "gauge",
             )
+        if stored is not None:
+            metric(
+                "thothbot_deliveries",
+                "Escalation deliveries in the outbox by status: sent, summarized, failed, and"
+                " pending (the delivery queue).",
+                [
+                    (f'{{status="{status}"}}', stored.deliveries.get(status, 0))
+                    for status in ("failed", "pending", "sent", "summarized")
+                ],
+                "gauge",
+            )
+            metric(
+                "thothbot_sla_breaches_total",
+                "SLA targets breached, over every server and ticket.",
+                [("", stored.breaches)],
+            )
         return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCounts:
+    deliveries: dict[str, int]
+    breaches: int
 
 
 def _label(value: str) -> str:
@@ -411,12 +435,18 @@ class Ingress:
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         pending: int | None = None
+        stored: StoredCounts | None = None
         try:
-            pending = await self.commits.run(lambda tx: tx.count_pending_ingress_events())
+            pending, stored = await self.commits.run(
+                lambda tx: (
+                    tx.count_pending_ingress_events(),
+                    StoredCounts(tx.delivery_counts(), tx.breach_count()),
+                )
+            )
         except Exception:
-            log.exception("metrics: the pending events could not be counted")
+            log.exception("metrics: the stored counts could not be read")
         return web.Response(
-            body=self.metrics.render(pending).encode(),
+            body=self.metrics.render(pending, stored).encode(),
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
@@ -981,7 +1011,9 @@ async def serve(config: Config, out: TextIO) -> None:
     # The heuristic decides alone when no THOTH_LLM_MODEL is set.
     classifier = UrgencyClassifier.from_config(config, store)
     try:
-        desk = Desk(store, LogSink())
+        desk = Desk(store, LogSink(), outbox=True)
+        # Webhook and HTTP destinations go out now; #ops posts wait for `thothbot run`.
+        deliveries = asyncio.create_task(Deliveries(desk).run())
         runner = await start_ingress(desk, store, config, classifier=classifier)
         try:
             out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
@@ -993,6 +1025,9 @@ async def serve(config: Config, out: TextIO) -> None:
             await stop.wait()
         finally:
             await runner.cleanup()
+            deliveries.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await deliveries
     finally:
         await classifier.close()
         await store.close()

@@ -785,6 +785,10 @@ class Tx:
             [(ts(until), i, ts(until)) for i in ids],
         )
 
+    def breach_count(self) -> int:
+        (count,) = self._one("SELECT count(*) FROM sla_clocks WHERE status = 'breached'")
+        return int(count)
+
     def delivery_counts(self) -> dict[str, int]:
         return dict(self._all("SELECT status, count(*) FROM deliveries GROUP BY status"))
 

@@ -223,10 +223,13 @@ async def test_a_ticket_from_the_ingress_is_escalated_to_ops(live: Live) -> None
                 headers={"Authorization": f"Bearer {key.api_key}"},
             )
             assert response.status == 202, await response.text()
-        await live.sandbox.wait_for(lambda: live.messages(live.world.ops))
-        post = live.messages(live.world.ops)[0]
-        assert "Escalated: Checkout is down for everyone" in message_text(post)
-        assert buttons(post) == {"Claim": False}
+            await live.sandbox.wait_for(lambda: live.messages(live.world.ops))
+            post = live.messages(live.world.ops)[0]
+            assert "Escalated: Checkout is down for everyone" in message_text(post)
+            assert "customer_tier: enterprise" in message_text(post)  # the event's own fields
+            assert buttons(post) == {"Claim": False}
+            async with http.get(f"http://{host}:{port}/metrics") as metrics:
+                assert 'thothbot_deliveries{status="sent"} 1' in await metrics.text()
     finally:
         await runner.cleanup()
 

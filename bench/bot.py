@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from thothbot.bot.client import ThothBot
-from thothbot.demo import RULES, SETTINGS, World, build_world, running_bot
+from thothbot.demo import World, build_world, configure, running_bot
 from thothbot.sandbox import RecordedRequest, Sandbox
 from thothbot.sandbox.testing import pointed_at
 
@@ -78,17 +78,7 @@ class _Desk:
 
     async def configure(self) -> None:
         w = self.world
-        places = {"staff_role": w.staff_role, "ops_channel": w.ops, "log_channel": w.log}
-        await self.slash(w.admin, "setup", places)
-        for command, name, data in (
-            ("settings routing", "settings.json", SETTINGS.encode()),
-            ("settings automation", "rules.json", RULES.read_bytes()),
-        ):
-            text = await self.slash(w.admin, command, {"file": name}, {"file": (name, data)})
-            if "Saved" not in text:
-                raise RuntimeError(f"{command}: {text}")
-        for person in (w.sam, w.riley):
-            await self.slash(person, "duty", {"state": "on"})
+        await configure(self.sandbox, w)
         await self.slash(w.admin, "panel", {})
         await self.quiet()
 

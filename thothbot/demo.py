@@ -71,6 +71,37 @@ def build_world(sandbox: Sandbox, *, customer_dms_open: bool = True) -> World:
     )
 
 
+async def configure(sandbox: Sandbox, world: World) -> list[tuple[str, str, Interaction]]:
+    """What an admin does first (``/setup``, the example settings and rules) and staff going on
+    duty: the server the demo, the end-to-end tests and the bench start from. Each step as
+    (who, command, its finished interaction)."""
+    places = {"staff_role": world.staff_role, "ops_channel": world.ops, "log_channel": world.log}
+    steps: list[tuple[str, str, dict[str, str], dict[str, tuple[str, bytes]] | None]] = [
+        (world.admin, "setup", places, None),
+        (world.admin, "settings routing", {"file": "settings.json"},
+         {"file": ("settings.json", SETTINGS.encode())}),
+        (world.admin, "settings automation", {"file": "rules.json"},
+         {"file": ("rules.json", RULES.read_bytes())}),
+        (world.sam, "duty", {"state": "on"}, None),
+        (world.riley, "duty", {"state": "on"}, None),
+    ]  # fmt: skip
+    done = []
+    for who, command, options, attachments in steps:
+        interaction = await sandbox.slash(
+            world.guild, world.help, who, command, options, attachments=attachments
+        )
+        done.append((who, command, await interaction.done()))
+    expected = {"setup": "Staff role", "duty": "on duty"}
+    refused = [
+        f"/{command}: {answer.text()}"
+        for _, command, answer in done
+        if expected.get(command, "Saved") not in answer.text()
+    ]
+    if refused:
+        raise RuntimeError("the sample server could not be set up: " + "; ".join(refused))
+    return done
+
+
 @contextlib.asynccontextmanager
 async def running_bot(
     sandbox: Sandbox,
@@ -196,27 +227,11 @@ async def _story(sandbox: Sandbox, world: World, story: Narrator, bot: ThothBot)
         story.news()
 
     story.step("Avery sets up the server, saves the rules and posts the ticket panel")
-    answer = await sandbox.slash(
-        g,
-        world.help,
-        world.admin,
-        "setup",
-        {"staff_role": world.staff_role, "ops_channel": world.ops, "log_channel": world.log},
-    )
-    story.answer(world.admin, await answer.done())
-    rules = RULES.read_bytes()
-    for command, name, data in (
-        ("settings routing", "settings.json", SETTINGS.encode()),
-        ("settings automation", "rules.json", rules),
-    ):
-        answer = await sandbox.slash(
-            g, world.help, world.admin, command, {"file": name}, attachments={"file": (name, data)}
-        )
-        story.answer(world.admin, await answer.done())
-    for person in (world.sam, world.riley):
-        await (await sandbox.slash(g, world.help, person, "duty", {"state": "on"})).done()
-    story.say(world.sam, "/duty on")
-    story.say(world.riley, "/duty on")
+    for who, command, answer in await configure(sandbox, world):
+        if command == "duty":
+            story.say(who, "/duty on")
+        else:
+            story.answer(who, answer)
     story.answer(
         world.admin, await (await sandbox.slash(g, world.help, world.admin, "panel")).done()
     )

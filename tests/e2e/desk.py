@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from thothbot.bot.client import ThothBot
-from thothbot.demo import RULES, SETTINGS, World, build_world, running_bot
+from thothbot.demo import World, build_world, configure, running_bot
 from thothbot.sandbox import Interaction, Sandbox
 
 JSON = dict[str, Any]
@@ -157,20 +157,7 @@ async def live_desk(
     await live.start()
     try:
         if configured:
-            w = live.world
-            setup = await live.slash(
-                w.admin, "setup",
-                {"staff_role": w.staff_role, "ops_channel": w.ops, "log_channel": w.log},
-            )  # fmt: skip
-            assert "Staff role" in setup.text(), setup.text()
-            assert "Saved" in (await live.upload(
-                w.admin, "settings routing", "settings.json", SETTINGS.encode()
-            )).text()  # fmt: skip
-            assert "Saved 9 rules" in (await live.upload(
-                w.admin, "settings automation", "rules.json", RULES.read_bytes()
-            )).text()  # fmt: skip
-            for person in (w.sam, w.riley):
-                await live.slash(person, "duty", {"state": "on"})
+            await configure(live.sandbox, live.world)
         yield live
     finally:
         await live.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -198,6 +199,25 @@ async def test_staff_roles_come_from_discord_roles(live: Live) -> None:
     assert "You are on duty" in (await live.slash(newcomer, "duty", {"state": "on"})).text()
     claimed = await live.slash(newcomer, "ticket claim", channel=channel)
     assert "You claimed" in claimed.text()
+
+
+async def test_a_ticket_type_with_its_own_staff_role(live: Live) -> None:
+    w, sandbox = live.world, live.sandbox
+    billing_team = sandbox.add_role(w.guild, "Billing team")
+    noor = sandbox.add_user("Noor")
+    sandbox.add_member(w.guild, noor, [billing_team])
+    settings = {"types": {"billing": {"label": "Billing", "staff_role": billing_team}}}
+    saved = await live.upload(
+        w.admin, "settings routing", "settings.json", json.dumps(settings).encode()
+    )
+    assert "Saved the settings" in saved.text()
+    assert "You are on duty" in (await live.slash(noor, "duty", {"state": "on"})).text()
+
+    channel = await live.open_ticket(type="billing")
+    overwrites = {o["id"] for o in sandbox.channel(channel)["permission_overwrites"]}
+    assert {billing_team, w.staff_role} <= overwrites
+    await sandbox.wait_for(lambda: len(live.messages(channel)) >= 2)
+    assert f"<@{noor}> is now handling this ticket" in live.texts(channel)[1]
 
 
 async def test_a_ticket_from_the_ingress_is_escalated_to_ops(live: Live) -> None:

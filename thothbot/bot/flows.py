@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -64,7 +65,10 @@ class Flows:
     def __init__(self, bot: ThothBot) -> None:
         self.bot = bot
         self.desk = bot.desk
-        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+        # One lock per customer opening a ticket; gone once nobody holds or awaits it.
+        self._locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     # Answering
 

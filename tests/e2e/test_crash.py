@@ -25,8 +25,8 @@ from thothbot.sandbox import Sandbox
 from thothbot.service import Desk
 from thothbot.store import DiscordSetup, Store
 
-EVENTS = 240
-PACE = 0.02  # seconds between one client's requests: the burst lasts about 0.6 s
+EVENTS = 300
+PACE = 0.04  # seconds between one client's requests: the burst lasts 1.5 s or more
 ESCALATE_ALL = [{"id": "page", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]}]
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")

@@ -149,12 +149,17 @@ def message_text(message: JSON) -> str:
 
 
 async def live_desk(
-    sandbox: Sandbox, tmp_path: Path, *, configured: bool = True, **world: Any
+    sandbox: Sandbox,
+    tmp_path: Path,
+    *,
+    configured: bool = True,
+    bot: Mapping[str, Any] | None = None,
+    **world: Any,
 ) -> AsyncIterator[Live]:
-    """A running bot on the sample server; ``configured``: /setup done, the example rules and
-    settings saved and both staff on duty."""
+    """A running bot (given ``bot`` options) on the sample server; ``configured``: /setup done,
+    the example rules and settings saved and both staff on duty."""
     live = Live(sandbox, build_world(sandbox, **world), tmp_path / "thoth.db")
-    await live.start()
+    await live.start(**(bot or {}))
     try:
         if configured:
             await configure(live.sandbox, live.world)

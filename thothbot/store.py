@@ -7,6 +7,7 @@ whole gather -> decide -> save costs one thread hop instead of one per statement
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sqlite3
@@ -934,6 +935,9 @@ class Store:
     async def _open(cls, path: str, *, threaded: bool) -> Store:
         if path != MEMORY:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if Path(path).is_dir():
+                # Said here: aiosqlite's thread outlives a connect that fails this way.
+                raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file")
         if not threaded:
             conn = sqlite3.connect(path, isolation_level=None)
             try:

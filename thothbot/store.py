@@ -934,10 +934,7 @@ class Store:
     @classmethod
     async def _open(cls, path: str, *, threaded: bool) -> Store:
         if path != MEMORY:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            if Path(path).is_dir():
-                # Said here: aiosqlite's thread outlives a connect that fails this way.
-                raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file")
+            _make_room(Path(path))
         if not threaded:
             conn = sqlite3.connect(path, isolation_level=None)
             try:
@@ -965,6 +962,14 @@ class Store:
         if self._db is None:
             return _transaction(self._conn, unit)
         return cast(T, await _on_thread(self._db)(_transaction, self._conn, unit))
+
+
+def _make_room(path: Path) -> None:
+    """Create the database's folder; refuse a folder where the file goes here, since
+    aiosqlite's thread outlives a connect that fails that way."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "it is a folder, not a file")
 
 
 def _on_thread(db: aiosqlite.Connection) -> Callable[..., Awaitable[Any]]:

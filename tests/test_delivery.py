@@ -517,6 +517,25 @@ async def test_a_stalled_endpoint_times_out_and_is_retried(world: World) -> None
     assert len(world.destinations.seen) == 2
 
 
+async def test_a_stalled_destination_does_not_hold_up_the_ops_posts(world: World) -> None:
+    await world.configure(
+        {"destinations": [{"kind": "discord_webhook", "url": world.url(FANOUT_HOOK)}]}
+    )
+    world.destinations.answer(FANOUT_HOOK, "stall", "stall", "stall")
+    ops = OpsStub()
+    worker = world.worker(ops=ops, timeout=0.5)
+    for n in range(3):
+        await world.open(f"Ticket {n}")
+
+    started = time.monotonic()
+    await worker.send_due()
+
+    # The three ops posts went out side by side with the stalled webhook, not after it.
+    assert len(ops.posts) == 3
+    assert time.monotonic() - started < 1.4  # one lane times out: 0.5 s, then the backoff
+    assert await world.counts() == {"sent": 3, "pending": 3}
+
+
 # -- the limiter: a burst becomes one summary -----------------------------------------------------
 
 
@@ -772,15 +791,15 @@ async def test_a_restart_sends_what_was_pending_exactly_once(world: World) -> No
     worker = world.worker()
     for n in range(1, 4):
         await world.open(f"Ticket {n}")
-    await worker.send_due()  # 1 sent, 2 failed once, 3 sent
+    await worker.send_due()  # 1 sent, 2 failed once, 3 waits with it (the hook is down)
     await world.open("Ticket 4")  # saved, then the process dies before the worker ran
-    assert await world.counts() == {"sent": 2, "pending": 2}
+    assert await world.counts() == {"sent": 1, "pending": 3}
 
     desk = await world.restart()
     world.clock.step(BACKOFF[0])
     worker = Deliveries(desk, clock=world.clock)
     world.workers.append(worker)
-    assert await worker.pending() == 2
+    assert await worker.pending() == 3
     await worker.send_due()
     world.clock.step(3600)
     await worker.send_due()

@@ -38,6 +38,7 @@ MAX_ATTEMPTS = 20  # about four hours of tries
 NO_BOT_WAIT = timedelta(seconds=30)  # ops posts wait for a bot to run
 BOT_CONNECTING_WAIT = timedelta(seconds=1)  # or to finish connecting
 MAX_SLEEP = 60.0
+MAX_LANES = 8  # destinations delivered to at once
 OUTCOMES = ("sent", "summarized", "retried", "failed")
 
 
@@ -84,6 +85,7 @@ class Deliveries:
         self.timeout = timeout
         self.outcomes: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._wake = asyncio.Event()
+        self._lanes = asyncio.Semaphore(MAX_LANES)
         self._session: aiohttp.ClientSession | None = None
         desk.on_outbox = self.wake
 
@@ -119,9 +121,25 @@ class Deliveries:
             due = await self.store.run(partial(Tx.due_deliveries, now=self.clock()))
             if not due:
                 return handled
+            # One lane per server and destination, in order within it, lanes side by side:
+            # a destination that times out does not hold up the others.
+            lanes: dict[tuple[str, str], list[DeliveryRow]] = {}
             for row in due:
-                await self._deliver(row)
-                handled += 1
+                lanes.setdefault((row.guild_id, row.destination), []).append(row)
+            await asyncio.gather(*(self._lane(rows) for rows in lanes.values()))
+            handled += len(due)
+
+    async def _lane(self, rows: Sequence[DeliveryRow]) -> None:
+        async with self._lanes:
+            for n, row in enumerate(rows):
+                down_until = await self._deliver(row)
+                if down_until is not None:
+                    # The destination is down: the rest of its lane waits with the first, as
+                    # it would have failed the same way (not counted as tries).
+                    rest = [r.id for r in rows[n + 1 :]]
+                    if rest:
+                        await self.store.run(partial(Tx.postpone, ids=rest, until=down_until))
+                    return
 
     async def pending(self) -> int:
         counts = await self.store.run(lambda tx: tx.delivery_counts())
@@ -129,33 +147,36 @@ class Deliveries:
 
     # One delivery
 
-    async def _deliver(self, row: DeliveryRow) -> None:
+    async def _deliver(self, row: DeliveryRow) -> datetime | None:
+        """Send one delivery and record the outcome; when the destination could not take it
+        for now, the moment to try it again."""
         destination = json.loads(row.destination)
         try:
             ticket = await self.desk.ticket(row.ticket_id)
         except TicketNotFound:
             await self._failed(row, "the ticket no longer exists", permanent=True)
-            return
+            return None
         try:
             if destination["kind"] == "discord_webhook":
                 await self._to_webhook(row, destination, ticket)
-                return
+                return None
             if destination["kind"] == "ops":
                 message_id = await self._to_ops(row, ticket)
             else:
                 message_id = await self._to_endpoint(row, destination, ticket)
         except Later as later:
-            await self._failed(row, str(later), after=later.after)
+            return await self._failed(row, str(later), after=later.after)
         except Refused as refused:
             await self._failed(row, str(refused), permanent=True)
         except (TimeoutError, aiohttp.ClientError) as error:
-            await self._failed(row, f"{type(error).__name__}: {error}")
+            return await self._failed(row, f"{type(error).__name__}: {error}")
         except Exception as error:  # a bug or bad data must not hold up every later delivery
             log.exception("delivery %s failed unexpectedly", row.id)
             await self._failed(row, f"{type(error).__name__}: {error}")
         else:
             if message_id is not None:
                 await self._sent([row.id], message_id)
+        return None
 
     async def render(self, ticket: Ticket, reason: str) -> OpsPost:
         """The #ops post for an escalated ticket, as it stands now."""
@@ -270,7 +291,7 @@ class Deliveries:
 
     async def _failed(
         self, row: DeliveryRow, error: str, *, after: float | None = None, permanent: bool = False
-    ) -> None:
+    ) -> datetime | None:
         attempt = row.attempts + 1
         retry_at = None
         if not permanent and attempt < MAX_ATTEMPTS:
@@ -282,6 +303,7 @@ class Deliveries:
         )  # fmt: skip
         await self.store.run(lambda tx: tx.delivery_failed(row.id, error, retry_at))
         self.outcomes["retried" if retry_at else "failed"] += 1
+        return retry_at
 
 
 def nonce(delivery_id: int) -> str:

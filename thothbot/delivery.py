@@ -28,6 +28,7 @@ from thothbot.core.delivery import OpsPost
 from thothbot.core.errors import TicketNotFound
 from thothbot.core.models import Ticket
 from thothbot.keys import signature
+from thothbot.napping import nap
 from thothbot.service import Desk
 from thothbot.store import DeliveryRow, Tx
 
@@ -37,7 +38,6 @@ BACKOFF = (2.0, 5.0, 15.0, 60.0, 300.0, 900.0)  # seconds, by attempt; the last 
 MAX_ATTEMPTS = 20  # about four hours of tries
 NO_BOT_WAIT = timedelta(seconds=30)  # ops posts wait for a bot to run
 BOT_CONNECTING_WAIT = timedelta(seconds=1)  # or to finish connecting
-MAX_SLEEP = 60.0
 MAX_LANES = 8  # destinations delivered to at once
 OUTCOMES = ("sent", "summarized", "retried", "failed")
 
@@ -95,24 +95,17 @@ class Deliveries:
     async def run(self) -> None:
         try:
             while True:
+                self._wake.clear()
                 try:
                     await self.send_due()
                     upcoming = await self.store.run(lambda tx: tx.next_delivery_at())
                 except Exception:
                     log.exception("the delivery worker failed; retrying")
                     upcoming = None
-                await self._sleep(upcoming)
+                await nap(self._wake, upcoming, self.clock())
         finally:
             if self._session is not None:
                 await self._session.close()
-
-    async def _sleep(self, until: datetime | None) -> None:
-        seconds = MAX_SLEEP
-        if until is not None:
-            seconds = min(MAX_SLEEP, max(0.0, (until - self.clock()).total_seconds()))
-        self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
     async def send_due(self) -> int:
         """Send every delivery due now; how many were handled."""

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import discord
 
+from thothbot.napping import nap
+
 if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot
 
 log = logging.getLogger(__name__)
-
-MAX_SLEEP = 60.0  # seconds; a safety net should the clock jump
 
 
 class Timers:
@@ -33,17 +33,10 @@ class Timers:
         self._sla_wake.set()
         self._deletion_wake.set()
 
-    async def _sleep(self, wake: asyncio.Event, until: datetime | None) -> None:
-        seconds = MAX_SLEEP
-        if until is not None:
-            seconds = min(MAX_SLEEP, max(0.0, (until - self.bot.now()).total_seconds()))
-        wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), timeout=seconds)
-
     async def run_sla(self) -> None:
         desk = self.bot.desk
         while True:
+            self._sla_wake.clear()
             try:
                 now = self.bot.now()
                 upcoming = await desk.next_deadline()
@@ -53,7 +46,7 @@ class Timers:
             except Exception:
                 log.exception("the SLA checker failed; retrying")
                 upcoming = None
-            await self._sleep(self._sla_wake, upcoming)
+            await nap(self._sla_wake, upcoming, self.bot.now())
 
     async def delete_later(self, channel_id: str, due: datetime) -> None:
         await self.bot.desk.store.run(lambda tx: tx.schedule_channel_deletion(channel_id, due))
@@ -62,6 +55,7 @@ class Timers:
     async def run_deletions(self) -> None:
         store = self.bot.desk.store
         while True:
+            self._deletion_wake.clear()
             upcoming = None
             try:
                 for channel_id, due in await store.run(lambda tx: tx.channel_deletions()):
@@ -71,7 +65,7 @@ class Timers:
                     await self._delete(channel_id)
             except Exception:
                 log.exception("deleting closed ticket channels failed; retrying")
-            await self._sleep(self._deletion_wake, upcoming)
+            await nap(self._deletion_wake, upcoming, self.bot.now())
 
     async def _delete(self, channel_id: str) -> None:
         # Already gone (deleted by hand, or before a restart) is as good as deleted.

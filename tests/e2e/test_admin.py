@@ -412,6 +412,17 @@ async def test_a_customer_cannot_save_a_message_as_an_answer(live: Live) -> None
     assert menu.text() == "Only staff can do that."
 
 
+async def test_only_a_staff_members_message_is_saved_as_an_answer(live: Live) -> None:
+    w = live.world
+    channel = await live.open_ticket()
+    theirs = await live.say(channel, w.customer, "My password is hunter2")
+    menu = await live.sandbox.message_command(w.guild, channel, w.sam, "Save as answer",
+                                              theirs["id"])  # fmt: skip
+    await menu.done()
+    assert menu.modal is None
+    assert menu.text() == "Only a staff member's message can be saved as an answer."
+
+
 async def test_a_message_without_text_cannot_be_saved_as_an_answer(live: Live) -> None:
     w = live.world
     channel = await live.open_ticket()

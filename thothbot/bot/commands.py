@@ -286,7 +286,9 @@ class Admin(commands.Cog):
 
     async def save_as(self, interaction: Interaction, message: discord.Message) -> None:
         async with self.flows.guarded(interaction):
-            await self.flows.require_staff(interaction)
+            config = await self.flows.require_staff(interaction)
+            if not config.settings.is_staff(str(message.author.id)):
+                raise DomainError("Only a staff member's message can be saved as an answer.")
             if not message.content.strip():
                 raise DomainError("That message has no text to save.")
             await interaction.response.send_modal(AnswerModal(message.content))

@@ -10,6 +10,7 @@ import discord
 from thothbot.bot.client import ThothBot, point_at
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput
+from thothbot.ingress import addresses, start_ingress
 from thothbot.llm import UrgencyClassifier
 from thothbot.service import Desk
 from thothbot.store import Store
@@ -32,8 +33,6 @@ async def run(config: Config, out: TextIO) -> None:
     runner = None
     try:
         if await store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):
-            from thothbot.ingress import addresses, start_ingress  # noqa: PLC0415 (only with keys)
-
             runner = await start_ingress(desk, store, config, classifier=classifier)
             out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}\n")
             out.flush()

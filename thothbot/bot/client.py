@@ -13,6 +13,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from thothbot.bot.commands import Admin, Tickets
 from thothbot.bot.effects import BotOps, DiscordEffects
 from thothbot.bot.flows import Flows
 from thothbot.bot.items import DYNAMIC_ITEMS
@@ -82,8 +83,6 @@ class ThothBot(commands.Bot):
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
-        from thothbot.bot.commands import Admin, Tickets  # noqa: PLC0415 (they import this module)
-
         self.add_dynamic_items(*DYNAMIC_ITEMS)
         await self.add_cog(Tickets(self))
         await self.add_cog(Admin(self))

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from thothbot.bot import render
-from thothbot.bot.client import ThothBot
 from thothbot.bot.flows import NEEDED, Interaction
 from thothbot.bot.items import AnswerModal, panel_buttons
 from thothbot.core.errors import DomainError
 from thothbot.store import DiscordSetup
+
+if TYPE_CHECKING:
+    from thothbot.bot.client import ThothBot
 
 MANAGE_SERVER = discord.Permissions(manage_guild=True)
 

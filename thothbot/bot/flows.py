@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from thothbot.bot import render
-from thothbot.bot.items import rating_buttons, ticket_buttons
+from thothbot.bot.items import JsonModal, rating_buttons, ticket_buttons
 from thothbot.bot.transcript import TranscriptHeader, TranscriptMessage, transcript_files
 from thothbot.core.answers import check_text, parse_triggers
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, ThothError
@@ -492,8 +492,6 @@ class Flows:
                     " text box holds (4,000). Export them, edit the file and attach it to this"
                     " command instead."
                 )
-            from thothbot.bot.items import JsonModal  # noqa: PLC0415 (items import flows' users)
-
             title = "Automation rules" if kind == "rules" else "Routing and SLA settings"
             await interaction.response.send_modal(JsonModal(title, kind, current))
 

@@ -7,7 +7,7 @@ needs, so buttons keep working after a restart with nothing held in memory.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import discord
 
@@ -18,11 +18,8 @@ if TYPE_CHECKING:
 
 
 def bot_of(interaction: discord.Interaction[Any]) -> ThothBot:
-    from thothbot.bot.client import ThothBot  # noqa: PLC0415 (a cycle: the bot registers these)
-
-    client = interaction.client
-    assert isinstance(client, ThothBot)
-    return client
+    """The bot an interaction reached: only ThothBot registers these items."""
+    return cast("ThothBot", interaction.client)
 
 
 Button = discord.ui.Button[discord.ui.View]

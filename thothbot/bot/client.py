@@ -27,6 +27,8 @@ from thothbot.service import Desk, GuildConfig
 
 log = logging.getLogger(__name__)
 
+CLOSE_GRACE = 5.0  # seconds for background tasks to end once cancelled
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -115,7 +117,11 @@ class ThothBot(commands.Bot):
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Bounded: a task that does not end must not keep the bot from closing.
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_GRACE)
+            for task in stuck:
+                log.error("background task %s did not stop in %g s", task.get_name(), CLOSE_GRACE)
         await super().close()
 
     # Discord lookups the flows share

@@ -558,6 +558,25 @@ async def test_a_webhook_envelope_without_type_or_data_gets_422(server: Server) 
     assert [p["path"] for p in bad.body["problems"]] == ["data.channel"]
 
 
+async def test_stored_events_of_closed_tickets_are_forgotten_after_30_days(
+    server: Server,
+) -> None:
+    first = await server.event(idempotency_key="one")
+    second = await server.event({**EVENT, "ticket_id": "T-1002"}, idempotency_key="two")
+    assert (first.status, second.status) == (202, 202)
+    await server.settled()
+    closed = server.rows("SELECT ticket_id FROM ingress_events ORDER BY received_at")[0][0]
+    await server.desk.close(closed, f"api:{server.key_id}", server.now[0])
+
+    server.now[0] += timedelta(days=29)
+    await server.ingress.purge()
+    assert server.rows("SELECT COUNT(*) FROM ingress_events") == [(2,)]
+    server.now[0] += timedelta(days=2)
+    await server.ingress.purge()
+    # The open ticket keeps its event: its #ops post may still show the payload.
+    assert server.rows("SELECT ticket_id FROM ingress_events") == [(closed + 1,)]
+
+
 # The worker: in the background, in order, across restarts and failures
 
 

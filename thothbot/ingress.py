@@ -54,6 +54,9 @@ T = TypeVar("T")
 MAX_BODY = 256 * 1024
 MAX_REQUEST_KEY = 255
 IDEMPOTENCY_TTL = timedelta(hours=72)
+# Events hold ticket text: kept while their ticket may still be escalated (its #ops post shows
+# the payload), then for this long.
+EVENT_TTL = timedelta(days=30)
 TIMESTAMP_TOLERANCE = timedelta(minutes=5)
 PURGE_EVERY = 600.0  # seconds
 NO_SUBJECT = "(no subject)"
@@ -106,6 +109,7 @@ class IngressSettings:
     burst: int = 100  # requests per API key allowed at once
     max_body: int = MAX_BODY
     idempotency_ttl: timedelta = IDEMPOTENCY_TTL
+    event_ttl: timedelta = EVENT_TTL
     tolerance: timedelta = TIMESTAMP_TOLERANCE
     retry_after: float = RETRY_AFTER  # seconds before a failed attempt at an event is repeated
 
@@ -814,9 +818,18 @@ class Ingress:
     # Housekeeping
 
     async def purge(self) -> int:
-        """Forget idempotency records past their time; how many were removed."""
-        before = self._now() - self.settings.idempotency_ttl
-        return await self.store.run(lambda tx: tx.purge_idempotency_records(before))
+        """Forget idempotency records past their time; how many were removed. Stored events
+        of closed (or never opened) tickets past theirs go too."""
+        now = self._now()
+        records, events = await self.store.run(
+            lambda tx: (
+                tx.purge_idempotency_records(now - self.settings.idempotency_ttl),
+                tx.purge_ingress_events(now - self.settings.event_ttl),
+            )
+        )
+        if events:
+            log.info("purged %d stored events of closed tickets", events)
+        return records
 
     async def _purging(self, app: web.Application) -> AsyncIterator[None]:
         async def loop() -> None:

@@ -511,6 +511,17 @@ class Tx:
         )
         return cursor.rowcount
 
+    def purge_ingress_events(self, before: datetime) -> int:
+        """Forget events received before ``before`` whose ticket is closed (or was never
+        opened); how many were removed. An open ticket's #ops post still shows its event."""
+        cursor = self._conn.execute(
+            "DELETE FROM ingress_events WHERE received_at <= ? AND status != 'pending'"
+            " AND (ticket_id IS NULL"
+            " OR ticket_id IN (SELECT id FROM tickets WHERE status = 'closed'))",
+            (ts(before),),
+        )
+        return cursor.rowcount
+
     def insert_ingress_event(self, event: IngressEventRow) -> None:
         self._conn.execute(
             "INSERT INTO ingress_events (event_id, key_id, guild_id, name, payload, via,"

@@ -17,7 +17,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -28,7 +28,7 @@ from thothbot.core.delivery import OpsPost
 from thothbot.core.errors import TicketNotFound
 from thothbot.core.models import Ticket
 from thothbot.keys import signature
-from thothbot.napping import nap
+from thothbot.napping import nap, utc_now
 from thothbot.service import Desk
 from thothbot.store import DeliveryRow, Tx
 
@@ -61,10 +61,6 @@ class OpsChannel(Protocol):
     def ready(self) -> bool: ...
 
     async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str: ...
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class Deliveries:

@@ -17,7 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from thothbot.bot.client import ThothBot, point_at, utc_now
+from thothbot.bot.client import ThothBot, point_at
+from thothbot.napping import utc_now
 from thothbot.sandbox import Interaction, Sandbox
 from thothbot.sandbox.testing import running
 from thothbot.service import Desk

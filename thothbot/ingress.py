@@ -30,7 +30,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol, TextIO, TypeVar
 
 from aiohttp import web
@@ -44,6 +44,7 @@ from thothbot.core.models import Effect
 from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
+from thothbot.napping import utc_now
 from thothbot.service import MAX_SUBJECT, Desk
 from thothbot.store import ApiKeyRow, IdempotencyRecord, IngressEventRow, Store, Tx
 
@@ -341,7 +342,7 @@ class Ingress:
         settings: IngressSettings | None = None,
         *,
         classifier: Classifier | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Callable[[], datetime] = utc_now,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.desk = desk

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import openai
@@ -32,6 +32,7 @@ from thothbot.core.classify import (
     response_format,
 )
 from thothbot.core.settings import Classifier
+from thothbot.napping import utc_now
 from thothbot.store import Store
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,6 @@ DEFAULT_CONCURRENCY = 4
 DEFAULT_TTL = timedelta(days=30)
 # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the SDK insists on one.
 PLACEHOLDER_API_KEY = "unused"
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class UrgencyClassifier:

@@ -1,12 +1,17 @@
-"""Sleeping until a stored moment or an earlier wake-up: the shape of every background loop."""
+"""Time for background work: the clock, and sleeping until a stored moment or a wake-up."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 LONGEST = 60.0  # seconds; a safety net should a wake-up be missed or the clock jump
+
+
+def utc_now() -> datetime:
+    """The real clock; tests pass their own."""
+    return datetime.now(UTC)
 
 
 async def nap(

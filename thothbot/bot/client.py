@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import discord
@@ -23,15 +23,12 @@ from thothbot.core.classify import TicketText
 from thothbot.core.models import Ticket
 from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
+from thothbot.napping import utc_now
 from thothbot.service import Desk, GuildConfig
 
 log = logging.getLogger(__name__)
 
 CLOSE_GRACE = 5.0  # seconds for background tasks to end once cancelled
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def point_at(api_url: str, gateway_url: str) -> None:

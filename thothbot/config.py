@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -41,6 +43,9 @@ class Config:
     ingress_port: int = DEFAULT_INGRESS_PORT
     ingress_rate: float = DEFAULT_INGRESS_RATE
     ingress_burst: int = DEFAULT_INGRESS_BURST
+    # Addresses and names destinations may reach though they are not public (THOTH_OUTBOUND_ALLOW):
+    # CIDR ranges ("10.0.0.0/8", "127.0.0.1/32") and host names ("hooks.internal").
+    outbound_allow: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -66,6 +71,7 @@ class Config:
             llm_base_url=base_url,
             llm_api_key=SecretStr(api_key) if api_key else None,
             llm_model=env.get("THOTH_LLM_MODEL", "").strip() or None,
+            outbound_allow=_outbound_allow(env.get("THOTH_OUTBOUND_ALLOW", "")),
             **_ingress(env),
         )
 
@@ -90,6 +96,23 @@ def _url(env: Mapping[str, str], name: str, default: str, scheme: str) -> str:
     if not url.startswith((f"{scheme}://", f"{scheme}s://")):
         raise InvalidInput(f"{name} must start with {scheme}:// or {scheme}s://, not {url!r}.")
     return url.rstrip("/") if scheme == "http" else url
+
+
+def _outbound_allow(raw: str) -> tuple[str, ...]:
+    allowed = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            allowed.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            if "/" in part or ":" in part or not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", part):
+                raise InvalidInput(
+                    "THOTH_OUTBOUND_ALLOW must be CIDR ranges (10.0.0.0/8), addresses or host"
+                    f" names separated by commas; {part!r} is none of these."
+                ) from None
+            allowed.append(part.lower().rstrip("."))
+    return tuple(allowed)
 
 
 def _ingress(env: Mapping[str, str]) -> dict[str, Any]:

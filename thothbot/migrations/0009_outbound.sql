@@ -1,0 +1,20 @@
+-- Deliveries that are exactly once as people see them, and destinations that said "gone".
+-- event_id: the Standard Webhooks webhook-id ("msg_" + a ULID), unique across installs, the same
+--   on every try; it is also the marker a post carries, so a restart can find what it sent.
+-- body: what an http destination gets, fixed on the first try (its timestamp included).
+-- attempting_at: set and committed before each try, cleared on a definite answer; a row found
+--   with it set was maybe accepted, so it is looked for before it is posted again.
+ALTER TABLE deliveries ADD COLUMN event_id TEXT;
+ALTER TABLE deliveries ADD COLUMN body TEXT;
+ALTER TABLE deliveries ADD COLUMN attempting_at TEXT;
+
+-- A destination that answered 410 Gone gets nothing more until its server saves its settings
+-- again. Keyed by a hash of the destination's address, so no webhook token is kept here.
+CREATE TABLE disabled_destinations (
+    guild_id    TEXT NOT NULL,
+    target      TEXT NOT NULL,  -- sha256 of the destination's url
+    label       TEXT NOT NULL,  -- what admins are shown: kind and host
+    disabled_at TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    PRIMARY KEY (guild_id, target)
+);

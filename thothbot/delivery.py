@@ -2,19 +2,29 @@
 
 Deliveries are rows the Desk saved with the escalation itself. This worker sends the due ones,
 oldest first, and records each outcome: sent, retried later with backoff (honouring 429
-Retry-After, retrying 5xx and timeouts) or given up. A process killed at any moment loses
-none: what was not recorded as sent is sent again after a restart, and a repeat to the bot's
-#ops channel carries the same nonce, which Discord answers with the first message instead of
-posting a second. Channel webhooks take about 30 posts a minute, so each has a limiter, and a
-burst above it becomes one summary post.
+Retry-After; every other answer but 2xx is retried too, as Standard Webhooks asks, redirects
+included, which are never followed) or given up. A destination answering 410 Gone is disabled
+until its server saves its settings again, and the server's admins are told in #ops.
+
+Nothing lost, nothing doubled: a process killed at any moment loses none, since what was not
+recorded as sent is sent again after a restart. Before each post to Discord (the bot's #ops
+channel or a channel webhook) the worker commits an "attempting" mark with the post's marker,
+which the post carries in its embed footer; a row found still marked was maybe accepted, so
+the worker reads the channel's recent messages for that marker before posting again (Discord
+forgets a nonce after minutes). An http destination gets the same body and ``webhook-id`` on
+every try, so the receiver drops repeats. Channel webhooks take about 30 posts a minute, so
+each has a limiter, and a burst above it becomes one summary post. Every address is checked
+by the outbound guard (``thothbot/outbound.py``) when the connection is made.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
+import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -29,6 +39,7 @@ from thothbot.core.errors import TicketNotFound
 from thothbot.core.models import Ticket
 from thothbot.keys import signature
 from thothbot.napping import nap, utc_now
+from thothbot.outbound import Guard, OutboundRefused
 from thothbot.service import Desk
 from thothbot.store import DeliveryRow, Tx
 
@@ -40,6 +51,9 @@ NO_BOT_WAIT = timedelta(seconds=30)  # ops posts wait for a bot to run
 BOT_CONNECTING_WAIT = timedelta(seconds=1)  # or to finish connecting
 MAX_LANES = 8  # destinations delivered to at once
 OUTCOMES = ("sent", "summarized", "retried", "failed")
+BODY_CAP = 64 * 1024  # bytes of an answer read; the rest is dropped with the connection
+LOOK_BACK = timedelta(minutes=2)  # before a maybe-accepted try, where its post is looked for
+NOTICE = "ops_notice"  # an outbox row telling the server's admins something in #ops
 
 
 class Later(Exception):
@@ -51,16 +65,36 @@ class Later(Exception):
 
 
 class Refused(Exception):
-    """The destination refused it for good (a deleted webhook, a 4xx): give up."""
+    """The destination refused it for good (Discord found the post malformed): give up."""
+
+
+class Gone(Exception):
+    """The destination is gone (410, or a deleted Discord webhook): disable it, tell admins."""
+
+
+class Unsettled(Exception):
+    """No answer came (a timeout, a dropped connection): the post may have been accepted."""
 
 
 class OpsChannel(Protocol):
-    """The bot's side: post an escalation in the server's ops channel with a Claim button."""
+    """The bot's side: post an escalation in the server's ops channel with a Claim button,
+    find a post again by its marker, and tell the server's admins something."""
 
     @property
     def ready(self) -> bool: ...
 
     async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str: ...
+
+    async def find(
+        self, guild_id: str, channel_id: str | None, marker: str, since: datetime,
+        *, webhook_id: str | None = None,
+    ) -> tuple[str, str] | None:  # fmt: skip
+        """(channel id, message id) of a recent post carrying ``marker`` in the channel (None:
+        the server's #ops), by the bot, or by the webhook ``webhook_id``; None if not there or
+        the bot cannot read the channel."""
+        ...
+
+    async def notice(self, guild_id: str, text: str, *, nonce: str) -> None: ...
 
 
 class Deliveries:
@@ -73,12 +107,15 @@ class Deliveries:
         ops: OpsChannel | None = None,
         clock: Callable[[], datetime] = utc_now,
         timeout: float = 10.0,
+        guard: Guard | None = None,
     ) -> None:
         self.desk = desk
         self.store = desk.store
         self.ops = ops
         self.clock = clock
         self.timeout = timeout
+        # Strict unless the process was configured otherwise (THOTH_OUTBOUND_ALLOW).
+        self.guard = guard or desk.outbound or Guard()
         self.outcomes: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._wake = asyncio.Event()
         self._lanes = asyncio.Semaphore(MAX_LANES)
@@ -145,29 +182,68 @@ class Deliveries:
         except TicketNotFound:
             await self._failed(row, "the ticket no longer exists", permanent=True)
             return None
+        kind = destination["kind"]
+        if kind in ("http", "discord_webhook"):
+            key = delivery.target(destination)
+            disabled = await self.store.run(lambda tx: tx.disabled_destinations(row.guild_id))
+            if key in disabled:
+                label, when, _ = disabled[key]
+                why = f"{label} was disabled at {when.isoformat()} after it answered Gone"
+                await self._failed(row, why, permanent=True)
+                return None
+        row = await self._fixed(row, kind, ticket)
         try:
-            if destination["kind"] == "discord_webhook":
+            if kind == "discord_webhook":
                 await self._to_webhook(row, destination, ticket)
                 return None
-            if destination["kind"] == "ops":
+            if kind == NOTICE:
+                message_id = await self._notice(row)
+            elif kind == "ops":
                 message_id = await self._to_ops(row, ticket)
             else:
-                message_id = await self._to_endpoint(row, destination, ticket)
+                message_id = await self._to_endpoint(row, destination)
         except Later as later:
             return await self._failed(row, str(later), after=later.after)
         except Refused as refused:
             await self._failed(row, str(refused), permanent=True)
-        except (TimeoutError, aiohttp.ClientError) as error:
+        except Gone as gone:
+            await self._gone(row, destination, str(gone))
+        except Unsettled as unsettled:
+            return await self._failed(row, str(unsettled), settled=False)
+        except aiohttp.ClientConnectorError as error:
+            if isinstance(error.os_error, OutboundRefused):
+                await self._failed(row, f"refused: {error.os_error}", permanent=True)
+                return None
             return await self._failed(row, f"{type(error).__name__}: {error}")
+        except (TimeoutError, aiohttp.ClientError) as error:
+            # No answer: the destination may have taken it, so the mark stays for a look.
+            return await self._failed(row, f"{type(error).__name__}: {error}", settled=False)
         except Exception as error:  # a bug or bad data must not hold up every later delivery
             log.exception("delivery %s failed unexpectedly", row.id)
-            await self._failed(row, f"{type(error).__name__}: {error}")
+            await self._failed(row, f"{type(error).__name__}: {error}", settled=False)
         else:
             if message_id is not None:
                 await self._sent([row.id], message_id)
         return None
 
-    async def render(self, ticket: Ticket, reason: str) -> OpsPost:
+    async def _fixed(self, row: DeliveryRow, kind: str, ticket: Ticket) -> DeliveryRow:
+        """The row with its webhook-id (and an http destination's body) fixed for every try."""
+        if row.event_id is not None:
+            return row
+        event_id = delivery.new_event_id(self.clock(), secrets.token_bytes(10))
+        body = None
+        if kind == "http":
+            body = json.dumps(delivery.webhook_event(ticket, row.reason, self.clock()))
+        await self.store.run(lambda tx: tx.fix_event(row.id, event_id, body))
+        return dataclasses.replace(row, event_id=event_id, body=body)
+
+    async def _mark(self, ids: Sequence[int], marker: str | None) -> None:
+        """Commit that a post carrying ``marker`` is being tried for ``ids``, before trying it
+        (None: settled, nothing to look for)."""
+        at = self.clock() if marker is not None else None
+        await self.store.run(lambda tx: tx.attempting(ids, marker, at))
+
+    async def render(self, ticket: Ticket, reason: str, marker: str | None = None) -> OpsPost:
         """The #ops post for an escalated ticket, as it stands now."""
         config = await self.desk.config(ticket.guild_id)
         source = await self.store.run(lambda tx: tx.source_event(ticket))
@@ -181,86 +257,180 @@ class Deliveries:
             claimed_by=ticket.claimed_by,
             type_label=type_.label if type_ else None,
             link=f"<#{ticket.channel_id}>" if ticket.channel_id else None,
+            marker=marker,
         )
 
+    async def _bot_ready(self, ids: Sequence[int]) -> bool:
+        """Whether the bot can post or look now; if not, the rows wait (not counted as a try)."""
+        if self.ops is not None and self.ops.ready:
+            return True
+        # Not an attempt: the bot is not running (the ingress alone) or not connected yet.
+        retry = self.clock() + (NO_BOT_WAIT if self.ops is None else BOT_CONNECTING_WAIT)
+        await self.store.run(lambda tx: tx.postpone(ids, retry))
+        return False
+
     async def _to_ops(self, row: DeliveryRow, ticket: Ticket) -> str | None:
-        if self.ops is None or not self.ops.ready:
-            # Not an attempt: the bot is not running (the ingress alone) or not connected yet.
-            retry = self.clock() + (NO_BOT_WAIT if self.ops is None else BOT_CONNECTING_WAIT)
-            await self.store.run(lambda tx: tx.postpone([row.id], retry))
+        if not await self._bot_ready([row.id]):
             return None
-        post = await self.render(ticket, row.reason)
+        assert self.ops is not None
+        assert row.event_id is not None
+        if row.attempt is not None and row.attempting_at is not None:
+            since = row.attempting_at - LOOK_BACK
+            found = await self.ops.find(row.guild_id, None, row.attempt, since)
+            if found is not None:
+                log.info("delivery %s was posted before a restart; not posting it again", row.id)
+                channel_id, message_id = found
+                await self.store.run(
+                    lambda tx: tx.add_ops_message(ticket.id, channel_id, message_id, row.reason)
+                )
+                return message_id
+        await self._mark([row.id], row.event_id)
+        post = await self.render(ticket, row.reason, row.event_id)
         return await self.ops.post(ticket, post, reason=row.reason, nonce=nonce(row.id))
 
-    async def _to_endpoint(
-        self, row: DeliveryRow, destination: dict[str, Any], ticket: Ticket
-    ) -> str:
-        """A generic HTTP endpoint, signed as Standard Webhooks; its webhook-id stays the same
-        on every retry, so the receiver can drop repeats."""
-        body = json.dumps(delivery.webhook_event(ticket, row.reason, self.clock())).encode()
-        message_id = f"msg_thoth_{row.id}"
+    async def _notice(self, row: DeliveryRow) -> str | None:
+        """Tell the server's admins (a destination was disabled) in #ops, through the bot."""
+        if not await self._bot_ready([row.id]):
+            return None
+        assert self.ops is not None
+        await self.ops.notice(row.guild_id, row.reason, nonce=nonce(row.id))
+        return "notice"
+
+    async def _to_endpoint(self, row: DeliveryRow, destination: dict[str, Any]) -> str:
+        """A generic HTTP endpoint, signed as Standard Webhooks: the same body and webhook-id
+        on every try (a fresh timestamp and signature each), so the receiver can drop repeats."""
+        assert row.event_id is not None
+        assert row.body is not None
+        body = row.body.encode()
         timestamp = str(int(self.clock().timestamp()))
         headers = {
             "content-type": "application/json",
-            "webhook-id": message_id,
+            "webhook-id": row.event_id,
             "webhook-timestamp": timestamp,
-            "webhook-signature": signature(destination["secret"], message_id, timestamp, body),
+            "webhook-signature": signature(destination["secret"], row.event_id, timestamp, body),
         }
         await self._http(destination["url"], body, headers)
-        return message_id
+        return row.event_id
 
     async def _to_webhook(
         self, row: DeliveryRow, destination: dict[str, Any], ticket: Ticket
     ) -> None:
         """A Discord channel webhook: within its rate limit one post each, else a summary."""
+        url = destination["url"]
+        why = self.guard.discord_webhook_problem(url)
+        if why is not None:
+            raise Refused(f"the webhook address {why}")
         now = self.clock()
         key = row.destination
-        sent, waiting = await self.store.run(
-            lambda tx: (tx.sent_since(key, now - delivery.WINDOW), tx.waiting_deliveries(key))
-        )
+        waiting = await self.store.run(lambda tx: tx.waiting_deliveries(key))
         if row.id not in {w.id for w in waiting}:
             return  # folded into a summary earlier in this batch
+        if any(w.attempt is not None for w in waiting):
+            if not await self._reconcile(row.guild_id, url, waiting):
+                return
+            waiting = await self.store.run(lambda tx: tx.waiting_deliveries(key))
+            if row.id not in {w.id for w in waiting}:
+                return  # it had been posted before the restart
+        sent = await self.store.run(lambda tx: tx.sent_since(key, now - delivery.WINDOW))
         step, until = delivery.plan(sent, len(waiting), now)
         if step == "wait":
             assert until is not None
             await self.store.run(lambda tx: tx.postpone([w.id for w in waiting], until))
             return
         if step == "send":
-            post = await self.render(ticket, row.reason)
-            message_id = await self._webhook(destination["url"], post.body())
+            assert row.event_id is not None
+            post = await self.render(ticket, row.reason, row.event_id)
+            await self._mark([row.id], row.event_id)
+            message_id = await self._webhook(url, post.body())
             await self._sent([row.id], message_id)
             return
+        first = await self._fixed(waiting[0], "discord_webhook", ticket)
+        assert first.event_id is not None
         tickets = [await self.desk.ticket(w.ticket_id) for w in waiting]
+        embed = delivery.summary(tickets, first.event_id)
+        await self._mark([w.id for w in waiting], first.event_id)
         message_id = await self._webhook(
-            destination["url"],
-            {"embeds": [delivery.summary(tickets).to_dict()], "allowed_mentions": {"parse": []}},
+            url, {"embeds": [embed.to_dict()], "allowed_mentions": {"parse": []}}
         )
         await self._sent([w.id for w in waiting], message_id, summary=True)
+
+    async def _reconcile(self, guild_id: str, url: str, waiting: Sequence[DeliveryRow]) -> bool:
+        """Rows whose post was maybe accepted before a crash or a timeout: look for each post
+        in the webhook's channel through the bot, record the ones found as sent, and let the
+        rest be posted again. False when the rows must wait for the bot to connect."""
+        tried: dict[str, list[DeliveryRow]] = {}
+        for w in waiting:
+            if w.attempt is not None:
+                tried.setdefault(w.attempt, []).append(w)
+        if self.ops is None:
+            # The ingress alone has no bot to read the channel: post again rather than lose it.
+            log.warning(
+                "deliveries %s were maybe posted already; no bot runs to look, so they are"
+                " posted again", [w.id for rows in tried.values() for w in rows],
+            )  # fmt: skip
+        elif not await self._bot_ready([w.id for w in waiting]):
+            return False
+        else:
+            hook = await self._http(url, None, {}, method="GET")
+            channel_id, webhook_id = str(hook.get("channel_id", "")), str(hook.get("id", ""))
+            for marker, rows in tried.items():
+                since = min(r.attempting_at or self.clock() for r in rows) - LOOK_BACK
+                found = await self.ops.find(
+                    guild_id, channel_id, marker, since, webhook_id=webhook_id
+                )
+                if found is not None:
+                    log.info("deliveries %s were posted before; not posting them again",
+                             [r.id for r in rows])  # fmt: skip
+                    await self._sent([r.id for r in rows], found[1], summary=len(rows) > 1)
+        await self._mark([w.id for rows in tried.values() for w in rows], None)
+        return True
 
     async def _webhook(self, url: str, body: dict[str, Any]) -> str:
         answer = await self._http(
             url + ("&" if "?" in url else "?") + "wait=true",
             json.dumps(body).encode(),
             {"content-type": "application/json"},
+            discord=True,
         )
         return str(answer.get("id", ""))
 
-    async def _http(self, url: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
+    async def _http(
+        self,
+        url: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        *,
+        method: str = "POST",
+        discord: bool = False,
+    ) -> dict[str, Any]:
+        """One request: redirects are not followed (a 3xx is a failed try, so a signed body
+        never goes where the destination points), and at most BODY_CAP bytes of the answer
+        are read before the connection is dropped."""
+        why = self.guard.literal_problem(url)
+        if why is not None:
+            raise Refused(f"refused: {why}")
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        async with self._session.post(url, data=body, headers=headers) as response:
-            text = await response.text()
-            if response.status == 429:
+            self._session = self.guard.session(self.timeout)
+        async with self._session.request(
+            method, url, data=body, headers=headers, allow_redirects=False
+        ) as response:
+            text = await _capped(response)
+            status = response.status
+            if 200 <= status < 300:
+                try:
+                    answer = json.loads(text) if text else {}
+                except ValueError:
+                    answer = {}
+                return answer if isinstance(answer, dict) else {}
+            if status == 410 or (discord and status == 404):
+                raise Gone(f"{status}: the destination says it is gone")
+            if status == 429:
                 raise Later("429 Too Many Requests", _retry_after(response.headers, text))
-            if response.status >= 500:
-                raise Later(f"{response.status} from the destination")
-            if response.status >= 400:
-                raise Refused(f"{response.status}: {text[:200]}")
-            try:
-                answer = json.loads(text) if text else {}
-            except ValueError:
-                answer = {}
-            return answer if isinstance(answer, dict) else {}
+            if 300 <= status < 400:
+                raise Later(f"{status}: a redirect, which is not followed")
+            if discord and 400 <= status < 500:
+                raise Refused(f"{status}: {text[:200]}")  # Discord found the post malformed
+            raise Later(f"{status} from the destination: {text[:200]}")
 
     # Outcomes
 
@@ -279,8 +449,16 @@ class Deliveries:
         self.outcomes["summarized"] += len(rest)
 
     async def _failed(
-        self, row: DeliveryRow, error: str, *, after: float | None = None, permanent: bool = False
+        self,
+        row: DeliveryRow,
+        error: str,
+        *,
+        after: float | None = None,
+        permanent: bool = False,
+        settled: bool = True,
     ) -> datetime | None:
+        """Record a failed try; ``settled`` when an answer came, so nothing was posted (no
+        answer keeps the attempting mark, and the next try looks first)."""
         attempt = row.attempts + 1
         retry_at = None
         if not permanent and attempt < MAX_ATTEMPTS:
@@ -290,14 +468,54 @@ class Deliveries:
             "delivery %s of ticket %s failed (try %s): %s%s",
             row.id, row.ticket_id, attempt, error, "" if retry_at else "; giving up",
         )  # fmt: skip
-        await self.store.run(lambda tx: tx.delivery_failed(row.id, error, retry_at))
+
+        def unit(tx: Tx) -> None:
+            tx.delivery_failed(row.id, error, retry_at)
+            if settled:
+                tx.attempting([row.id], None, None)
+
+        await self.store.run(unit)
         self.outcomes["retried" if retry_at else "failed"] += 1
         return retry_at
+
+    async def _gone(self, row: DeliveryRow, destination: dict[str, Any], error: str) -> None:
+        """A destination said it is gone: this delivery stops, the destination is disabled
+        until the server's settings are saved again, and the admins are told in #ops."""
+        label = delivery.target_label(destination)
+        at = self.clock()
+        text = (
+            f"Escalations are no longer sent to {label}: it answered that it is gone ({error})."
+            " Fix or remove it in the settings; saving the settings again turns it back on."
+        )
+        notice = json.dumps({"kind": NOTICE}, sort_keys=True)
+        log.warning("guild %s: %s disabled after delivery %s: %s",
+                    row.guild_id, label, row.id, error)  # fmt: skip
+
+        def unit(tx: Tx) -> None:
+            tx.delivery_failed(row.id, error, None)
+            tx.attempting([row.id], None, None)
+            tx.disable_destination(row.guild_id, delivery.target(destination), label, at, error)
+            tx.insert_deliveries([(row.guild_id, row.ticket_id, notice, text, at)])
+
+        await self.store.run(unit)
+        self.outcomes["failed"] += 1
+        self.wake()
 
 
 def nonce(delivery_id: int) -> str:
     """The same for every try of one delivery (Discord allows 25 characters)."""
     return f"thoth-d{delivery_id}"
+
+
+async def _capped(response: aiohttp.ClientResponse) -> str:
+    """The answer's first BODY_CAP bytes; a longer answer's connection is dropped, not read."""
+    data = bytearray()
+    async for chunk in response.content.iter_chunked(16 * 1024):
+        data += chunk
+        if len(data) >= BODY_CAP:
+            response.close()
+            break
+    return bytes(data[:BODY_CAP]).decode("utf-8", "replace")
 
 
 def _retry_after(headers: Any, text: str) -> float | None:

@@ -45,6 +45,7 @@ from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
 from thothbot.napping import utc_now
+from thothbot.outbound import Guard
 from thothbot.service import MAX_SUBJECT, Desk
 from thothbot.store import ApiKeyRow, IdempotencyRecord, IngressEventRow, Store, Tx
 
@@ -1026,6 +1027,7 @@ async def serve(config: Config, out: TextIO) -> None:
     classifier = UrgencyClassifier.from_config(config, store)
     try:
         desk = Desk(store, LogSink(), outbox=True)
+        desk.outbound = Guard.from_config(config)
         # Webhook and HTTP destinations go out now; #ops posts wait for `thothbot run`.
         deliveries = asyncio.create_task(Deliveries(desk).run())
         runner = await start_ingress(desk, store, config, classifier=classifier)

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from thothbot.core import delivery, tickets
 from thothbot.core.answers import SavedAnswer, answer_for
@@ -41,6 +41,9 @@ from thothbot.core.rules import Validation, unknown_urgency_labels, validate_and
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.stats import DeskStats, desk_stats
 from thothbot.store import DiscordSetup, FiringRow, SlaClock, Store, Tx
+
+if TYPE_CHECKING:
+    from thothbot.outbound import Guard  # aiohttp: only the processes that send need it
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +111,8 @@ class Desk:
         # ``on_outbox`` (the delivery worker's wake-up) is called once it is committed.
         self.outbox = outbox
         self.on_outbox: Callable[[], None] = lambda: None
+        # Where destinations may lead (THOTH_OUTBOUND_ALLOW); checked at save when set.
+        self.outbound: Guard | None = None
         self._configs: dict[str, GuildConfig] = {}
         self._next_deadline: datetime | None = None
         self._deadline_known = False
@@ -160,9 +165,12 @@ class Desk:
     async def save_settings(self, guild_id: str, raw: str | bytes, at: datetime) -> SettingsResult:
         """Validate and save settings (or raise ``SettingsInvalid``), then drain the queue."""
         result = parse_settings(raw)
+        if self.outbound is not None:
+            await self.outbound.check_settings(result.settings)
 
         def unit(tx: Tx) -> _Result:
             tx.save_settings(guild_id, result.settings.to_document())
+            tx.enable_destinations(guild_id)  # destinations disabled after a 410 try again
             config = self._config(tx, guild_id)
             result.warnings.extend(
                 unknown_urgency_labels(config.rules, config.settings.classifier.labels)

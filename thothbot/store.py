@@ -797,6 +797,45 @@ class Tx:
             [(ts(until), i, ts(until)) for i in ids],
         )
 
+    # The outbox: exactly once as people see it
+
+    def fix_event(self, delivery_id: int, event_id: str, body: str | None) -> None:
+        """Give a delivery its webhook-id (and an http destination its body) once, for good."""
+        self._conn.execute(
+            "UPDATE deliveries SET event_id = coalesce(event_id, ?), body = coalesce(body, ?)"
+            " WHERE id = ?",
+            (event_id, body, delivery_id),
+        )
+
+    def attempting(self, ids: Iterable[int], marker: str | None, at: datetime | None) -> None:
+        """Note that a post carrying ``marker`` is being tried for these rows (None: settled)."""
+        stamp = ts(at) if at is not None else None
+        self._many(
+            "UPDATE deliveries SET attempt = ?, attempting_at = ? WHERE id = ?",
+            [(marker, stamp, i) for i in ids],
+        )
+
+    def disable_destination(
+        self, guild_id: str, target: str, label: str, at: datetime, reason: str
+    ) -> None:
+        self._conn.execute(
+            "INSERT OR REPLACE INTO disabled_destinations"
+            " (guild_id, target, label, disabled_at, reason) VALUES (?, ?, ?, ?, ?)",
+            (guild_id, target, label, ts(at), reason),
+        )
+
+    def disabled_destinations(self, guild_id: str) -> dict[str, tuple[str, datetime, str]]:
+        """target -> (label, disabled at, reason) of the server's destinations that said Gone."""
+        rows = self._all(
+            "SELECT target, label, disabled_at, reason FROM disabled_destinations"
+            " WHERE guild_id = ?",
+            (guild_id,),
+        )
+        return {r[0]: (r[1], datetime.fromisoformat(r[2]), r[3]) for r in rows}
+
+    def enable_destinations(self, guild_id: str) -> None:
+        self._conn.execute("DELETE FROM disabled_destinations WHERE guild_id = ?", (guild_id,))
+
     def breach_count(self) -> int:
         (count,) = self._one("SELECT count(*) FROM sla_clocks WHERE status = 'breached'")
         return int(count)
@@ -829,16 +868,24 @@ class DeliveryRow:
     reason: str
     created_at: datetime
     attempts: int
+    event_id: str | None = None  # the webhook-id and marker, the same on every try
+    body: str | None = None  # an http destination's body, fixed on the first try
+    attempt: str | None = None  # the marker of a post that was being tried, maybe accepted
+    attempting_at: datetime | None = None
 
 
 _SELECT_DELIVERY = (
-    "SELECT id, guild_id, ticket_id, destination, reason, created_at, attempts FROM deliveries"
+    "SELECT id, guild_id, ticket_id, destination, reason, created_at, attempts,"
+    " event_id, body, attempt, attempting_at FROM deliveries"
 )
 
 
 def _delivery(row: sqlite3.Row) -> DeliveryRow:
     created_at = datetime.fromisoformat(row[5])
-    return DeliveryRow(row[0], row[1], row[2], row[3], row[4], created_at, row[6])
+    return DeliveryRow(
+        row[0], row[1], row[2], row[3], row[4], created_at, row[6],
+        row[7], row[8], row[9], _dt(row[10]),
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from thothbot.config import Config
 from thothbot.core.errors import InvalidInput
 from thothbot.ingress import addresses, start_ingress
 from thothbot.llm import UrgencyClassifier
+from thothbot.outbound import Guard
 from thothbot.service import Desk
 from thothbot.store import Store
 
@@ -29,6 +30,7 @@ async def run(config: Config, out: TextIO) -> None:
     store = await Store.open(config.db_path)
     classifier = UrgencyClassifier.from_config(config, store)
     desk = Desk(store)
+    desk.outbound = Guard.from_config(config)
     bot = ThothBot(desk, classifier=classifier, guild_ids=config.guild_ids)
     runner = None
     try:

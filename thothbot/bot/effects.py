@@ -12,15 +12,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import discord
 
 from thothbot.bot import render
 from thothbot.bot.items import claim_button
-from thothbot.core.delivery import OpsPost
+from thothbot.core.delivery import OpsPost, has_marker
 from thothbot.core.models import AnswerReplied, Assigned, Effect, SlaBreached, Ticket
 from thothbot.delivery import Later
+
+LOOK_LIMIT = 200  # recent messages read when looking for a post after a crash
 
 if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot
@@ -179,3 +182,41 @@ class BotOps:
             lambda tx: tx.add_ops_message(ticket.id, str(ops.id), str(message.id), reason)
         )
         return str(message.id)
+
+    async def find(
+        self, guild_id: str, channel_id: str | None, marker: str, since: datetime,
+        *, webhook_id: str | None = None,
+    ) -> tuple[str, str] | None:  # fmt: skip
+        if channel_id is None:
+            config = await self.bot.desk.config(guild_id)
+            channel_id = config.setup.ops_channel_id if config.setup else None
+        channel = await self.bot.text_channel(channel_id)
+        if channel is None or not channel.permissions_for(channel.guild.me).read_message_history:
+            log.warning(
+                "cannot read channel %s to look for a post that was maybe sent before a crash;"
+                " it will be posted again (give the bot Read Message History there)",
+                channel_id,
+            )
+            return None
+        try:
+            async for message in channel.history(limit=LOOK_LIMIT, after=since):
+                if webhook_id is not None:
+                    if str(message.webhook_id) != webhook_id:
+                        continue
+                elif self.bot.user is None or message.author.id != self.bot.user.id:
+                    continue
+                if any(has_marker(embed.footer.text, marker) for embed in message.embeds):
+                    return str(channel.id), str(message.id)
+        except discord.HTTPException as error:
+            raise Later(f"could not read channel {channel_id}: {error.status}") from error
+        return None
+
+    async def notice(self, guild_id: str, text: str, *, nonce: str) -> None:
+        config = await self.bot.desk.config(guild_id)
+        ops = await self.bot.text_channel(config.setup.ops_channel_id if config.setup else None)
+        if ops is None:
+            raise Later("the server has no ops channel (an admin runs /setup)", after=300)
+        try:
+            await ops.send(text, allowed_mentions=render.NO_PINGS, nonce=nonce)
+        except discord.HTTPException as error:
+            raise Later(f"Discord answered {error.status} ({error.code}): {error.text}") from error

@@ -7,6 +7,7 @@ the signed-webhook body, and the per-destination limiter that turns a burst into
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -116,9 +117,11 @@ def ops_post(
     claimed_by: str | None = None,
     type_label: str | None = None,
     link: str | None = None,
+    marker: str | None = None,
 ) -> OpsPost:
     """The #ops post for an escalated ticket. Text people wrote is redacted; by default the
-    title is the subject (or the event name) and the fields are the event's payload."""
+    title is the subject (or the event name) and the fields are the event's payload. The
+    ``marker`` in the footer lets a restart find the post in the channel (see ``footer``)."""
     event = {k: _redacted(v) for k, v in (payload or {}).items()}
     event.setdefault("subject", redact(ticket.subject))
     title = redact(ticket.subject) or event_name or f"Ticket #{ticket.number}"
@@ -147,6 +150,7 @@ def ops_post(
         f"Escalated: {title}",
         fields,
         description=redact(str(body or "")),
+        footer=footer(marker),
         color=COLOR_CLAIMED if claimed_by else COLOR_ESCALATED,
     )
     pings = settings.ops_mentions
@@ -188,6 +192,44 @@ def webhook_event(ticket: Ticket, reason: str, at: datetime) -> dict[str, Any]:
     }
 
 
+# Exactly once as people see it: ids and markers
+
+
+def footer(marker: str | None) -> str:
+    """The embed footer carrying a delivery's marker. Discord keeps a nonce for minutes only
+    and history does not return it; the footer stays, so a restart reads it back."""
+    return f"ref {marker}" if marker else ""
+
+
+def has_marker(footer_text: str | None, marker: str) -> bool:
+    return footer_text is not None and footer_text.split() == ["ref", marker]
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_event_id(at: datetime, entropy: bytes) -> str:
+    """A Standard Webhooks webhook-id unique across installs: ``msg_`` and a ULID (48 bits of
+    milliseconds, 80 random bits), so ids sort by time."""
+    if len(entropy) != 10:
+        raise ValueError("a ULID takes 10 bytes of entropy")
+    value = (int(at.timestamp() * 1000) << 80) | int.from_bytes(entropy, "big")
+    return "msg_" + "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def target(destination: Mapping[str, Any]) -> str:
+    """A destination's identity for disabling it: a hash of its address (no token kept)."""
+    return hashlib.sha256(str(destination.get("url", "")).encode()).hexdigest()
+
+
+def target_label(destination: Mapping[str, Any]) -> str:
+    """How admins are told which destination it is, without its token or path."""
+    match = re.match(r"https?://([^/?#]+)", str(destination.get("url", "")))
+    host = match.group(1).rpartition("@")[2] if match else "?"
+    kind = "Discord webhook" if destination.get("kind") == "discord_webhook" else "http destination"
+    return f"the {kind} at {host}"
+
+
 # The limiter: a destination takes WEBHOOK_LIMIT posts a minute; a burst folds into a summary.
 
 Step = Literal["send", "summary", "wait"]
@@ -207,7 +249,7 @@ def plan(
     return "wait", recent[len(recent) - limit] + WINDOW
 
 
-def summary(tickets: Sequence[Ticket]) -> EmbedSpec:
+def summary(tickets: Sequence[Ticket], marker: str | None = None) -> EmbedSpec:
     """One post standing for many escalations of the last minute."""
     labels = {t.urgency for t in tickets}
     what = f"{next(iter(labels))} tickets" if len(labels) == 1 and None not in labels else "tickets"
@@ -218,4 +260,4 @@ def summary(tickets: Sequence[Ticket]) -> EmbedSpec:
     if len(tickets) > SUMMARY_LINES:
         lines.append(f"... and {len(tickets) - SUMMARY_LINES} more")
     return fit(f"{len(tickets)} more {what} escalated in the last minute", [],
-               description="\n".join(lines))  # fmt: skip
+               description="\n".join(lines), footer=footer(marker))  # fmt: skip

@@ -28,6 +28,7 @@ from pydantic import (
     PrivateAttr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -137,6 +138,20 @@ def _check_url(url: str) -> str:
 Url = Annotated[str, AfterValidator(_check_url)]
 Reference = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 MAX_DESTINATIONS = 10
+SECRET_BYTES = (24, 64)  # what the Standard Webhooks specification asks of a signing secret
+
+
+def signing_secret(secret: str) -> bytes | None:
+    """The key in a destination secret, taken in every form the official Standard Webhooks
+    library takes: with or without ``whsec_``, base64 padded or not; None if it is not one."""
+    text = secret.strip().removeprefix("whsec_")
+    if not re.fullmatch(r"[A-Za-z0-9+/]*={0,2}", text):
+        return None
+    text = text.rstrip("=")
+    try:
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except ValueError:
+        return None
 
 
 class EmbedTemplate(_Strict):
@@ -172,7 +187,7 @@ class When(_Strict):
 
 class Destination(_Strict):
     """Where else escalations go: a Discord channel webhook, or an HTTP endpoint signed with
-    Standard Webhooks (``secret``, ``whsec_...``)."""
+    Standard Webhooks (``secret``: ``whsec_`` and base64, as the official libraries take it)."""
 
     kind: Literal["discord_webhook", "http"]
     url: Url
@@ -181,19 +196,19 @@ class Destination(_Strict):
 
     @field_validator("secret")
     @classmethod
-    def _check_secret_form(cls, secret: str | None) -> str | None:
+    def _check_secret_form(cls, secret: str | None, info: ValidationInfo) -> str | None:
         if secret is None:
             return None
-        try:
-            key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
-        except ValueError:
-            key = b""
-        if not secret.startswith("whsec_") or len(key) < 16:
+        key = signing_secret(secret)
+        # Stored settings saved under the older 16-byte minimum still load; new ones need 24.
+        low = SECRET_BYTES[0] if info.context and info.context.get("new") else 16
+        if key is None or not low <= len(key) <= SECRET_BYTES[1]:
             raise ValueError(
-                'must be "whsec_" followed by at least 16 bytes in base64'
-                " (thothbot keys create prints one)"
+                f"must be {SECRET_BYTES[0]} to {SECRET_BYTES[1]} bytes in base64, with or without"
+                ' "whsec_" in front (thothbot keys create prints one)'
             )
-        return secret
+        # One spelling whatever was pasted: what signing and Standard Webhooks libraries read.
+        return "whsec_" + base64.b64encode(key).decode("ascii")
 
     @model_validator(mode="after")
     def _check_secret(self) -> Destination:
@@ -308,7 +323,9 @@ def settings_from_document(document: dict[str, Any]) -> SettingsResult:
     warnings: list[tuple[str, str]] = []
     while True:
         try:
-            return SettingsResult(GuildSettings.model_validate(document), warnings)
+            # "new": checks that apply to what is being saved, not to what was stored before.
+            checked = GuildSettings.model_validate(document, context={"new": True})
+            return SettingsResult(checked, warnings)
         except ValidationError as error:
             unknown = [e["loc"] for e in error.errors() if e["type"] == "extra_forbidden"]
             problems = [

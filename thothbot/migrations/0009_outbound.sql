@@ -2,10 +2,13 @@
 -- event_id: the Standard Webhooks webhook-id ("msg_" + a ULID), unique across installs, the same
 --   on every try; it is also the marker a post carries, so a restart can find what it sent.
 -- body: what an http destination gets, fixed on the first try (its timestamp included).
--- attempting_at: set and committed before each try, cleared on a definite answer; a row found
---   with it set was maybe accepted, so it is looked for before it is posted again.
+-- attempt, attempting_at: the marker of the post being tried and when, set and committed before
+--   each try to Discord, cleared on a definite answer; a row found with them set was maybe
+--   accepted, so its post is looked for (by that marker) before it is posted again. Rows folded
+--   into one summary share the summary's marker.
 ALTER TABLE deliveries ADD COLUMN event_id TEXT;
 ALTER TABLE deliveries ADD COLUMN body TEXT;
+ALTER TABLE deliveries ADD COLUMN attempt TEXT;
 ALTER TABLE deliveries ADD COLUMN attempting_at TEXT;
 
 -- A destination that answered 410 Gone gets nothing more until its server saves its settings

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 import sqlite3
 import time
 from collections import defaultdict
@@ -26,9 +27,10 @@ from aiohttp import web
 
 from tests.conftest import T0
 from thothbot import keys
-from thothbot.core.delivery import OpsPost
+from thothbot.core.delivery import OpsPost, has_marker
 from thothbot.core.models import Ticket
-from thothbot.delivery import BACKOFF, MAX_ATTEMPTS, NO_BOT_WAIT, Deliveries, nonce
+from thothbot.delivery import BACKOFF, MAX_ATTEMPTS, NO_BOT_WAIT, Deliveries, Later, nonce
+from thothbot.outbound import Guard
 from thothbot.service import Desk
 from thothbot.store import IngressEventRow, Store, Tx
 
@@ -41,6 +43,7 @@ EMAIL, PHONE = "ann.lee@example.com", "+44 20 7946 0958"
 SUMMARY_TITLE = "escalated in the last minute"
 OPS_HOOK = "/webhooks/1/abc"
 FANOUT_HOOK = "/webhooks/2/def"
+MIB = 1024 * 1024
 ENDPOINT = "/hooks/generic"
 
 # -- the fake destinations ----------------------------------------------------------------------
@@ -78,6 +81,9 @@ class Destinations:
         self.on_request: Callable[[Seen], None] = lambda seen: None
         self.release = asyncio.Event()
         self.ids = itertools.count(9000)
+        self.base = ""
+        self.huge_written = 0
+        self.huge_done = asyncio.Event()
 
     def answer(self, path: str, *answers: int | str) -> None:
         self.script[path].extend(answers)
@@ -90,6 +96,23 @@ class Destinations:
         done = [status for p, status in self.answered if p == path]
         return [s for s, status in zip(self.to(path), done, strict=False) if status < 300]
 
+    async def _huge(self, request: web.Request) -> web.StreamResponse:
+        """A 2xx whose body would be 400 MiB; counts what the client let it write."""
+        self.answered.append((request.path, 200))
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        chunk = b" " * MIB
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            for _ in range(400):
+                await response.write(chunk)  # waits while the client reads nothing
+                self.huge_written += len(chunk)
+        self.huge_done.set()
+        return response
+
+    async def hook(self, request: web.Request) -> web.StreamResponse:
+        """GET of a webhook's URL: what Discord answers (its id and channel)."""
+        return web.json_response({"id": request.path.split("/")[2], "channel_id": "77"})
+
     async def handle(self, request: web.Request) -> web.StreamResponse:
         seen = Seen(request.path, dict(request.query), dict(request.headers), await request.read())
         self.seen.append(seen)
@@ -100,6 +123,13 @@ class Destinations:
             await self.release.wait()  # past the worker's timeout: it has hung up by now
             self.answered.append((request.path, 599))
             return web.Response(status=504)
+        if answer == "accept, then stall":
+            # Discord took the post (it is in the channel), then the answer never came.
+            self.answered.append((request.path, 200))
+            await self.release.wait()
+            return web.Response(status=504)
+        if answer == "huge":
+            return await self._huge(request)
         assert isinstance(answer, int)
         self.answered.append((request.path, answer))
         if answer == 429:
@@ -110,6 +140,8 @@ class Destinations:
             )
         if answer >= 400:
             return web.json_response({"message": f"answered {answer}"}, status=answer)
+        if answer >= 300:
+            return web.Response(status=answer, headers={"Location": self.base + "/elsewhere"})
         if request.path.startswith("/webhooks/"):
             return web.json_response({"id": str(next(self.ids)), "channel_id": "77"})
         return web.Response(status=204)
@@ -127,15 +159,44 @@ class Clock:
 
 
 class OpsStub:
-    """The bot's side of #ops: ``ready`` once connected; records each post."""
+    """The bot's side of #ops: ``ready`` once connected; records each post and notice, and
+    reads channels as the bot would: #ops from its posts, a webhook's channel from what the
+    fake webhook accepted (``destinations``), unless ``can_read`` is False."""
 
-    def __init__(self, *, ready: bool = True) -> None:
+    def __init__(self, *, ready: bool = True, destinations: Destinations | None = None) -> None:
         self.ready = ready
+        self.can_read = True
+        self.destinations = destinations
         self.posts: list[tuple[Ticket, OpsPost, str, str]] = []
+        self.notices: list[tuple[str, str]] = []
+        self.looked: list[tuple[str | None, str]] = []
 
     async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str:
         self.posts.append((ticket, post, reason, nonce))
         return f"ops-{len(self.posts)}"
+
+    async def find(
+        self, guild_id: str, channel_id: str | None, marker: str, since: datetime,
+        *, webhook_id: str | None = None,
+    ) -> tuple[str, str] | None:  # fmt: skip
+        self.looked.append((channel_id, marker))
+        if not self.can_read:
+            return None
+        if channel_id is None:
+            for n, (_, post, _, _) in enumerate(self.posts, 1):
+                if has_marker(post.embed.footer, marker):
+                    return "ops", f"ops-{n}"
+            return None
+        assert self.destinations is not None
+        for path in {s.path for s in self.destinations.seen}:
+            for seen in self.destinations.ok(path):
+                footer = seen.json()["embeds"][0].get("footer", {}).get("text")
+                if path.startswith(f"/webhooks/{webhook_id}/") and has_marker(footer, marker):
+                    return channel_id, f"found-{marker}"
+        return None
+
+    async def notice(self, guild_id: str, text: str, *, nonce: str) -> None:
+        self.notices.append((guild_id, text))
 
 
 @dataclass
@@ -191,7 +252,14 @@ class World:
         await self.close_workers()
         await self.desk.store.close()
         self.desk = Desk(await Store.open(self.path), outbox=True)
+        self.desk.outbound = loopback(self.base)
         return self.desk
+
+
+def loopback(base: str) -> Guard:
+    """The guard as the operator sets it for a receiver on this host: loopback allowed, and the
+    fake server standing for the Discord API too."""
+    return Guard.allowing(["127.0.0.1/32"], discord_api_url=base)
 
 
 @pytest.fixture
@@ -199,14 +267,18 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     destinations = Destinations()
     app = web.Application()
     app.router.add_post("/{tail:.*}", destinations.handle)
+    app.router.add_get("/webhooks/{tail:.*}", destinations.hook)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
+    destinations.base = f"http://127.0.0.1:{port}"
     path = tmp_path / "thoth.db"
+    base = f"http://127.0.0.1:{port}"
     desk = Desk(await Store.open(path), outbox=True)
-    w = World(path, f"http://127.0.0.1:{port}", destinations, Clock(T0), desk)
+    desk.outbound = loopback(base)
+    w = World(path, base, destinations, Clock(T0), desk)
     try:
         yield w
     finally:
@@ -451,30 +523,109 @@ async def test_5xx_is_retried_with_growing_backoff(world: World) -> None:
     assert worker.outcomes == {"sent": 1, "summarized": 0, "retried": 2, "failed": 0}
 
 
-async def test_404_gives_up_for_good_and_later_deliveries_still_go(world: World) -> None:
-    await world.configure({"ops_webhook": world.url(OPS_HOOK)})
-    world.destinations.answer(OPS_HOOK, 404)
-    worker = world.worker()
+async def test_a_deleted_discord_webhook_is_disabled_admins_are_told_and_saving_reenables(
+    world: World,
+) -> None:
+    settings = {"ops_webhook": world.url(OPS_HOOK)}
+    await world.configure(settings)
+    world.destinations.answer(OPS_HOOK, 404)  # Discord: Unknown Webhook
+    ops = OpsStub()
+    worker = world.worker(ops=ops)
     first = await world.open("Deleted webhook")
 
     await worker.send_due()
-    [row] = world.rows()
-    assert row["status"] == "failed"
-    assert row["attempts"] == 1
-    assert "404" in row["error"]
-    assert await world.counts() == {"failed": 1}
-    assert worker.outcomes["failed"] == 1
+    rows = {destination_of(r)["kind"]: r for r in world.rows()}
+    assert rows["discord_webhook"]["status"] == "failed"
+    assert rows["discord_webhook"]["attempts"] == 1
+    assert "404" in rows["discord_webhook"]["error"]
+    [(guild, text)] = ops.notices  # in #ops, through the outbox
+    assert guild == G
+    assert "no longer sent to the Discord webhook at 127.0.0.1:" in text
+    assert "saving the settings again turns it back on" in text
+    assert OPS_HOOK not in text  # the webhook's token stays out of the message
+    assert rows["ops_notice"]["status"] == "sent"
 
     second = await world.open("Next one")
     world.clock.step(3600)
     await worker.send_due()
-    rows = {r["ticket_id"]: r for r in world.rows()}
-    assert rows[first.id]["status"] == "failed"
-    assert rows[first.id]["attempts"] == 1  # never tried again
-    assert rows[second.id]["status"] == "sent"
-    assert await world.counts() == {"failed": 1, "sent": 1}
-    assert len(world.destinations.seen) == 2
-    assert worker.outcomes == {"sent": 1, "summarized": 0, "retried": 0, "failed": 1}
+    by_ticket = {
+        r["ticket_id"]: r for r in world.rows() if destination_of(r)["kind"] != "ops_notice"
+    }
+    assert by_ticket[first.id]["attempts"] == 1  # never tried again
+    assert by_ticket[second.id]["status"] == "failed"
+    assert "disabled" in by_ticket[second.id]["error"]
+    assert len(world.destinations.seen) == 1  # the disabled webhook got nothing more
+
+    await world.configure(settings)  # an admin saves the settings again
+    third = await world.open("After the fix")
+    await worker.send_due()
+    assert {r["ticket_id"]: r["status"] for r in world.rows()}[third.id] == "sent"
+    assert len(world.destinations.ok(OPS_HOOK)) == 1
+
+
+async def test_410_disables_an_http_destination_while_other_4xx_are_retried(
+    world: World,
+) -> None:
+    await world.configure(
+        {"destinations": [{"kind": "http", "url": world.url(ENDPOINT), "secret": SECRET}]}
+    )
+    world.destinations.answer(ENDPOINT, 400, 404, 401, 410)
+    ops = OpsStub()
+    worker = world.worker(ops=ops)
+    await world.open("Checkout broken")
+
+    for _ in range(4):
+        await worker.send_due()
+        world.clock.step(BACKOFF[-1])
+    [row] = [r for r in world.rows() if destination_of(r)["kind"] == "http"]
+    assert (row["status"], row["attempts"]) == ("failed", 4)  # 400, 404, 401 retried; 410 stops
+    assert "410" in row["error"]
+    assert len(ops.notices) == 1
+    assert [s.headers["webhook-id"] for s in world.destinations.to(ENDPOINT)].count(
+        row["message_id"] or row["event_id"]
+    ) == 4
+
+
+async def test_a_huge_answer_is_read_up_to_the_cap_and_its_connection_dropped(
+    world: World,
+) -> None:
+    await world.configure(
+        {"destinations": [{"kind": "http", "url": world.url(ENDPOINT), "secret": SECRET}]}
+    )
+    world.destinations.answer(ENDPOINT, "huge")
+    worker = world.worker(ops=OpsStub())
+    await world.open("Checkout broken")
+
+    await worker.send_due()  # returns: the worker did not wait for 400 MiB
+    await world.destinations.huge_done.wait()  # the receiver saw the connection drop
+    [row] = [r for r in world.rows() if destination_of(r)["kind"] == "http"]
+    assert row["status"] == "sent"
+    # What got written is the cap plus socket buffers, not the body: nothing buffered it.
+    assert world.destinations.huge_written < 32 * MIB
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_a_redirect_is_a_failed_try_never_followed_and_never_sent(
+    world: World, status: int
+) -> None:
+    await world.configure(
+        {"destinations": [{"kind": "http", "url": world.url(ENDPOINT), "secret": SECRET}]}
+    )
+    world.destinations.answer(ENDPOINT, status)
+    worker = world.worker(ops=OpsStub())
+    await world.open("Checkout broken")
+
+    await worker.send_due()
+    [row] = [r for r in world.rows() if destination_of(r)["kind"] == "http"]
+    assert (row["status"], row["attempts"]) == ("pending", 1)
+    assert "redirect" in row["error"]
+    assert [s.path for s in world.destinations.seen] == [ENDPOINT]  # /elsewhere never asked
+
+    world.clock.step(BACKOFF[0])
+    await worker.send_due()
+    [row] = [r for r in world.rows() if destination_of(r)["kind"] == "http"]
+    assert row["status"] == "sent"
+    assert [s.path for s in world.destinations.seen] == [ENDPOINT, ENDPOINT]
 
 
 async def test_a_delivery_that_keeps_failing_is_given_up_after_max_attempts(
@@ -667,7 +818,7 @@ async def test_an_http_destination_gets_a_signed_body_with_the_same_id_on_a_retr
         assert seen.headers["Content-Type"] == "application/json"
         body = seen.json()
         assert body["type"] == "ticket.escalated"
-        assert body["timestamp"] == moment.isoformat()
+        assert body["timestamp"] == T0.isoformat()  # when first built, on every try
         assert body["data"] == {
             "ticket": ticket.number,
             "guild_id": G,
@@ -680,11 +831,35 @@ async def test_an_http_destination_gets_a_signed_body_with_the_same_id_on_a_retr
             "reason": REASON,
         }
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
+    assert first.body == second.body  # the same bytes: the receiver sees one event
     assert first.headers["webhook-signature"].startswith("v1,")
+    assert first.headers["webhook-signature"] != second.headers["webhook-signature"]
     [row] = [r for r in world.rows() if destination_of(r)["kind"] == "http"]
     assert row["status"] == "sent"
     assert row["attempts"] == 2
-    assert row["message_id"] == first.headers["webhook-id"]
+    assert row["message_id"] == row["event_id"] == first.headers["webhook-id"]
+    assert re.fullmatch(r"msg_[0-9A-HJKMNP-TV-Z]{26}", row["event_id"])  # a ULID, not the row id
+
+
+async def test_webhook_ids_differ_across_databases_for_the_same_row(
+    world: World, tmp_path: Path
+) -> None:
+    """Two installs (or a recreated database) number their rows alike; their ids differ."""
+    ids = []
+    for n in range(2):
+        if n:
+            await world.close_workers()
+            await world.desk.store.close()
+            world.desk = Desk(await Store.open(tmp_path / "other.db"), outbox=True)
+            world.desk.outbound = loopback(world.base)
+        await world.configure(
+            {"destinations": [{"kind": "http", "url": world.url(ENDPOINT), "secret": SECRET}]}
+        )
+        await world.open("Checkout broken")
+        await world.worker(ops=OpsStub()).send_due()
+    ids = [s.headers["webhook-id"] for s in world.destinations.to(ENDPOINT)]
+    assert len(ids) == 2
+    assert ids[0] != ids[1]
 
 
 async def test_when_conditions_route_only_matching_tickets_while_ops_gets_all(
@@ -816,6 +991,111 @@ async def test_a_restart_sends_what_was_pending_exactly_once(world: World) -> No
     world.clock.step(3600)
     assert await again.send_due() == 0
     assert len(world.destinations.ok(OPS_HOOK)) == 4
+
+
+# -- accepted, then no answer (a timeout, or a kill): look before posting again -----------------
+
+
+class NoAnswerOps(OpsStub):
+    """Discord takes the post, then the answer is lost (as when the process is killed)."""
+
+    async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str:
+        await super().post(ticket, post, reason=reason, nonce=nonce)
+        raise TimeoutError
+
+
+@pytest.mark.parametrize("can_read", [True, False])
+async def test_an_ops_post_accepted_without_an_answer_is_found_not_posted_again(
+    world: World, can_read: bool
+) -> None:
+    await world.configure({})
+    lost = NoAnswerOps()
+    await world.open("Checkout broken", channel_id="501")
+    await world.worker(ops=lost).send_due()
+    [row] = world.rows()
+    assert (row["status"], row["attempt"]) == ("pending", row["event_id"])  # maybe accepted
+    [(_, post, _, _)] = lost.posts
+    assert post.embed.footer == f"ref {row['event_id']}"
+
+    desk = await world.restart()
+    world.clock.step(3600)  # long past any nonce window
+    ops = OpsStub()
+    ops.posts = list(lost.posts)  # the channel as Discord keeps it
+    ops.can_read = can_read
+    worker = Deliveries(desk, ops=ops, clock=world.clock)
+    world.workers.append(worker)
+    await worker.send_due()
+
+    assert ops.looked == [(None, row["event_id"])]
+    [row] = world.rows()
+    assert row["status"] == "sent"
+    # The control: a bot that cannot read #ops does post twice, and the count shows it.
+    assert len(ops.posts) == (1 if can_read else 2)
+    if can_read:
+        assert row["message_id"] == "ops-1"
+        assert await desk.store.run(lambda tx: tx.ops_messages(row["ticket_id"])) == [
+            ("ops", "ops-1", REASON)
+        ]
+
+
+@pytest.mark.parametrize("can_read", [True, False])
+async def test_a_webhook_post_accepted_without_an_answer_is_found_not_posted_again(
+    world: World, can_read: bool
+) -> None:
+    await world.configure({"ops_webhook": world.url(OPS_HOOK)})
+    world.destinations.answer(OPS_HOOK, "accept, then stall")
+    await world.open("Checkout broken")
+    await world.worker(timeout=0.2).send_due()
+    [row] = world.rows()
+    assert (row["status"], row["attempt"]) == ("pending", row["event_id"])
+    assert len(world.destinations.ok(OPS_HOOK)) == 1
+
+    desk = await world.restart()
+    world.clock.step(3600)
+    ops = OpsStub(destinations=world.destinations)
+    ops.can_read = can_read
+    worker = Deliveries(desk, ops=ops, clock=world.clock)
+    world.workers.append(worker)
+    await worker.send_due()
+
+    assert ops.looked == [("77", row["event_id"])]  # the webhook's channel, from the webhook
+    [row] = world.rows()
+    assert row["status"] == "sent"
+    assert len(world.destinations.ok(OPS_HOOK)) == (1 if can_read else 2)
+
+
+async def test_without_a_bot_to_look_a_maybe_accepted_webhook_post_is_sent_again(
+    world: World,
+) -> None:
+    """The ingress alone cannot read Discord: an escalation posted twice beats one lost."""
+    await world.configure({"ops_webhook": world.url(OPS_HOOK)})
+    world.destinations.answer(OPS_HOOK, "accept, then stall")
+    await world.open("Checkout broken")
+    worker = world.worker(timeout=0.2)
+    await worker.send_due()
+    world.clock.step(BACKOFF[0])
+    await worker.send_due()
+    [row] = world.rows()
+    assert (row["status"], row["attempt"]) == ("sent", None)
+    assert len(world.destinations.ok(OPS_HOOK)) == 2
+
+
+async def test_an_answered_failure_clears_the_mark_so_nothing_is_looked_for(world: World) -> None:
+    await world.configure({})
+    ops = OpsStub()
+    await world.open("Checkout broken")
+
+    class Refusing(OpsStub):
+        async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str:
+            raise Later("Discord answered 403")
+
+    await world.worker(ops=Refusing()).send_due()
+    [row] = world.rows()
+    assert (row["status"], row["attempt"], row["attempting_at"]) == ("pending", None, None)
+    world.clock.step(60)
+    await world.worker(ops=ops).send_due()
+    assert ops.looked == []
+    assert len(ops.posts) == 1
 
 
 # -- an API ticket's post shows its event -------------------------------------------------------

@@ -443,6 +443,7 @@ class Deliveries:
         def unit(tx: Tx) -> None:
             tx.delivered([first], at, message_id)
             tx.delivered(rest, at, message_id, "summarized")
+            tx.attempting(ids, None, None)
 
         await self.store.run(unit)
         self.outcomes["sent"] += 1

@@ -4,6 +4,7 @@ per-destination limiter that folds a burst into one summary."""
 
 from __future__ import annotations
 
+import base64
 import json
 import string
 from datetime import UTC, datetime, timedelta
@@ -20,11 +21,15 @@ from thothbot.core.delivery import (
     Facts,
     destinations,
     facts,
+    has_marker,
     matches,
+    new_event_id,
     ops_post,
     plan,
     resolve,
     summary,
+    target,
+    target_label,
     webhook_event,
 )
 from thothbot.core.embeds import (
@@ -45,6 +50,7 @@ from thothbot.core.settings import (
     OpsMentions,
     When,
     parse_settings,
+    signing_secret,
 )
 
 G = "guild-1"
@@ -156,6 +162,58 @@ def test_ten_destinations_and_25_template_fields_are_the_limits_not_refused() ->
     assert len(settings.destinations) == 10
     assert settings.embed is not None
     assert len(settings.embed.fields) == 25
+
+
+KEY_24 = bytes(range(24))
+
+
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "whsec_" + base64.b64encode(KEY_24).decode(),  # as thothbot and Svix print them
+        base64.b64encode(KEY_24).decode(),  # without the prefix
+        "whsec_" + base64.b64encode(bytes(range(25))).decode().rstrip("="),  # unpadded
+        base64.b64encode(bytes(range(64))).decode().rstrip("="),  # 64 bytes, bare, unpadded
+    ],
+)
+def test_secrets_are_taken_in_every_form_the_official_library_takes(pasted: str) -> None:
+    [destination] = guild(destinations=[{**http(), "secret": pasted}]).destinations
+    assert destination.secret is not None
+    key = signing_secret(pasted)
+    assert key is not None
+    # Stored in one spelling, the same key: whsec_ and padded base64.
+    assert destination.secret == "whsec_" + base64.b64encode(key).decode()
+    assert signing_secret(destination.secret) == key
+
+
+@pytest.mark.parametrize(
+    ("pasted", "size"),
+    [
+        ("whsec_" + base64.b64encode(bytes(16)).decode(), 16),
+        ("whsec_" + base64.b64encode(bytes(23)).decode(), 23),
+        (base64.b64encode(bytes(65)).decode(), 65),
+    ],
+)
+def test_secrets_outside_24_to_64_bytes_are_refused_saying_so(pasted: str, size: int) -> None:
+    assert len(signing_secret(pasted) or b"") == size
+    [(path, message)] = problems({"destinations": [{**http(), "secret": pasted}]})
+    assert path == "destinations[0].secret"
+    assert "must be 24 to 64 bytes in base64" in message
+    assert '"whsec_"' in message
+
+
+def test_a_16_byte_secret_saved_before_the_rule_still_loads() -> None:
+    """Stored settings load without the save-time checks, so an upgrade breaks no server."""
+    old = "whsec_" + base64.b64encode(bytes(16)).decode()
+    stored = GuildSettings.model_validate({"destinations": [{**http(), "secret": old}]})
+    assert stored.destinations[0].secret == old
+
+
+@pytest.mark.parametrize("junk", ["whsec_not base64!", "whsec_", "whsec_A", "whsec_abc$def"])
+def test_text_that_is_not_base64_is_refused(junk: str) -> None:
+    assert signing_secret(junk) is None or len(signing_secret(junk) or b"") < 24
+    found = problems({"destinations": [{**http(), "secret": junk}]})
+    assert found[0][0] == "destinations[0].secret"
 
 
 def test_a_secret_that_cannot_be_decoded_is_refused() -> None:
@@ -685,3 +743,50 @@ def test_a_summary_redacts_and_cuts_subjects() -> None:
     assert EMAIL not in line
     assert line.startswith("#1 Refund for [EMAIL] ")
     assert len(line) == len("#1 ") + 80
+
+
+# -- exactly once: ids and markers ------------------------------------------------------------
+
+
+def test_event_ids_are_msg_and_a_ulid_that_sorts_by_time() -> None:
+    first = new_event_id(T0, bytes(10))
+    later = new_event_id(T0 + timedelta(milliseconds=1), bytes(10))
+    other = new_event_id(T0, b"\x01" * 10)
+    assert first.startswith("msg_")
+    assert len(first) == 4 + 26
+    assert set(first[4:]) <= set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+    assert first < later
+    assert first != other
+    assert first[4:14] == other[4:14]  # the time part
+
+
+def test_a_marked_post_and_summary_carry_the_marker_in_the_footer() -> None:
+    marker = new_event_id(T0, bytes(10))
+    post = ops_post(ticket(), GuildSettings(), "Rule: page", marker=marker)
+    assert post.embed.footer == f"ref {marker}"
+    assert post.body()["embeds"][0]["footer"] == {"text": f"ref {marker}"}
+    assert has_marker(post.embed.footer, marker)
+    assert not has_marker(post.embed.footer, marker[:-1])
+    assert not has_marker(None, marker)
+    assert summary([ticket(1), ticket(2)], marker).footer == f"ref {marker}"
+    assert ops_post(ticket(), GuildSettings(), "Rule: page").embed.footer == ""
+
+
+def test_a_marked_post_still_fits_discords_limits() -> None:
+    huge = {f"key{i}": "x" * 2000 for i in range(60)}
+    post = ops_post(api_ticket(), GuildSettings(), "r" * 2000, payload=huge,
+                    marker=new_event_id(T0, bytes(10)))  # fmt: skip
+    assert post.embed.total() <= TOTAL
+    assert post.embed.footer.startswith("ref msg_")
+
+
+def test_a_disabled_destination_is_named_by_its_host_never_its_token() -> None:
+    hook_url = "https://discord.com/api/webhooks/123/s3cret-token"
+    assert target_label({"kind": "discord_webhook", "url": hook_url}) == (
+        "the Discord webhook at discord.com"
+    )
+    assert target_label({"kind": "http", "url": "https://user:pw@hooks.example:8443/x"}) == (
+        "the http destination at hooks.example:8443"
+    )
+    assert target({"url": hook_url}) != target({"url": hook_url + "x"})
+    assert "s3cret" not in target({"url": hook_url})

@@ -61,9 +61,7 @@ def address_problem(address: Address) -> str | None:
         mapped = address.ipv4_mapped
         if mapped is not None:
             inner = address_problem(mapped)
-            return (
-                f"an IPv4-mapped {inner.removeprefix('a ').removeprefix('an ')}" if inner else None
-            )
+            return f"an IPv4-mapped form of {inner}" if inner else None
         if address in NAT64:
             inner = address_problem(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
             return f"a NAT64 form of {inner}" if inner else None
@@ -198,7 +196,7 @@ class Guard:
             if why is None:
                 why = await self.url_problem(url)
             if why is not None:
-                problems.append((path, f"{why[0].upper()}{why[1:]}."))
+                problems.append((path, f"{why}."))
         if problems:
             raise SettingsInvalid(problems)
 

@@ -14,6 +14,7 @@ from .routing import (
     Call,
     Failure,
     Handler,
+    Hold,
     RecordedRequest,
     failure_response,
     json_response,
@@ -50,6 +51,7 @@ class Rest(InteractionEndpoints):
         self.sb = sandbox
         self.world = sandbox.world
         self.failures: list[Failure] = []
+        self.holds: list[Hold] = []
         self.routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
         s, i = r"(?P<{}>\d+)", r"(?P<token>[^/]+)"
         app, g, c, m, u = (s.format(n) for n in ("app", "guild", "channel", "message", "user"))
@@ -102,7 +104,8 @@ class Rest(InteractionEndpoints):
                 True,
             ),
             ("POST", f"/interactions/(?P<id>\\d+)/{i}/callback", self.callback, False),
-            ("POST", f"/webhooks/{app}/{i}", self.followup, False),
+            ("POST", f"/webhooks/{app}/{i}", self.execute_webhook, False),
+            ("GET", f"/webhooks/{app}/{i}", self.get_webhook, False),
             ("GET", f"/webhooks/{app}/{i}/messages/(?P<mid>@original|\\d+)", self.hook_get, False),
             (
                 "PATCH",
@@ -133,6 +136,14 @@ class Rest(InteractionEndpoints):
         self.sb.requests.append(record)
         response = self._answer(request, record)
         record.status = response.status
+        hold = next(
+            (h for h in self.holds if h.method == record.method and h.pattern.search(path)), None
+        )
+        if hold is not None:
+            self.holds.remove(hold)
+            hold.request = record
+            hold.reached.set()
+            await hold.released.wait()
         return response
 
     def _answer(self, request: web.Request, record: RecordedRequest) -> web.Response:
@@ -448,6 +459,35 @@ class Rest(InteractionEndpoints):
         self.sb.gateway.dispatch_message("MESSAGE_CREATE", message)
         return public_message(message)
 
+    # channel webhooks
+
+    def _channel_webhook(self, call: Call) -> JSON | None:
+        hook = self.world.webhooks.get(call.params["app"])
+        if hook is not None and hook["token"] != call.params["token"]:
+            raise ApiError(401, 50027, "Invalid Webhook Token")
+        return hook
+
+    def execute_webhook(self, call: Call) -> JSON | None:
+        """POST /webhooks/{id}/{token}: a channel webhook posts (``?wait=true`` answers the
+        message, as Discord does; without it 204), else an interaction follow-up."""
+        hook = self._channel_webhook(call)
+        if hook is None:
+            return self.followup(call)
+        check_message(call.body, call.files)
+        message = self.world.webhook_message(hook, call.body, call.files)
+        self.world.store_message(message, in_channel=True)
+        self.sb.gateway.dispatch_message("MESSAGE_CREATE", message)
+        if call.query.get("wait") in ("1", "true", "True"):
+            return public_message(message)
+        return None
+
+    def get_webhook(self, call: Call) -> JSON:
+        """GET /webhooks/{id}/{token}: the webhook, without its token, as Discord answers."""
+        hook = self._channel_webhook(call)
+        if hook is None:
+            raise ApiError(404, 10015, "Unknown Webhook")
+        return {k: v for k, v in hook.items() if k != "token"}
+
     def history(self, call: Call) -> list[JSON]:
         channel = self.world.channel(call.params["channel"])
         self._bot_can_in(channel, 0)
@@ -469,12 +509,15 @@ class Rest(InteractionEndpoints):
             picked = older + newer
         else:
             picked = messages[-limit:]
-        return [public_message(m) for m in reversed(picked)]  # newest first, as Discord
+        # Newest first, as Discord, and without nonces: Discord does not return them here.
+        return [_without_nonce(public_message(m)) for m in reversed(picked)]
 
     def get_message(self, call: Call) -> JSON:
         channel = self.world.channel(call.params["channel"])
         self._bot_can_in(channel, READ_MESSAGE_HISTORY)
-        return public_message(self.world.message(channel["id"], call.params["message"]))
+        return _without_nonce(
+            public_message(self.world.message(channel["id"], call.params["message"]))
+        )
 
     def edit_message(self, call: Call) -> JSON:
         message = self.world.message(call.params["channel"], call.params["message"])
@@ -499,3 +542,8 @@ class Rest(InteractionEndpoints):
             reactions.append({"emoji": {"id": None, "name": emoji}, "count": 1, "me": True})
         elif call.method == "DELETE" and entry is not None:
             reactions.remove(entry)
+
+
+def _without_nonce(message: JSON) -> JSON:
+    message.pop("nonce", None)
+    return message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -40,6 +41,22 @@ class Failure:
     count: int
     retry_after: float
     code: int | None
+
+
+@dataclass
+class Hold:
+    """The next matching request is carried out (a post is stored and shown), then its answer
+    is held until ``release()``: the moment to kill the client from outside, after Discord
+    took the request and before the client heard back."""
+
+    method: str
+    pattern: re.Pattern[str]
+    reached: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+    request: RecordedRequest | None = None
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass

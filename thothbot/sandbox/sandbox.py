@@ -23,7 +23,7 @@ from .interactions import (
     poll,
 )
 from .rest import Rest
-from .routing import Failure, RecordedRequest, serve_file
+from .routing import Failure, Hold, RecordedRequest, serve_file
 from .world import (
     DEFAULT_EVERYONE,
     EPHEMERAL,
@@ -88,6 +88,8 @@ class Sandbox:
 
     async def stop(self) -> None:
         """Close the websockets and the server."""
+        for hold in self.rest.holds:
+            hold.release()
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -194,6 +196,22 @@ class Sandbox:
         role = guild.roles[guild.bot_role_id]
         role["permissions"] = str(permissions)
         self.gateway.dispatch("GUILD_ROLE_UPDATE", {"guild_id": guild_id, "role": role})
+
+    def add_webhook(self, channel_id: str, name: str = "Captain Hook") -> str:
+        """A channel webhook; returns its URL (Discord's "Copy Webhook URL")."""
+        hook = self.world.add_webhook(self._channel(channel_id), name)
+        return f"{self.api_url}/webhooks/{hook['id']}/{hook['token']}"
+
+    def set_overwrite(
+        self, channel_id: str, target_id: str, *, allow: int = 0, deny: int = 0, member: bool = True
+    ) -> None:
+        """Set a channel's permission overwrite for a member (or a role), as an admin would."""
+        channel = self._channel(channel_id)
+        kept = [o for o in channel["permission_overwrites"] if o["id"] != str(target_id)]
+        kept.append({"id": str(target_id), "type": 1 if member else 0, "allow": str(allow),
+                     "deny": str(deny)})  # fmt: skip
+        channel["permission_overwrites"] = kept
+        self.gateway.dispatch("CHANNEL_UPDATE", channel)
 
     def dm_channel(self, user_id: str) -> str:
         """The id of the DM channel between the bot and a user (created if needed)."""
@@ -465,6 +483,19 @@ class Sandbox:
             return f"{name} (last requests: {last or 'none'})"
 
         return await poll(predicate, timeout, what)
+
+    # time and crash points
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the sandbox's clock on (what Discord forgets with time, such as nonces)."""
+        self.world.clock_offset += seconds
+
+    def hold(self, method: str, path_regex: str) -> Hold:
+        """Carry out the next matching request, then hold its answer until ``release()``: a
+        test kills the client at that point (``await hold.reached.wait()``, then SIGKILL)."""
+        hold = Hold(method.upper(), re.compile(path_regex))
+        self.rest.holds.append(hold)
+        return hold
 
     # failure injection
 

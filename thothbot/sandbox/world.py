@@ -44,6 +44,7 @@ DEFAULT_BOT = (
 
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+NONCE_WINDOW = 5 * 60.0  # seconds Discord remembers a message nonce ("a few minutes")
 
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
@@ -119,9 +120,17 @@ class World:
         self.files: dict[str, StoredFile] = {}
         self.dm_by_user: dict[str, str] = {}
         self.commands: dict[str | None, list[JSON]] = {}  # guild id (None: global) -> commands
+        self.webhooks: dict[str, JSON] = {}  # channel webhooks by id, with their token
+        # The sandbox's clock, for what Discord forgets with time (nonces): tests move it on.
+        self.clock_offset = 0.0
+        self.nonce_times: dict[str, float] = {}  # message id -> when its nonce was sent
         self.bot_id = self.next_id()
         self.users[self.bot_id] = self._user(self.bot_id, bot_name, bot=True)
         self.dms_open[self.bot_id] = False
+
+    def now(self) -> float:
+        """The sandbox's time (Unix seconds), which tests can move forward."""
+        return time.time() + self.clock_offset
 
     # ids and users
 
@@ -405,18 +414,44 @@ class World:
             message["message_reference"] = body["message_reference"]
         if body.get("nonce") is not None:
             message["nonce"] = body["nonce"]
+            self.nonce_times[message["id"]] = self.now()
         return message
 
     def by_nonce(self, channel_id: str, author_id: str, nonce: Any) -> JSON | None:
-        """The author's message in the channel sent with this nonce (Discord: a few minutes)."""
+        """The author's message in the channel sent with this nonce within NONCE_WINDOW of the
+        sandbox's clock: Discord remembers a nonce for a few minutes only."""
+        since = self.now() - NONCE_WINDOW
         return next(
             (
                 m
                 for m in self.channel_messages.get(channel_id, [])
-                if m.get("nonce") == nonce and m["author"]["id"] == author_id
+                if m.get("nonce") == nonce
+                and m["author"]["id"] == author_id
+                and self.nonce_times.get(m["id"], 0.0) >= since
             ),
             None,
         )
+
+    def add_webhook(self, channel: JSON, name: str) -> JSON:
+        """A channel webhook (what Integrations > Webhooks makes), with its token."""
+        webhook_id = self.next_id()
+        hook: JSON = {
+            "id": webhook_id, "type": 1, "channel_id": channel["id"],
+            "guild_id": channel.get("guild_id"), "name": name, "avatar": None,
+            "token": f"hook-{webhook_id}-token", "application_id": None,
+        }  # fmt: skip
+        self.webhooks[webhook_id] = hook
+        return hook
+
+    def webhook_message(self, hook: JSON, body: JSON, files: list[tuple[str, bytes]]) -> JSON:
+        """A message a channel webhook posts: authored by the webhook, not by a user."""
+        channel = self.channel(hook["channel_id"])
+        message = self.build_message(channel, self.bot_id, body, files)
+        message.pop("nonce", None)  # webhooks take no nonce
+        author = {"id": hook["id"], "username": str(body.get("username") or hook["name"]),
+                  "avatar": None, "discriminator": "0000", "bot": True}  # fmt: skip
+        message |= {"author": author, "webhook_id": hook["id"]}
+        return message
 
     def store_message(self, message: JSON, *, in_channel: bool) -> None:
         """Index a message, and keep it in its channel unless it is ephemeral."""

@@ -114,13 +114,19 @@ class Deliveries:
         self.ops = ops
         self.clock = clock
         self.timeout = timeout
-        # Strict unless the process was configured otherwise (THOTH_OUTBOUND_ALLOW).
-        self.guard = guard or desk.outbound or Guard()
+        self._guard = guard
         self.outcomes: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._wake = asyncio.Event()
         self._lanes = asyncio.Semaphore(MAX_LANES)
         self._session: aiohttp.ClientSession | None = None
         desk.on_outbox = self.wake
+
+    @property
+    def guard(self) -> Guard:
+        """The desk's outbound guard (THOTH_OUTBOUND_ALLOW), else the strict one."""
+        if self._guard is None:
+            self._guard = self.desk.outbound or Guard()
+        return self._guard
 
     def wake(self) -> None:
         self._wake.set()

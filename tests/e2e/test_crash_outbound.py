@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.e2e.desk import Live
 from tests.e2e.test_crash import free_port, healthy, send_all, thothbot_run
 from thothbot.demo import World, build_world
 from thothbot.keys import new_key
@@ -254,3 +255,37 @@ async def save_settings(desk: Desked, discord: Sandbox, settings: dict[str, Any]
         await saver.save_settings(desk.world.guild, json.dumps(settings), datetime.now(UTC))
     finally:
         await store.close()
+
+
+# -- a deleted ops webhook, through the real bot ------------------------------------------------
+
+
+async def test_a_deleted_ops_webhook_is_disabled_and_the_admins_are_told_in_ops(
+    live: Live,
+) -> None:
+    w = live.world
+    assert live.bot is not None
+    desk = live.bot.desk
+    desk.outbound = Guard.allowing([LOOPBACK], live.sandbox.api_url)
+    escalations_channel = live.sandbox.add_channel(w.guild, "escalations")
+    hook = live.sandbox.add_webhook(escalations_channel, "Escalations")
+    document = (await desk.config(w.guild)).document
+    await desk.save_settings(
+        w.guild, json.dumps({**document, "ops_webhook": hook}), live.clock.now()
+    )
+
+    channel = await live.open_ticket(type="billing")
+    await live.say(channel, w.customer, "refund please")
+    await live.sandbox.wait_for(lambda: escalations(live.sandbox, escalations_channel))
+
+    live.sandbox.delete_webhook(hook)  # an admin removed it in Discord
+    second = await live.open_ticket(subject="Another refund", type="billing")
+    await live.say(second, w.customer, "refund please, again")
+    [notice] = await live.sandbox.wait_for(lambda: live.messages(w.ops))
+    assert notice["content"].startswith(
+        "Escalations are no longer sent to the Discord webhook at 127.0.0.1:"
+    )
+    assert "saving the settings again turns it back on" in notice["content"]
+    assert hook.rsplit("/", 1)[1] not in notice["content"]  # no token shown
+    assert (notice["mentions"], notice["mention_roles"]) == ([], [])
+    assert len(escalations(live.sandbox, escalations_channel)) == 1

@@ -202,6 +202,10 @@ class Sandbox:
         hook = self.world.add_webhook(self._channel(channel_id), name)
         return f"{self.api_url}/webhooks/{hook['id']}/{hook['token']}"
 
+    def delete_webhook(self, url: str) -> None:
+        """Delete a channel webhook, as an admin does in the channel's settings."""
+        del self.world.webhooks[url.rstrip("/").split("/")[-2]]
+
     def set_overwrite(
         self, channel_id: str, target_id: str, *, allow: int = 0, deny: int = 0, member: bool = True
     ) -> None:

@@ -1064,6 +1064,36 @@ async def test_a_webhook_post_accepted_without_an_answer_is_found_not_posted_aga
     assert len(world.destinations.ok(OPS_HOOK)) == (1 if can_read else 2)
 
 
+async def test_a_summary_accepted_without_an_answer_stands_for_its_rows_after_a_restart(
+    world: World,
+) -> None:
+    await world.configure({"ops_webhook": world.url(OPS_HOOK)})
+    world.destinations.answer(OPS_HOOK, *[200] * 29, "accept, then stall")
+    for n in range(1, 36):
+        await world.open(f"Outage {n}", urgency="critical")
+    await world.worker(timeout=0.2).send_due()
+    summaries = [s for s in world.destinations.ok(OPS_HOOK) if s.is_summary]
+    assert len(summaries) == 1
+    assert await world.counts() == {"sent": 29, "pending": 6}
+    marked = {r["attempt"] for r in world.rows() if r["status"] == "pending"}
+    assert len(marked) == 1  # the six share the summary's marker
+    assert summaries[0].json()["embeds"][0]["footer"]["text"] == f"ref {marked.pop()}"
+
+    desk = await world.restart()
+    world.clock.step(3600)
+    await world.open("After the restart", urgency="critical")
+    ops = OpsStub(destinations=world.destinations)
+    worker = Deliveries(desk, ops=ops, clock=world.clock)
+    world.workers.append(worker)
+    await worker.send_due()
+
+    assert len(ops.looked) == 1
+    assert len([s for s in world.destinations.ok(OPS_HOOK) if s.is_summary]) == 1
+    assert await world.counts() == {"sent": 31, "summarized": 5}
+    last = world.destinations.ok(OPS_HOOK)[-1]
+    assert ticket_field(last) == "#36 (discord)"  # only the new one went out
+
+
 async def test_without_a_bot_to_look_a_maybe_accepted_webhook_post_is_sent_again(
     world: World,
 ) -> None:

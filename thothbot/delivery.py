@@ -72,10 +72,6 @@ class Gone(Exception):
     """The destination is gone (410, or a deleted Discord webhook): disable it, tell admins."""
 
 
-class Unsettled(Exception):
-    """No answer came (a timeout, a dropped connection): the post may have been accepted."""
-
-
 class OpsChannel(Protocol):
     """The bot's side: post an escalation in the server's ops channel with a Claim button,
     find a post again by its marker, and tell the server's admins something."""
@@ -214,8 +210,6 @@ class Deliveries:
             await self._failed(row, str(refused), permanent=True)
         except Gone as gone:
             await self._gone(row, destination, str(gone))
-        except Unsettled as unsettled:
-            return await self._failed(row, str(unsettled), settled=False)
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, OutboundRefused):
                 await self._failed(row, f"refused: {error.os_error}", permanent=True)

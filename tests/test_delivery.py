@@ -1094,6 +1094,17 @@ async def test_a_summary_accepted_without_an_answer_stands_for_its_rows_after_a_
     assert ticket_field(last) == "#36 (discord)"  # only the new one went out
 
 
+async def test_a_summary_refused_with_an_answer_leaves_nothing_to_look_for(world: World) -> None:
+    await world.configure({"ops_webhook": world.url(OPS_HOOK)})
+    world.destinations.answer(OPS_HOOK, *[200] * 29, 500)
+    for n in range(1, 36):
+        await world.open(f"Outage {n}", urgency="critical")
+    await world.worker().send_due()
+    pending = [r for r in world.rows() if r["status"] == "pending"]
+    assert len(pending) == 6
+    assert {(r["attempt"], r["attempting_at"]) for r in pending} == {(None, None)}
+
+
 async def test_without_a_bot_to_look_a_maybe_accepted_webhook_post_is_sent_again(
     world: World,
 ) -> None:

@@ -348,11 +348,16 @@ class Deliveries:
         assert first.event_id is not None
         tickets = [await self.desk.ticket(w.ticket_id) for w in waiting]
         embed = delivery.summary(tickets, first.event_id)
-        await self._mark([w.id for w in waiting], first.event_id)
-        message_id = await self._webhook(
-            url, {"embeds": [embed.to_dict()], "allowed_mentions": {"parse": []}}
-        )
-        await self._sent([w.id for w in waiting], message_id, summary=True)
+        ids = [w.id for w in waiting]
+        await self._mark(ids, first.event_id)
+        try:
+            message_id = await self._webhook(
+                url, {"embeds": [embed.to_dict()], "allowed_mentions": {"parse": []}}
+            )
+        except (Later, Refused, Gone):
+            await self._mark(ids, None)  # answered: the summary was not posted
+            raise
+        await self._sent(ids, message_id, summary=True)
 
     async def _reconcile(self, guild_id: str, url: str, waiting: Sequence[DeliveryRow]) -> bool:
         """Rows whose post was maybe accepted before a crash or a timeout: look for each post
@@ -371,7 +376,7 @@ class Deliveries:
         elif not await self._bot_ready([w.id for w in waiting]):
             return False
         else:
-            hook = await self._http(url, None, {}, method="GET")
+            hook = await self._http(url, None, {}, method="GET", discord=True)
             channel_id, webhook_id = str(hook.get("channel_id", "")), str(hook.get("id", ""))
             for marker, rows in tried.items():
                 since = min(r.attempting_at or self.clock() for r in rows) - LOOK_BACK

@@ -523,7 +523,7 @@ async def test_5xx_is_retried_with_growing_backoff(world: World) -> None:
     assert worker.outcomes == {"sent": 1, "summarized": 0, "retried": 2, "failed": 0}
 
 
-async def test_a_deleted_discord_webhook_is_disabled_admins_are_told_and_saving_reenables(
+async def test_a_deleted_ops_webhook_is_disabled_admins_are_told_and_saving_reenables(
     world: World,
 ) -> None:
     settings = {"ops_webhook": world.url(OPS_HOOK)}
@@ -542,25 +542,49 @@ async def test_a_deleted_discord_webhook_is_disabled_admins_are_told_and_saving_
     assert guild == G
     assert "no longer sent to the Discord webhook at 127.0.0.1:" in text
     assert "saving the settings again turns it back on" in text
+    assert "Until then they are posted here." in text
     assert OPS_HOOK not in text  # the webhook's token stays out of the message
     assert rows["ops_notice"]["status"] == "sent"
+    # The escalation is not lost with its webhook: the bot posts it in #ops.
+    assert [t.id for t, *_ in ops.posts] == [first.id]
+    assert rows["ops"]["status"] == "sent"
 
     second = await world.open("Next one")
     world.clock.step(3600)
     await worker.send_due()
-    by_ticket = {
-        r["ticket_id"]: r for r in world.rows() if destination_of(r)["kind"] != "ops_notice"
+    hooked = {
+        r["ticket_id"]: r for r in world.rows() if destination_of(r)["kind"] == "discord_webhook"
     }
-    assert by_ticket[first.id]["attempts"] == 1  # never tried again
-    assert by_ticket[second.id]["status"] == "failed"
-    assert "disabled" in by_ticket[second.id]["error"]
+    assert hooked[first.id]["attempts"] == 1  # never tried again
+    assert hooked[second.id]["status"] == "failed"
+    assert "disabled" in hooked[second.id]["error"]
     assert len(world.destinations.seen) == 1  # the disabled webhook got nothing more
+    assert [t.id for t, *_ in ops.posts] == [first.id, second.id]
+    assert len(ops.notices) == 1  # told once
 
     await world.configure(settings)  # an admin saves the settings again
     third = await world.open("After the fix")
     await worker.send_due()
-    assert {r["ticket_id"]: r["status"] for r in world.rows()}[third.id] == "sent"
+    [row] = [r for r in world.rows() if r["ticket_id"] == third.id]
+    assert (destination_of(row)["kind"], row["status"]) == ("discord_webhook", "sent")
     assert len(world.destinations.ok(OPS_HOOK)) == 1
+    assert len(ops.posts) == 2  # back on the webhook, not through the bot
+
+
+async def test_a_deleted_fanout_webhook_is_disabled_without_posting_in_ops_instead(
+    world: World,
+) -> None:
+    await world.configure(
+        {"destinations": [{"kind": "discord_webhook", "url": world.url(FANOUT_HOOK)}]}
+    )
+    world.destinations.answer(FANOUT_HOOK, 404)
+    ops = OpsStub()
+    worker = world.worker(ops=ops)
+    await world.open("Deleted webhook")
+    await worker.send_due()
+    assert len(ops.posts) == 1  # its own #ops post only, not a second one for the webhook
+    [(_, text)] = ops.notices
+    assert "Until then" not in text
 
 
 async def test_410_disables_an_http_destination_while_other_4xx_are_retried(

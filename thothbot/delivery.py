@@ -54,6 +54,7 @@ OUTCOMES = ("sent", "summarized", "retried", "failed")
 BODY_CAP = 64 * 1024  # bytes of an answer read; the rest is dropped with the connection
 LOOK_BACK = timedelta(minutes=2)  # before a maybe-accepted try, where its post is looked for
 NOTICE = "ops_notice"  # an outbox row telling the server's admins something in #ops
+OPS = json.dumps({"kind": delivery.OPS})  # an outbox row for the bot's #ops channel
 
 
 class Later(Exception):
@@ -191,7 +192,8 @@ class Deliveries:
             if key in disabled:
                 label, when, _ = disabled[key]
                 why = f"{label} was disabled at {when.isoformat()} after it answered Gone"
-                await self._failed(row, why, permanent=True)
+                instead = await self._is_ops_webhook(row.guild_id, destination)
+                await self._failed(row, why, permanent=True, to_ops=instead)
                 return None
         row = await self._fixed(row, kind, ticket)
         try:
@@ -236,6 +238,12 @@ class Deliveries:
             body = json.dumps(delivery.webhook_event(ticket, row.reason, self.clock()))
         await self.store.run(lambda tx: tx.fix_event(row.id, event_id, body))
         return dataclasses.replace(row, event_id=event_id, body=body)
+
+    async def _is_ops_webhook(self, guild_id: str, destination: dict[str, Any]) -> bool:
+        """Whether this destination is the server's ``ops_webhook`` (whose escalations go
+        through the bot's #ops channel instead while it is disabled)."""
+        hook = (await self.desk.config(guild_id)).settings.ops_webhook
+        return hook is not None and delivery.target({"url": hook}) == delivery.target(destination)
 
     async def _mark(self, ids: Sequence[int], marker: str | None) -> None:
         """Commit that a post carrying ``marker`` is being tried for ``ids``, before trying it
@@ -462,9 +470,11 @@ class Deliveries:
         after: float | None = None,
         permanent: bool = False,
         settled: bool = True,
+        to_ops: bool = False,
     ) -> datetime | None:
         """Record a failed try; ``settled`` when an answer came, so nothing was posted (no
-        answer keeps the attempting mark, and the next try looks first)."""
+        answer keeps the attempting mark, and the next try looks first); ``to_ops``: the bot
+        posts it in #ops instead."""
         attempt = row.attempts + 1
         retry_at = None
         if not permanent and attempt < MAX_ATTEMPTS:
@@ -479,9 +489,13 @@ class Deliveries:
             tx.delivery_failed(row.id, error, retry_at)
             if settled:
                 tx.attempting([row.id], None, None)
+            if to_ops:
+                tx.insert_deliveries([(row.guild_id, row.ticket_id, OPS, row.reason, self.clock())])
 
         await self.store.run(unit)
         self.outcomes["retried" if retry_at else "failed"] += 1
+        if to_ops:
+            self.wake()
         return retry_at
 
     async def _gone(self, row: DeliveryRow, destination: dict[str, Any], error: str) -> None:
@@ -489,9 +503,11 @@ class Deliveries:
         until the server's settings are saved again, and the admins are told in #ops."""
         label = delivery.target_label(destination)
         at = self.clock()
+        instead = await self._is_ops_webhook(row.guild_id, destination)
         text = (
             f"Escalations are no longer sent to {label}: it answered that it is gone ({error})."
             " Fix or remove it in the settings; saving the settings again turns it back on."
+            + (" Until then they are posted here." if instead else "")
         )
         notice = json.dumps({"kind": NOTICE}, sort_keys=True)
         log.warning("guild %s: %s disabled after delivery %s: %s",
@@ -502,6 +518,8 @@ class Deliveries:
             tx.attempting([row.id], None, None)
             tx.disable_destination(row.guild_id, delivery.target(destination), label, at, error)
             tx.insert_deliveries([(row.guild_id, row.ticket_id, notice, text, at)])
+            if instead:  # the escalation still reaches #ops, through the bot
+                tx.insert_deliveries([(row.guild_id, row.ticket_id, OPS, row.reason, at)])
 
         await self.store.run(unit)
         self.outcomes["failed"] += 1

@@ -865,6 +865,32 @@ async def test_an_http_destination_gets_a_signed_body_with_the_same_id_on_a_retr
     assert re.fullmatch(r"msg_[0-9A-HJKMNP-TV-Z]{26}", row["event_id"])  # a ULID, not the row id
 
 
+async def test_a_restart_resends_an_http_delivery_with_the_same_bytes_and_id(
+    world: World,
+) -> None:
+    """The receiver dedupes by webhook-id; a crash mid-try must not change what it gets."""
+    await world.configure(
+        {"destinations": [{"kind": "http", "url": world.url(ENDPOINT), "secret": SECRET}]}
+    )
+    world.destinations.answer(ENDPOINT, "accept, then stall")
+    ticket = await world.open("Checkout broken", urgency="low")
+    await world.worker(ops=OpsStub(), timeout=0.2).send_due()
+    await world.desk.set_urgency(ticket.id, "high", T0)  # the ticket moved on meanwhile
+
+    desk = await world.restart()
+    world.clock.step(3600)
+    worker = Deliveries(desk, ops=OpsStub(), clock=world.clock)
+    world.workers.append(worker)
+    await worker.send_due()
+
+    first, second = world.destinations.to(ENDPOINT)
+    assert second.headers["webhook-id"] == first.headers["webhook-id"]
+    assert second.body == first.body
+    assert json.loads(second.body)["data"]["urgency"] == "low"  # as first built
+    stamps = [int(s.headers["webhook-timestamp"]) for s in (first, second)]
+    assert stamps[1] - stamps[0] == 3600  # each try is signed at its own time
+
+
 async def test_webhook_ids_differ_across_databases_for_the_same_row(
     world: World, tmp_path: Path
 ) -> None:

@@ -36,8 +36,11 @@ def test_create_prints_a_key_and_secret_and_stores_only_the_keys_hash(db: Path) 
             (key_id,),
         ).fetchone()
         dump = "\n".join(conn.iterdump())
-    assert row == ("123456789", keys.hash_key(api_key), secret, None)
+    assert row[:2] == ("123456789", keys.hash_key(api_key))
+    assert row[2].startswith("sealed:v1:")  # the signing secret is sealed, not in clear
+    assert row[3] is None
     assert api_key not in dump
+    assert secret.removeprefix("whsec_") not in dump
     assert len(keys.signing_key(secret)) == 32
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
+from thothbot import sealing
 from thothbot.core.errors import InvalidInput
 
 DEFAULT_DB_PATH = "./data/thothbot.db"
@@ -41,6 +42,9 @@ class Config:
     ingress_port: int = DEFAULT_INGRESS_PORT
     ingress_rate: float = DEFAULT_INGRESS_RATE
     ingress_burst: int = DEFAULT_INGRESS_BURST
+    # The master key that seals secrets at rest (see thothbot/sealing.py); None: the key file
+    # beside the database.
+    secret_key: SecretStr | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -54,6 +58,9 @@ class Config:
                 f"THOTH_LLM_BASE_URL must start with http:// or https://, not {base_url!r}."
             )
         api_key = env.get("THOTH_LLM_API_KEY", "").strip()
+        secret_key = env.get(sealing.ENV, "").strip()
+        if secret_key:
+            sealing.parse_keys(secret_key)  # a malformed key is refused at start, in words
         return cls(
             db_path=env.get("THOTH_DB_PATH", "").strip() or DEFAULT_DB_PATH,
             discord_token=SecretStr(token) if token else None,
@@ -66,6 +73,7 @@ class Config:
             llm_base_url=base_url,
             llm_api_key=SecretStr(api_key) if api_key else None,
             llm_model=env.get("THOTH_LLM_MODEL", "").strip() or None,
+            secret_key=SecretStr(secret_key) if secret_key else None,
             **_ingress(env),
         )
 
@@ -73,6 +81,7 @@ class Config:
         logging.basicConfig(
             level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        sealing.mask_logs()
 
 
 def _guild_ids(raw: str) -> tuple[int, ...]:

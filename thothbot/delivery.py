@@ -139,7 +139,10 @@ class Deliveries:
     async def _deliver(self, row: DeliveryRow) -> datetime | None:
         """Send one delivery and record the outcome; when the destination could not take it
         for now, the moment to try it again."""
-        destination = json.loads(row.destination)
+        destination = await self._destination(row)
+        if destination is None:
+            await self._failed(row, "its destination is no longer in the settings", permanent=True)
+            return None
         try:
             ticket = await self.desk.ticket(row.ticket_id)
         except TicketNotFound:
@@ -166,6 +169,15 @@ class Deliveries:
             if message_id is not None:
                 await self._sent([row.id], message_id)
         return None
+
+    async def _destination(self, row: DeliveryRow) -> dict[str, Any] | None:
+        """Where a delivery goes, its URL and secret looked up (unsealed) in the server's
+        settings now: the outbox row only names the destination."""
+        ref = json.loads(row.destination)
+        if ref.get("kind") == delivery.OPS:
+            return dict(ref)
+        config = await self.desk.config(row.guild_id)
+        return delivery.find_destination(config.settings, ref)
 
     async def render(self, ticket: Ticket, reason: str) -> OpsPost:
         """The #ops post for an escalated ticket, as it stands now."""

@@ -1021,7 +1021,7 @@ def addresses(runner: web.AppRunner) -> list[str]:
 
 async def serve(config: Config, out: TextIO) -> None:
     """Run the ingress alone (no Discord bot) until Ctrl-C or SIGTERM."""
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.db_path, secret_key=config.secret_key)
     # The heuristic decides alone when no THOTH_LLM_MODEL is set.
     classifier = UrgencyClassifier.from_config(config, store)
     try:

@@ -114,7 +114,7 @@ def _with_store(unit: Callable[[Tx], T]) -> T:
     config = Config.from_env(os.environ)
 
     async def run() -> T:
-        store = await Store.open(config.db_path)
+        store = await Store.open(config.db_path, secret_key=config.secret_key)
         try:
             return await store.run(unit)
         finally:

@@ -18,6 +18,7 @@ from thothbot.core import delivery, tickets
 from thothbot.core.answers import SavedAnswer, answer_for
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
+from thothbot.core.masking import reference
 from thothbot.core.models import (
     AnswerReplied,
     Assigned,
@@ -590,10 +591,13 @@ class Desk:
             reason = (
                 f"Rule: {effect.rule_name or effect.rule_id}" if effect.rule_id else effect.reason
             )
+            # The row names its destination (never its URL or secret, which stay sealed in
+            # the settings); the worker looks them up when it sends.
             rows.extend(
-                (ticket.guild_id, ticket.id, json.dumps(d, sort_keys=True), reason, effect.at)
+                (ticket.guild_id, ticket.id, json.dumps(reference(d), sort_keys=True), reason,
+                 effect.at)
                 for d in delivery.destinations(config.settings, known)
-            )
+            )  # fmt: skip
         if rows:
             tx.insert_deliveries(rows)
             result.deliveries = True

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from thothbot.core.embeds import EmbedSpec, cut, fit, flatten_value
+from thothbot.core.masking import reference
 from thothbot.core.models import Ticket
 from thothbot.core.redact import redact
 from thothbot.core.settings import Destination, GuildSettings
@@ -219,3 +220,18 @@ def summary(tickets: Sequence[Ticket]) -> EmbedSpec:
         lines.append(f"... and {len(tickets) - SUMMARY_LINES} more")
     return fit(f"{len(tickets)} more {what} escalated in the last minute", [],
                description="\n".join(lines))  # fmt: skip
+
+
+def find_destination(settings: GuildSettings, ref: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The destination (URL and secret included) an outbox row's reference names, as the
+    settings hold it now; None when the settings no longer have it."""
+    if ref.get("kind") == OPS:
+        return {"kind": OPS}
+    found: list[dict[str, Any]] = []
+    if settings.ops_webhook is not None:
+        found.append({"kind": "discord_webhook", "url": settings.ops_webhook})
+    found += [
+        d.model_dump(mode="json", exclude={"when"}, exclude_none=True)
+        for d in settings.destinations
+    ]
+    return next((d for d in found if reference(d) == dict(ref)), None)

@@ -75,11 +75,14 @@ def test_list_shows_keys_without_secrets_and_filters_by_server(db: Path) -> None
 
     assert everything.code == 0
     lines = everything.out.splitlines()
-    assert lines[0].split() == ["KEY", "ID", "SERVER", "CREATED", "STATUS"]
+    assert lines[0].split() == ["KEY", "ID", "SERVER", "CREATED", "SECRET", "STATUS"]
     assert {line.split()[0] for line in lines[1:]} == {a["key_id"], b["key_id"]}
     assert all(line.endswith("active") for line in lines[1:])
     for secret in (a["api_key"], a["webhook_secret"], b["api_key"], b["webhook_secret"]):
         assert secret not in everything.out
+    # Each signing secret shows masked, with its last characters to tell them apart.
+    assert f"whsec_…{a['webhook_secret'][-4:]}" in everything.out
+    assert only_g2[0]["webhook_secret"] == f"whsec_…{b['webhook_secret'][-4:]}"
     assert [k["key_id"] for k in only_g2] == [b["key_id"]]
     assert only_g2[0]["revoked_at"] is None
     assert "for server G3" in thothbot("keys", "list", "--guild", "G3").err

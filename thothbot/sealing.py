@@ -193,7 +193,8 @@ def _create_key_file(path: Path) -> str:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-    log.warning("made a new secret key in %s: keep a copy apart from the database backups", path)
+    # INFO: `thothbot run` shows it; a throwaway database (the demo) stays quiet.
+    log.info("made a new secret key in %s: keep a copy apart from the database backups", path)
     return key
 
 

@@ -179,6 +179,10 @@ class Tx:
             return GuildRow(guild_id, "[]", "{}", 0)
         return GuildRow(guild_id, row[0], self._open_settings(guild_id, row[1]), row[2])
 
+    def _known_guild(self, guild_id: str) -> None:
+        """Create the server's row if it is new (without reading, or unsealing, its settings)."""
+        self._conn.execute("INSERT OR IGNORE INTO guilds (guild_id) VALUES (?)", (guild_id,))
+
     def _open_settings(self, guild_id: str, text: str) -> str:
         """The stored settings with their secrets unsealed (they are stored sealed)."""
         if sealing.SEALED not in text:
@@ -193,7 +197,7 @@ class Tx:
         return row[0] if row is not None else self.guild(guild_id).revision
 
     def save_rules(self, guild_id: str, rules: list[dict[str, Any]]) -> None:
-        self.guild(guild_id)
+        self._known_guild(guild_id)
         self._conn.execute(
             "UPDATE guilds SET rules = ?, revision = revision + 1 WHERE guild_id = ?",
             (json.dumps(rules, ensure_ascii=False), guild_id),
@@ -201,7 +205,7 @@ class Tx:
 
     def save_settings(self, guild_id: str, document: Mapping[str, Any]) -> None:
         """Store the settings, their secrets (webhook URLs, destination secrets) sealed."""
-        self.guild(guild_id)
+        self._known_guild(guild_id)
         context = f"settings:{guild_id}"
         sealed = map_secrets(document, lambda _, v: self._sealer.seal(v, context))
         self._conn.execute(
@@ -281,7 +285,7 @@ class Tx:
 
     def reserve_number(self, guild_id: str) -> int:
         """Take the server's next ticket number."""
-        self.guild(guild_id)
+        self._known_guild(guild_id)
         (number,) = self._one(
             "UPDATE guilds SET next_ticket_number = next_ticket_number + 1 WHERE guild_id = ?"
             " RETURNING next_ticket_number - 1",

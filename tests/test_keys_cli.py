@@ -213,3 +213,24 @@ async def test_during_the_overlap_either_secret_verifies_and_after_it_only_the_n
     assert during == [202, 202, 202]
     assert last_minute == 202
     assert after == [401, 202, 202]
+
+
+async def test_a_running_ingress_stops_the_old_secret_even_if_it_never_saw_the_new(
+    tmp_path: Path,
+) -> None:
+    async with _serve(tmp_path) as server:
+        assert (await server.webhook(message_id="msg_cached")).status == 202
+        other = await Store.open(server.path)
+        await other.run(
+            lambda tx: tx.rotate_webhook_secret(
+                server.key_id, keys.new_secret(), server.now[0], timedelta(hours=1)
+            )
+        )
+        await other.close()
+        within = await server.webhook(message_id="msg_within")
+        server.now[0] += timedelta(hours=2)
+        server.clock.now += 31  # past the ingress's key cache (30 s)
+        after = await server.webhook(message_id="msg_after")  # signed with the old secret
+
+    assert within.status == 202
+    assert after.status == 401

@@ -119,6 +119,20 @@ async def test_without_a_configured_key_one_is_made_once_beside_the_database(
     assert [p.name for p in key_file.parent.iterdir() if p.name.startswith(".secret")] == []
 
 
+def test_a_key_file_others_can_read_is_used_and_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "thoth.db"
+    private = sealing.sealer_for(str(db), None, may_create=True)
+    assert "can be read by other users" not in caplog.text
+    (tmp_path / "secret.key").chmod(0o644)
+
+    opened = sealing.sealer_for(str(db), None, may_create=False)
+
+    assert opened.key_id == private.key_id
+    assert "secret.key can be read by other users: chmod 600 it" in caplog.text
+
+
 def test_processes_starting_together_make_one_key(tmp_path: Path) -> None:
     db = tmp_path / "thoth.db"
     script = (

@@ -164,6 +164,9 @@ def sealer_for(db_path: str, configured: str | None, *, may_create: bool) -> Sea
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) else "it is not text"
         raise SealingError(f"{LEAD}: cannot read the key file {path}: {reason}") from None
+    with contextlib.suppress(OSError):
+        if path.stat().st_mode & 0o077:
+            log.warning("%s can be read by other users: chmod 600 it", path)
     try:
         return Sealer(parse_keys(text, f"the key file {path}"), f"the key file {path}")
     except InvalidInput as error:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -390,6 +390,13 @@ async def test_exported_settings_are_masked_and_reimported_keep_the_secrets_that
     await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
     await desk.save_settings(G, json.dumps(_settings(receiver)), T0)
 
+    created = keys.new_key(G, T0)
+    rotated_to = keys.new_secret()
+    await desk.store.run(lambda tx: tx.insert_api_key(created.row))
+    await desk.store.run(
+        lambda tx: tx.rotate_webhook_secret(created.row.key_id, rotated_to, T0, timedelta(hours=1))
+    )
+
     exported = json.dumps(await desk.settings_export(G), ensure_ascii=False)
     await desk.save_settings(G, exported, T0)  # re-imported unchanged
     ticket = await desk.open_ticket(G, "U1", "Printer on fire", T0)
@@ -411,7 +418,10 @@ async def test_exported_settings_are_masked_and_reimported_keep_the_secrets_that
     # Not in the file either: the settings, the outbox and every page are free of them.
     data = _file_bytes(path)
     assert b"Printer on fire" in data  # the control: the scan sees clear text
-    for secret in (SECRET, TOKEN, _webhook(receiver.url), f"{receiver.url}/hooks/a"):
+    for secret in (
+        SECRET, TOKEN, _webhook(receiver.url), f"{receiver.url}/hooks/a",
+        created.row.webhook_secret, rotated_to, created.api_key,
+    ):  # fmt: skip
         assert not _in_clear(data, secret), secret
 
 

@@ -42,6 +42,7 @@ from thothbot.core.embeds import (
     cut,
 )
 from thothbot.core.errors import SettingsInvalid
+from thothbot.core.masking import reference
 from thothbot.core.models import Ticket
 from thothbot.core.settings import (
     Destination,
@@ -788,5 +789,8 @@ def test_a_disabled_destination_is_named_by_its_host_never_its_token() -> None:
     assert target_label({"kind": "http", "url": "https://user:pw@hooks.example:8443/x"}) == (
         "the http destination at hooks.example:8443"
     )
-    assert target({"url": hook_url}) != target({"url": hook_url + "x"})
-    assert "s3cret" not in target({"url": hook_url})
+    hook = {"kind": "discord_webhook", "url": hook_url}
+    assert target(hook) != target({**hook, "url": hook_url + "x"})
+    assert "s3cret" not in target(hook)
+    # One fingerprint: the one the destination's outbox rows carry.
+    assert target(hook) == reference(hook)["ref"]

@@ -20,7 +20,13 @@ from thothbot.config import Config
 from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.core.rules import validate_and_normalize
 from thothbot.core.settings import parse_settings
-from thothbot.keys import cmd_keys_create, cmd_keys_list, cmd_keys_revoke
+from thothbot.keys import (
+    DEFAULT_OVERLAP_HOURS,
+    cmd_keys_create,
+    cmd_keys_list,
+    cmd_keys_revoke,
+    cmd_keys_rotate,
+)
 from thothbot.simulate import PrettyPrinter, run_scenario
 from thothbot.store import StoreUnavailable
 
@@ -234,6 +240,23 @@ def _add_ingress_commands(commands: Any) -> None:
     revoke = keys_commands.add_parser("revoke", help="revoke a key: its requests get 401")
     revoke.add_argument("key_id", metavar="KEY_ID", help="the key's id, from `keys list`")
     revoke.set_defaults(handler=cmd_keys_revoke)
+    rotate = keys_commands.add_parser(
+        "rotate",
+        help="issue a new webhook signing secret; the old one verifies for an overlap",
+        description="Print a new webhook signing secret for the key (shown only once). The"
+        " previous secret keeps verifying for --overlap hours, then stops; meanwhile a sender"
+        " may sign with either. The API key itself does not change.",
+    )
+    rotate.add_argument("key_id", metavar="KEY_ID", help="the key's id, from `keys list`")
+    rotate.add_argument(
+        "--overlap",
+        type=float,
+        default=DEFAULT_OVERLAP_HOURS,
+        metavar="HOURS",
+        help=f"how long the previous secret keeps verifying (default {DEFAULT_OVERLAP_HOURS:g})",
+    )
+    rotate.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    rotate.set_defaults(handler=cmd_keys_rotate)
 
     ingress = commands.add_parser(
         "ingress",

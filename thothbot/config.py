@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
+from thothbot import sealing
 from thothbot.core.errors import InvalidInput
 
 DEFAULT_DB_PATH = "./data/thothbot.db"
@@ -46,6 +47,9 @@ class Config:
     # Addresses and names destinations may reach though they are not public (THOTH_OUTBOUND_ALLOW):
     # CIDR ranges ("10.0.0.0/8", "127.0.0.1/32") and host names ("hooks.internal").
     outbound_allow: tuple[str, ...] = ()
+    # The master key that seals secrets at rest (see thothbot/sealing.py); None: the key file
+    # beside the database.
+    secret_key: SecretStr | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -59,6 +63,9 @@ class Config:
                 f"THOTH_LLM_BASE_URL must start with http:// or https://, not {base_url!r}."
             )
         api_key = env.get("THOTH_LLM_API_KEY", "").strip()
+        secret_key = env.get(sealing.ENV, "").strip()
+        if secret_key:
+            sealing.parse_keys(secret_key)  # a malformed key is refused at start, in words
         return cls(
             db_path=env.get("THOTH_DB_PATH", "").strip() or DEFAULT_DB_PATH,
             discord_token=SecretStr(token) if token else None,
@@ -72,6 +79,7 @@ class Config:
             llm_api_key=SecretStr(api_key) if api_key else None,
             llm_model=env.get("THOTH_LLM_MODEL", "").strip() or None,
             outbound_allow=_outbound_allow(env.get("THOTH_OUTBOUND_ALLOW", "")),
+            secret_key=SecretStr(secret_key) if secret_key else None,
             **_ingress(env),
         )
 
@@ -79,6 +87,7 @@ class Config:
         logging.basicConfig(
             level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        sealing.mask_logs()
 
 
 def _guild_ids(raw: str) -> tuple[int, ...]:

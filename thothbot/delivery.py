@@ -179,7 +179,10 @@ class Deliveries:
     async def _deliver(self, row: DeliveryRow) -> datetime | None:
         """Send one delivery and record the outcome; when the destination could not take it
         for now, the moment to try it again."""
-        destination = json.loads(row.destination)
+        destination = await self._destination(row)
+        if destination is None:
+            await self._failed(row, "its destination is no longer in the settings", permanent=True)
+            return None
         try:
             ticket = await self.desk.ticket(row.ticket_id)
         except TicketNotFound:
@@ -228,6 +231,15 @@ class Deliveries:
                 await self._sent([row.id], message_id)
         return None
 
+    async def _destination(self, row: DeliveryRow) -> dict[str, Any] | None:
+        """Where a delivery goes, its URL and secret looked up (unsealed) in the server's
+        settings now: the outbox row only names the destination."""
+        ref = json.loads(row.destination)
+        if ref.get("kind") in (delivery.OPS, NOTICE):
+            return dict(ref)
+        config = await self.desk.config(row.guild_id)
+        return delivery.find_destination(config.settings, ref)
+
     async def _fixed(self, row: DeliveryRow, kind: str, ticket: Ticket) -> DeliveryRow:
         """The row with its webhook-id (and an http destination's body) fixed for every try."""
         if row.event_id is not None:
@@ -243,7 +255,8 @@ class Deliveries:
         """Whether this destination is the server's ``ops_webhook`` (whose escalations go
         through the bot's #ops channel instead while it is disabled)."""
         hook = (await self.desk.config(guild_id)).settings.ops_webhook
-        return hook is not None and delivery.target({"url": hook}) == delivery.target(destination)
+        ops_webhook = {"kind": "discord_webhook", "url": hook}
+        return hook is not None and delivery.target(ops_webhook) == delivery.target(destination)
 
     async def _mark(self, ids: Sequence[int], marker: str | None) -> None:
         """Commit that a post carrying ``marker`` is being tried for ``ids``, before trying it

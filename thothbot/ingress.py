@@ -66,6 +66,9 @@ WORK_BATCH = 100  # pending events the worker takes from the database at a time
 RETRY_AFTER = 5.0  # seconds before events left pending by a failure are tried again
 MAX_ATTEMPTS = 3  # unexpected failures on one event (not the database's) before it is failed
 STOP_GRACE = 5.0  # seconds the worker has on shutdown to finish the tickets it is opening
+# Cached keys are read again after this long, so a `keys rotate` (or revoke) made by another
+# process takes effect here within it: a rotated-out secret stops soon after its overlap.
+KEY_CACHE_SECONDS = 30.0
 
 
 class SupportTicketCreated(BaseModel):
@@ -354,6 +357,8 @@ class Ingress:
         self.limiter = RateLimiter(self.settings.rate, self.settings.burst, clock)
         self.commits = GroupCommit(self.store)
         self._keys: dict[str, ApiKeyRow] = {}
+        self._keys_read: dict[str, float] = {}  # when each cached key was read (``clock``)
+        self._clock = clock
         self._now = now
         self._last_received: datetime | None = None
         # The worker's state: woken by each accepted event (and at start, for what is pending).
@@ -407,7 +412,7 @@ class Ingress:
                     "There is no active key with this id: check the webhook URL.", bearer=False
                 )
             body = await self._body(request)
-            message_id = self._verify(request, key, body)
+            message_id = await self._verify(request, key, body)
             self._limit(key)
             envelope = _parse(body)
             name = envelope.get("type")
@@ -461,10 +466,13 @@ class Ingress:
     async def _key(self, key_id: str) -> ApiKeyRow | None:
         """The key with this id; active keys are cached (``_accept`` rechecks revocation)."""
         key = self._keys.get(key_id)
+        if key is not None and self._clock() - self._keys_read[key_id] > KEY_CACHE_SECONDS:
+            key = None
         if key is None:
             key = await self.store.run(lambda tx: tx.api_key(key_id))
             if key is not None and key.revoked_at is None:
                 self._keys[key_id] = key
+                self._keys_read[key_id] = self._clock()
         return key
 
     async def _bearer(self, request: web.Request) -> ApiKeyRow:
@@ -483,8 +491,12 @@ class Ingress:
             raise _unauthorized("This API key has been revoked.")
         return key
 
-    def _verify(self, request: web.Request, key: ApiKeyRow, body: bytes) -> str:
-        """Check a Standard Webhooks signature; the delivery's id (its idempotency key)."""
+    async def _verify(self, request: web.Request, key: ApiKeyRow, body: bytes) -> str:
+        """Check a Standard Webhooks signature; the delivery's id (its idempotency key).
+
+        Any of the key's secrets that is not expired verifies: after ``keys rotate``, the new
+        one and, until the overlap ends (by our clock), the previous one.
+        """
         message_id = request.headers.get("webhook-id")
         timestamp = request.headers.get("webhook-timestamp")
         header = request.headers.get("webhook-signature")
@@ -502,12 +514,25 @@ class Ingress:
                 "stale_timestamp",
                 bearer=False,
             )
-        if not keys.signature_matches(key.webhook_secret, message_id, timestamp, body, header):
+        now = self._now()
+        signed = (message_id, timestamp, body, header)
+        if keys.signed_by_any(key.signing_secrets(now), *signed):
+            return message_id
+        # The cached key may be older than a `keys rotate` made by another process.
+        fresh = await self.store.run(lambda tx: tx.api_key(key.key_id))
+        if (
+            fresh is None
+            or fresh == key
+            or fresh.revoked_at is not None
+            or not keys.signed_by_any(fresh.signing_secrets(now), *signed)
+        ):
             raise _unauthorized(
                 "No webhook-signature matches this body with this key's signing secret.",
                 "bad_signature",
                 bearer=False,
             )
+        self._keys[key.key_id] = fresh
+        self._keys_read[key.key_id] = self._clock()
         return message_id
 
     def _limit(self, key: ApiKeyRow) -> None:
@@ -1022,7 +1047,7 @@ def addresses(runner: web.AppRunner) -> list[str]:
 
 async def serve(config: Config, out: TextIO) -> None:
     """Run the ingress alone (no Discord bot) until Ctrl-C or SIGTERM."""
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.db_path, secret_key=config.secret_key)
     # The heuristic decides alone when no THOTH_LLM_MODEL is set.
     classifier = UrgencyClassifier.from_config(config, store)
     try:

@@ -7,9 +7,10 @@ so no dictionary applies and brute force is out of reach even against a fast has
 hash also keeps authentication cheap on every request.
 
 The webhook signing secret (``whsec_<base64 of 32 random bytes>``, the Standard Webhooks format)
-is stored as is: verifying an HMAC needs the secret itself, not a hash of it. Anyone who can
-read the database file can therefore sign webhooks for that server until the key is revoked.
-Encrypting it at rest would need a master key kept by the operator outside the database.
+is kept sealed (``thothbot/sealing.py``): verifying an HMAC needs the secret itself, not a hash
+of it, so it is encrypted with the operator's master key rather than hashed. ``keys rotate``
+issues a new one while the previous keeps verifying for an overlap (24 hours unless told), so
+a sender can switch without a gap: Standard Webhooks lets a request carry several signatures.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dotenv import load_dotenv
 
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput
+from thothbot.core.masking import mask
 from thothbot.store import ApiKeyRow, Store, Tx
 
 T = TypeVar("T")
@@ -39,6 +41,8 @@ KEY_PREFIX = "thk_"
 SECRET_PREFIX = "whsec_"  # noqa: S105  (a prefix, not a secret)
 SIGNATURE_VERSION = "v1"
 MAX_GUILD_ID = 100
+DEFAULT_OVERLAP_HOURS = 24.0  # how long the previous signing secret verifies after a rotation
+MAX_OVERLAP_HOURS = 24.0 * 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +56,13 @@ class NewKey:
 def new_key(guild_id: str, at: datetime) -> NewKey:
     key_id = secrets.token_hex(8)
     api_key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-    webhook_secret = SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
-    row = ApiKeyRow(key_id, guild_id, hash_key(api_key), webhook_secret, at)
+    row = ApiKeyRow(key_id, guild_id, hash_key(api_key), new_secret(), at)
     return NewKey(row, api_key)
+
+
+def new_secret() -> str:
+    """A webhook signing secret: 32 random bytes, ``whsec_`` and base64 (Standard Webhooks)."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
 def hash_key(api_key: str) -> str:
@@ -99,6 +107,17 @@ def signature_matches(
     return found
 
 
+def signed_by_any(
+    webhook_secrets: Iterable[str], message_id: str, timestamp: str, body: bytes, header: str
+) -> bool:
+    """Whether a signature in the header is right for any of the secrets (during a rotation's
+    overlap, the new one and the previous one); every secret is checked, whatever matched."""
+    found = False
+    for webhook_secret in webhook_secrets:
+        found |= signature_matches(webhook_secret, message_id, timestamp, body, header)
+    return found
+
+
 def timestamp_fresh(timestamp: str, now: datetime, tolerance: timedelta) -> bool:
     """Whether a Unix-seconds timestamp lies within ``tolerance`` of ``now``, either way."""
     if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
@@ -114,7 +133,7 @@ def _with_store(unit: Callable[[Tx], T]) -> T:
     config = Config.from_env(os.environ)
 
     async def run() -> T:
-        store = await Store.open(config.db_path)
+        store = await Store.open(config.db_path, secret_key=config.secret_key)
         try:
             return await store.run(unit)
         finally:
@@ -161,14 +180,25 @@ def cmd_keys_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def _status(row: ApiKeyRow) -> str:
-    return "active" if row.revoked_at is None else f"revoked {_when(row.revoked_at)}"
+def _status(row: ApiKeyRow, now: datetime) -> str:
+    if row.revoked_at is not None:
+        return f"revoked {_when(row.revoked_at)}"
+    if _overlapping(row, now) and row.previous_expires_at is not None:
+        return f"active (previous secret until {_when(row.previous_expires_at)})"
+    return "active"
 
 
-def _table(rows: Iterable[ApiKeyRow]) -> str:
-    lines = [("KEY ID", "SERVER", "CREATED", "STATUS")]
-    lines += [(r.key_id, r.guild_id, _when(r.created_at), _status(r)) for r in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(4)]
+def _overlapping(row: ApiKeyRow, now: datetime) -> bool:
+    return len(row.signing_secrets(now)) > 1
+
+
+def _table(rows: Iterable[ApiKeyRow], now: datetime) -> str:
+    lines = [("KEY ID", "SERVER", "CREATED", "SECRET", "STATUS")]
+    lines += [
+        (r.key_id, r.guild_id, _when(r.created_at), mask(r.webhook_secret), _status(r, now))
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     return "".join(
         "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
         + "\n"
@@ -179,6 +209,7 @@ def _table(rows: Iterable[ApiKeyRow]) -> str:
 def cmd_keys_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     guild_id = _guild(args.guild) if args.guild is not None else None
     rows = _with_store(lambda tx: tx.api_keys(guild_id))
+    now = datetime.now(UTC)
     if args.json:
         document = [
             {
@@ -186,12 +217,18 @@ def cmd_keys_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 "guild_id": r.guild_id,
                 "created_at": r.created_at.isoformat(),
                 "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+                "webhook_secret": mask(r.webhook_secret),  # masked: shown in full only once
+                "previous_secret_until": (
+                    r.previous_expires_at.isoformat()
+                    if _overlapping(r, now) and r.previous_expires_at
+                    else None
+                ),
             }
             for r in rows
         ]
         out.write(json.dumps(document) + "\n")
     elif rows:
-        out.write(_table(rows))
+        out.write(_table(rows, now))
     else:
         where = f" for server {guild_id}" if guild_id is not None else ""
         err.write(f"No keys{where} yet: create one with `thothbot keys create --guild ID`.\n")
@@ -212,4 +249,53 @@ def cmd_keys_revoke(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write(
             f"Revoked key {row.key_id} (server {row.guild_id}): requests with it now get 401.\n"
         )
+    return 0
+
+
+def _overlap(hours: float) -> timedelta:
+    if not 0 <= hours <= MAX_OVERLAP_HOURS:  # NaN fails too
+        raise InvalidInput(
+            f"--overlap must be a number of hours from 0 to {MAX_OVERLAP_HOURS:g}, not {hours:g}."
+        )
+    return timedelta(hours=hours)
+
+
+def cmd_keys_rotate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Issue a new webhook signing secret; the previous one verifies for the overlap."""
+    key_id = args.key_id.strip()
+    overlap = _overlap(args.overlap)
+    secret, at = new_secret(), datetime.now(UTC)
+    row = _with_store(lambda tx: tx.rotate_webhook_secret(key_id, secret, at, overlap))
+    if row is None:
+        raise InvalidInput(f"There is no key {key_id!r}; `thothbot keys list` shows them.")
+    if row.revoked_at is not None:
+        raise InvalidInput(
+            f"Key {row.key_id} was revoked on {_when(row.revoked_at)}: its secret cannot be"
+            " rotated. Create a new key with `thothbot keys create`."
+        )
+    until = at + overlap
+    if args.json:
+        document = {
+            "key_id": row.key_id,
+            "guild_id": row.guild_id,
+            "webhook_secret": row.webhook_secret,
+            "webhook_path": f"/v1/webhooks/{row.key_id}",
+            "previous_secret_until": until.isoformat(),
+        }
+        out.write(json.dumps(document) + "\n")
+        return 0
+    previous = mask(row.previous_secret or "")
+    ends = (
+        f"keeps verifying until {_when(until)} ({args.overlap:g} h)"
+        if overlap
+        else "stopped verifying now"
+    )
+    out.write(
+        f"Rotated the webhook signing secret of key {row.key_id} (server {row.guild_id}).\n\n"
+        f"New webhook signing secret (Standard Webhooks, for POST /v1/webhooks/{row.key_id}):\n"
+        f"  {row.webhook_secret}\n\n"
+        f"The previous secret ({previous}) {ends}: meanwhile a sender may sign with either,"
+        " or with both (several signatures in webhook-signature, separated by spaces).\n"
+        "Keep the new secret somewhere safe: it is not shown again.\n"
+    )
     return 0

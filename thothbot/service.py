@@ -18,6 +18,7 @@ from thothbot.core import delivery, tickets
 from thothbot.core.answers import SavedAnswer, answer_for
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
+from thothbot.core.masking import masked_document, reference
 from thothbot.core.models import (
     AnswerReplied,
     Assigned,
@@ -147,6 +148,10 @@ class Desk:
     async def config(self, guild_id: str) -> GuildConfig:
         return await self.store.run(lambda tx: self._config(tx, guild_id))
 
+    async def settings_export(self, guild_id: str) -> dict[str, Any]:
+        """The settings as saved, secrets masked: what exports and text boxes show."""
+        return masked_document((await self.config(guild_id)).document)
+
     async def save_rules(self, guild_id: str, raw: str | bytes) -> RulesSaved:
         """Validate and save rules; refused input, or input with nothing valid, saves nothing."""
         labels = (await self.config(guild_id)).settings.classifier.labels
@@ -163,9 +168,13 @@ class Desk:
         return RulesSaved(validation, saved=True)
 
     async def save_settings(self, guild_id: str, raw: str | bytes, at: datetime) -> SettingsResult:
-        """Validate and save settings (or raise ``SettingsInvalid``), then drain the queue."""
-        result = parse_settings(raw)
+        """Validate and save settings (or raise ``SettingsInvalid``), then drain the queue.
+        A secret pasted back masked, as the export shows it, keeps the stored secret."""
+        stored = (await self.config(guild_id)).document
+        result = parse_settings(raw, stored)
         if self.outbound is not None:
+            # After the masked values are restored: the guard checks the URLs that will be
+            # called, not the "…" an export shows.
             await self.outbound.check_settings(result.settings)
 
         def unit(tx: Tx) -> _Result:
@@ -598,10 +607,13 @@ class Desk:
             reason = (
                 f"Rule: {effect.rule_name or effect.rule_id}" if effect.rule_id else effect.reason
             )
+            # The row names its destination (never its URL or secret, which stay sealed in
+            # the settings); the worker looks them up when it sends.
             rows.extend(
-                (ticket.guild_id, ticket.id, json.dumps(d, sort_keys=True), reason, effect.at)
+                (ticket.guild_id, ticket.id, json.dumps(reference(d), sort_keys=True), reason,
+                 effect.at)
                 for d in delivery.destinations(config.settings, known)
-            )
+            )  # fmt: skip
         if rows:
             tx.insert_deliveries(rows)
             result.deliveries = True

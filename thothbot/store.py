@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import aiosqlite
+from pydantic import SecretStr
 
+from thothbot import sealing
 from thothbot.core.answers import SavedAnswer
+from thothbot.core.masking import map_secrets, reference, secret_fields
 from thothbot.core.models import Firing, SlaTarget, Status, Ticket
 from thothbot.core.routing import QueuedTicket, RoutingState
 
@@ -145,8 +148,9 @@ def _updatable(ticket: Ticket) -> tuple[Any, ...]:
 class Tx:
     """Synchronous access to the database inside one unit of work (runs on the database thread)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, sealer: sealing.Sealer) -> None:
         self._conn = conn
+        self._sealer = sealer
         # Each ticket's updatable columns as loaded, so an unchanged ticket is not written back.
         self._loaded: dict[int, tuple[Any, ...]] = {}
 
@@ -173,7 +177,19 @@ class Tx:
         if row is None:
             self._conn.execute("INSERT INTO guilds (guild_id) VALUES (?)", (guild_id,))
             return GuildRow(guild_id, "[]", "{}", 0)
-        return GuildRow(guild_id, row[0], row[1], row[2])
+        return GuildRow(guild_id, row[0], self._open_settings(guild_id, row[1]), row[2])
+
+    def _known_guild(self, guild_id: str) -> None:
+        """Create the server's row if it is new (without reading, or unsealing, its settings)."""
+        self._conn.execute("INSERT OR IGNORE INTO guilds (guild_id) VALUES (?)", (guild_id,))
+
+    def _open_settings(self, guild_id: str, text: str) -> str:
+        """The stored settings with their secrets unsealed (they are stored sealed)."""
+        if sealing.SEALED not in text:
+            return text
+        context = f"settings:{guild_id}"
+        document = map_secrets(json.loads(text), lambda _, v: self._sealer.open(v, context))
+        return json.dumps(document, ensure_ascii=False)
 
     def revision(self, guild_id: str) -> int:
         """The server's settings revision (cheap: read before every unit to keep caches fresh)."""
@@ -181,24 +197,95 @@ class Tx:
         return row[0] if row is not None else self.guild(guild_id).revision
 
     def save_rules(self, guild_id: str, rules: list[dict[str, Any]]) -> None:
-        self.guild(guild_id)
+        self._known_guild(guild_id)
         self._conn.execute(
             "UPDATE guilds SET rules = ?, revision = revision + 1 WHERE guild_id = ?",
             (json.dumps(rules, ensure_ascii=False), guild_id),
         )
 
     def save_settings(self, guild_id: str, document: Mapping[str, Any]) -> None:
-        self.guild(guild_id)
+        """Store the settings, their secrets (webhook URLs, destination secrets) sealed."""
+        self._known_guild(guild_id)
+        context = f"settings:{guild_id}"
+        sealed = map_secrets(document, lambda _, v: self._sealer.seal(v, context))
         self._conn.execute(
             "UPDATE guilds SET settings = ?, revision = revision + 1 WHERE guild_id = ?",
-            (json.dumps(document, ensure_ascii=False), guild_id),
+            (json.dumps(sealed, ensure_ascii=False), guild_id),
         )
+
+    def seal_at_rest(self) -> bool:
+        """Seal what is stored in clear or with an older master key; first open the stored
+        check value, so a wrong key fails here having changed nothing. Whether clear secrets
+        were found (a database from before sealing)."""
+        check = self._one("SELECT value FROM sealing WHERE name = 'check'")
+        if check is not None:
+            self._sealer.open(check[0], sealing.CHECK_CONTEXT)
+        if check is None or self._sealer.needs_sealing(check[0]):
+            self._conn.execute(
+                "INSERT OR REPLACE INTO sealing (name, value) VALUES ('check', ?)",
+                (self._sealer.seal(sealing.CHECK_VALUE, sealing.CHECK_CONTEXT),),
+            )
+        found_clear = False
+
+        def reseal(value: str, context: str) -> str:
+            nonlocal found_clear
+            if not self._sealer.needs_sealing(value):
+                return value
+            found_clear |= not sealing.is_sealed(value)
+            return self._sealer.seal(self._sealer.open(value, context), context)
+
+        for key_id, current, previous in self._all(
+            "SELECT key_id, webhook_secret, previous_secret FROM api_keys"
+        ):
+            context = f"api_keys:{key_id}"
+            if self._sealer.needs_sealing(current) or (
+                previous is not None and self._sealer.needs_sealing(previous)
+            ):
+                self._conn.execute(
+                    "UPDATE api_keys SET webhook_secret = ?, previous_secret = ? WHERE key_id = ?",
+                    (
+                        reseal(current, context),
+                        reseal(previous, context) if previous is not None else None,
+                        key_id,
+                    ),
+                )
+        for guild_id, text in self._all("SELECT guild_id, settings FROM guilds"):
+            document = json.loads(text)
+            if any(self._sealer.needs_sealing(v) for _, v in secret_fields(document)):
+                context = f"settings:{guild_id}"
+
+                def change(_: tuple[str | int, ...], value: str, context: str = context) -> str:
+                    return reseal(value, context)
+
+                resealed = map_secrets(document, change)
+                self._conn.execute(  # the same settings: the revision stays
+                    "UPDATE guilds SET settings = ? WHERE guild_id = ?",
+                    (json.dumps(resealed, ensure_ascii=False), guild_id),
+                )
+        if self._one("SELECT 1 FROM sealing WHERE name = 'upgrade'"):
+            found_clear |= self._scrub_outbox()
+            self._conn.execute("DELETE FROM sealing WHERE name = 'upgrade'")
+        return found_clear
+
+    def _scrub_outbox(self) -> bool:
+        """Replace the destinations that older versions copied whole (URL, secret) into the
+        outbox by references; whether any was found."""
+        rows = self._all(
+            "SELECT id, destination FROM deliveries"
+            " WHERE json_extract(destination, '$.url') IS NOT NULL"
+            " OR json_extract(destination, '$.secret') IS NOT NULL"
+        )
+        self._many(
+            "UPDATE deliveries SET destination = ? WHERE id = ?",
+            [(json.dumps(reference(json.loads(d)), sort_keys=True), i) for i, d in rows],
+        )
+        return bool(rows)
 
     # Tickets
 
     def reserve_number(self, guild_id: str) -> int:
         """Take the server's next ticket number."""
-        self.guild(guild_id)
+        self._known_guild(guild_id)
         (number,) = self._one(
             "UPDATE guilds SET next_ticket_number = next_ticket_number + 1 WHERE guild_id = ?"
             " RETURNING next_ticket_number - 1",
@@ -445,15 +532,57 @@ class Tx:
     # Ingress
 
     def insert_api_key(self, key: ApiKeyRow) -> None:
+        """Store a new key: the hash of the API key, the webhook signing secret sealed."""
         self._conn.execute(
             "INSERT INTO api_keys (key_id, guild_id, key_hash, webhook_secret, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
-            (key.key_id, key.guild_id, key.key_hash, key.webhook_secret, ts(key.created_at)),
+            (
+                key.key_id,
+                key.guild_id,
+                key.key_hash,
+                self._sealer.seal(key.webhook_secret, f"api_keys:{key.key_id}"),
+                ts(key.created_at),
+            ),
         )
 
     def api_key(self, key_id: str) -> ApiKeyRow | None:
         row = self._one(_SELECT_API_KEY + " WHERE key_id = ?", (key_id,))
-        return _api_key(row) if row is not None else None
+        return self._api_key(row) if row is not None else None
+
+    def _api_key(self, row: sqlite3.Row) -> ApiKeyRow:
+        context = f"api_keys:{row[0]}"
+        return ApiKeyRow(
+            row[0],
+            row[1],
+            row[2],
+            self._sealer.open(row[3], context),
+            datetime.fromisoformat(row[4]),
+            _dt(row[5]),
+            self._sealer.open(row[6], context) if row[6] is not None else None,
+            _dt(row[7]),
+        )
+
+    def rotate_webhook_secret(
+        self, key_id: str, secret: str, at: datetime, overlap: timedelta
+    ) -> ApiKeyRow | None:
+        """Make ``secret`` the key's signing secret; the one it replaces keeps verifying until
+        ``at + overlap`` (an older one still overlapping stops now). None if the key is unknown;
+        a revoked key is returned unchanged."""
+        row = self.api_key(key_id)
+        if row is None or row.revoked_at is not None:
+            return row
+        context = f"api_keys:{key_id}"
+        self._conn.execute(
+            "UPDATE api_keys SET webhook_secret = ?, previous_secret = ?,"
+            " previous_expires_at = ? WHERE key_id = ?",
+            (
+                self._sealer.seal(secret, context),
+                self._sealer.seal(row.webhook_secret, context),
+                ts(at + overlap),
+                key_id,
+            ),
+        )
+        return self.api_key(key_id)
 
     def api_keys(self, guild_id: str | None = None) -> list[ApiKeyRow]:
         """Every key (of one server, when given), oldest first, revoked ones included."""
@@ -463,7 +592,7 @@ class Tx:
             rows = self._all(
                 _SELECT_API_KEY + " WHERE guild_id = ? ORDER BY created_at, key_id", (guild_id,)
             )
-        return [_api_key(r) for r in rows]
+        return [self._api_key(r) for r in rows]
 
     def revoke_api_key(self, key_id: str, at: datetime) -> ApiKeyRow | None:
         """Revoke a key (a revoked key keeps its first revocation time); None if unknown."""
@@ -776,6 +905,7 @@ class Tx:
 
     def delivery_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
         """Note a failed try: due again at ``retry_at``, or given up when None."""
+        error = sealing.scrub(error)  # an HTTP error may quote the webhook URL, token and all
         if retry_at is None:
             self._conn.execute(
                 "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, error = ?"
@@ -904,9 +1034,21 @@ class ApiKeyRow:
     key_id: str
     guild_id: str
     key_hash: str
-    webhook_secret: str
+    webhook_secret: str  # in clear here; sealed in the database
     created_at: datetime
     revoked_at: datetime | None = None
+    # The secret before the last `keys rotate`, verifying until previous_expires_at.
+    previous_secret: str | None = None
+    previous_expires_at: datetime | None = None
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets a webhook may be signed with at ``now``: the current one, and the one
+        before a rotation while its overlap lasts."""
+        found = [self.webhook_secret]
+        expires = self.previous_expires_at
+        if self.previous_secret is not None and expires is not None and now < expires:
+            found.append(self.previous_secret)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -932,16 +1074,13 @@ class IngressEventRow:
 
 
 _SELECT_API_KEY = (
-    "SELECT key_id, guild_id, key_hash, webhook_secret, created_at, revoked_at FROM api_keys"
+    "SELECT key_id, guild_id, key_hash, webhook_secret, created_at, revoked_at,"
+    " previous_secret, previous_expires_at FROM api_keys"
 )
 _SELECT_INGRESS_EVENT = (
     "SELECT event_id, key_id, guild_id, name, payload, via, received_at, status, ticket_id,"
     " error FROM ingress_events"
 )
-
-
-def _api_key(row: sqlite3.Row) -> ApiKeyRow:
-    return ApiKeyRow(row[0], row[1], row[2], row[3], datetime.fromisoformat(row[4]), _dt(row[5]))
 
 
 def _ingress_event(row: sqlite3.Row) -> IngressEventRow:
@@ -967,15 +1106,23 @@ class Store:
     """An open database: ``run`` units of work, ``close`` when done."""
 
     def __init__(
-        self, conn: sqlite3.Connection, path: str, db: aiosqlite.Connection | None
+        self,
+        conn: sqlite3.Connection,
+        path: str,
+        db: aiosqlite.Connection | None,
+        sealer: sealing.Sealer,
     ) -> None:
         self._conn = conn
         self._db = db
         self.path = path
+        self.sealer = sealer
 
     @classmethod
-    async def open(cls, path: str | Path, *, threaded: bool = True) -> Store:
-        """Open (and migrate) the database at ``path``.
+    async def open(
+        cls, path: str | Path, *, threaded: bool = True, secret_key: SecretStr | None = None
+    ) -> Store:
+        """Open (and migrate) the database at ``path``, with its secrets sealed by
+        ``secret_key`` (``THOTH_SECRET_KEY``), else by the key file beside it.
 
         ``threaded`` runs every unit on aiosqlite's own thread, so the event loop never waits on
         the disk: what the bot and the ingress need. A batch with one caller and nothing else on
@@ -983,31 +1130,34 @@ class Store:
         runs units in place, saving the two thread switches per unit (about a third of its time).
         """
         path = str(path)
+        key = secret_key.get_secret_value() if secret_key is not None else None
         try:
-            return await cls._open(path, threaded=threaded)
+            return await cls._open(path, threaded=threaded, key=key)
+        except sealing.SealingError as error:
+            raise StoreUnavailable(str(error)) from None
         except (OSError, sqlite3.Error) as error:
             reason = error.strerror if isinstance(error, OSError) and error.strerror else error
             raise StoreUnavailable(f"cannot open the database at {path}: {reason}") from error
 
     @classmethod
-    async def _open(cls, path: str, *, threaded: bool) -> Store:
+    async def _open(cls, path: str, *, threaded: bool, key: str | None) -> Store:
         if path != MEMORY:
             _make_room(Path(path))
         if not threaded:
             conn = sqlite3.connect(path, isolation_level=None)
             try:
-                _prepare(conn, path != MEMORY)
+                sealer = _prepare(conn, path, key)
             except BaseException:
                 conn.close()
                 raise
-            return cls(conn, path, None)
+            return cls(conn, path, None, sealer)
         db = await aiosqlite.connect(path, isolation_level=None)
         try:
-            await _on_thread(db)(_prepare, db._conn, path != MEMORY)
+            sealer = await _on_thread(db)(_prepare, db._conn, path, key)
         except BaseException:
             await db.close()
             raise
-        return cls(db._conn, path, db)
+        return cls(db._conn, path, db, sealer)
 
     async def close(self) -> None:
         if self._db is not None:
@@ -1018,8 +1168,8 @@ class Store:
     async def run(self, unit: Callable[[Tx], T]) -> T:
         """Run ``unit`` in one transaction on the database thread; roll back if it raises."""
         if self._db is None:
-            return _transaction(self._conn, unit)
-        return cast(T, await _on_thread(self._db)(_transaction, self._conn, unit))
+            return _transaction(self._conn, unit, self.sealer)
+        return cast(T, await _on_thread(self._db)(_transaction, self._conn, unit, self.sealer))
 
 
 def _make_room(path: Path) -> None:
@@ -1037,10 +1187,10 @@ def _on_thread(db: aiosqlite.Connection) -> Callable[..., Awaitable[Any]]:
     return executor
 
 
-def _transaction(conn: sqlite3.Connection, unit: Callable[[Tx], T]) -> T:
+def _transaction(conn: sqlite3.Connection, unit: Callable[[Tx], T], sealer: sealing.Sealer) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = unit(Tx(conn))
+        result = unit(Tx(conn, sealer))
     except BaseException:
         conn.execute("ROLLBACK")
         raise
@@ -1048,13 +1198,26 @@ def _transaction(conn: sqlite3.Connection, unit: Callable[[Tx], T]) -> T:
     return result
 
 
-def _prepare(conn: sqlite3.Connection, on_disk: bool) -> None:
+def _prepare(conn: sqlite3.Connection, path: str, key: str | None) -> sealing.Sealer:
+    on_disk = path != MEMORY
     if on_disk:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA busy_timeout = 5000")
     migrate(conn)
+    if not on_disk:  # nothing outlives an in-memory database, so neither does its key
+        sealer = sealing.ephemeral()
+    else:
+        sealed = conn.execute("SELECT 1 FROM sealing WHERE name = 'check'").fetchone()
+        sealer = sealing.sealer_for(path, key, may_create=sealed is None)
+    if _transaction(conn, Tx.seal_at_rest, sealer) and on_disk:
+        # Secrets were in clear until now: rewrite the file, so no old page, free page or
+        # WAL frame still holds them.
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        log.info("sealed the secrets that were stored in clear")
+    return sealer
 
 
 def migrations() -> list[tuple[int, str, str]]:

@@ -215,6 +215,33 @@ async def test_the_routing_editor_opens_prefilled_and_saves_an_edit(live: Live) 
     assert json.loads(await export(live, "routing")) == current
 
 
+async def test_routing_secrets_show_masked_and_a_masked_paste_keeps_them(live: Live) -> None:
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSwXy12"
+    token = "T0k3n" * 13
+    document = {
+        "ops_webhook": f"https://discord.com/api/webhooks/42/{token}",
+        "destinations": [{"kind": "http", "url": "https://pager.example.com/h", "secret": secret}],
+    }
+    saved = await live.upload(
+        live.world.admin, "settings routing", "settings.json", json.dumps(document).encode()
+    )
+    assert saved.text() == "Saved the settings."
+
+    data = await export(live, "routing")
+    editor = await open_editor(live, "settings routing")
+    shown = modal_inputs(editor)["document"]
+    again = await (await live.sandbox.submit_modal(editor, {"document": shown})).done()
+
+    for text in (data.decode(), shown):
+        assert secret.removeprefix("whsec_") not in text
+        assert token not in text
+        assert f"whsec_…{secret[-4:]}" in text
+        assert f"/webhooks/42/…{token[-4:]}" in text
+    assert again.text() == "Saved the settings."
+    assert live.bot is not None
+    assert (await live.bot.desk.config(live.world.guild)).document == document
+
+
 async def test_routing_with_a_schema_error_is_not_saved_and_names_the_path(live: Live) -> None:
     before = await export(live, "routing")
     refused = await live.upload(

@@ -27,7 +27,7 @@ async def run(config: Config, out: TextIO) -> None:
             " in .env (see .env.example), or try `make demo`, which needs none."
         )
     point_at(config.discord_api_url, config.discord_gateway_url)
-    store = await Store.open(config.db_path)
+    store = await Store.open(config.db_path, secret_key=config.secret_key)
     classifier = UrgencyClassifier.from_config(config, store)
     desk = Desk(store)
     desk.outbound = Guard.from_config(config)

@@ -496,8 +496,10 @@ class Flows:
             await interaction.response.send_modal(JsonModal(title, kind, current))
 
     async def export_text(self, guild_id: str, kind: str) -> str:
-        config = await self.desk.config(guild_id)
-        document = config.rules if kind == "rules" else config.document
+        if kind == "rules":
+            document: Any = (await self.desk.config(guild_id)).rules
+        else:  # secrets masked; pasted back unchanged, they keep the stored ones
+            document = await self.desk.settings_export(guild_id)
         return json.dumps(document, indent=2, ensure_ascii=False)
 
     async def export(self, interaction: Interaction, kind: str) -> None:

@@ -7,7 +7,6 @@ the signed-webhook body, and the per-destination limiter that turns a burst into
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from thothbot.core.embeds import EmbedSpec, cut, fit, flatten_value
+from thothbot.core.masking import reference
 from thothbot.core.models import Ticket
 from thothbot.core.redact import redact
 from thothbot.core.settings import Destination, GuildSettings
@@ -218,8 +218,9 @@ def new_event_id(at: datetime, entropy: bytes) -> str:
 
 
 def target(destination: Mapping[str, Any]) -> str:
-    """A destination's identity for disabling it: a hash of its address (no token kept)."""
-    return hashlib.sha256(str(destination.get("url", "")).encode()).hexdigest()
+    """A destination's identity for disabling it: the fingerprint its outbox rows carry
+    (``masking.reference``), so no URL or token is kept and one hash names it everywhere."""
+    return reference(destination).get("ref", "")
 
 
 def target_label(destination: Mapping[str, Any]) -> str:
@@ -261,3 +262,18 @@ def summary(tickets: Sequence[Ticket], marker: str | None = None) -> EmbedSpec:
         lines.append(f"... and {len(tickets) - SUMMARY_LINES} more")
     return fit(f"{len(tickets)} more {what} escalated in the last minute", [],
                description="\n".join(lines), footer=footer(marker))  # fmt: skip
+
+
+def find_destination(settings: GuildSettings, ref: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The destination (URL and secret included) an outbox row's reference names, as the
+    settings hold it now; None when the settings no longer have it."""
+    if ref.get("kind") == OPS:
+        return {"kind": OPS}
+    found: list[dict[str, Any]] = []
+    if settings.ops_webhook is not None:
+        found.append({"kind": "discord_webhook", "url": settings.ops_webhook})
+    found += [
+        d.model_dump(mode="json", exclude={"when"}, exclude_none=True)
+        for d in settings.destinations
+    ]
+    return next((d for d in found if reference(d) == dict(ref)), None)

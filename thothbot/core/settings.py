@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from thothbot.core.errors import SettingsInvalid
+from thothbot.core.masking import keep_masked
 from thothbot.core.models import DEFAULT_URGENCY_LABELS
 from thothbot.core.routing import SERVER_POOL
 from thothbot.core.sla import BusinessCalendar, SlaPolicy
@@ -302,8 +303,11 @@ class SettingsResult:
     warnings: list[tuple[str, str]]
 
 
-def parse_settings(raw: str | bytes) -> SettingsResult:
-    """Validate settings: unknown keys are ignored with a warning, other problems refuse."""
+def parse_settings(raw: str | bytes, stored: Mapping[str, Any] | None = None) -> SettingsResult:
+    """Validate settings: unknown keys are ignored with a warning, other problems refuse.
+
+    With the ``stored`` settings, a masked secret (as exports show them) keeps the stored one.
+    """
     size = len(raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass"))
     if size > MAX_SETTINGS_BYTES:
         raise SettingsInvalid([("", f"The settings are {size // 1024} KiB; the limit is 256 KiB.")])
@@ -315,6 +319,8 @@ def parse_settings(raw: str | bytes) -> SettingsResult:
         raise SettingsInvalid([("", f"The settings are not valid JSON: {error}.")]) from None
     if not isinstance(document, dict):
         raise SettingsInvalid([("", "The settings must be a JSON object ({...}).")])
+    if stored is not None:
+        document = keep_masked(document, stored)
     return settings_from_document(document)
 
 

@@ -12,10 +12,11 @@ ALTER TABLE deliveries ADD COLUMN attempt TEXT;
 ALTER TABLE deliveries ADD COLUMN attempting_at TEXT;
 
 -- A destination that answered 410 Gone gets nothing more until its server saves its settings
--- again. Keyed by a hash of the destination's address, so no webhook token is kept here.
+-- again. Keyed by the fingerprint of its URL that its outbox rows carry (core/masking.reference),
+-- so no webhook URL or token is kept here.
 CREATE TABLE disabled_destinations (
     guild_id    TEXT NOT NULL,
-    target      TEXT NOT NULL,  -- sha256 of the destination's url
+    target      TEXT NOT NULL,  -- the "ref" of the destination's outbox rows
     label       TEXT NOT NULL,  -- what admins are shown: kind and host
     disabled_at TEXT NOT NULL,
     reason      TEXT NOT NULL,

@@ -130,7 +130,9 @@ class Server:
     async def post(
         self, path: str, data: bytes | str, headers: dict[str, str] | None = None
     ) -> Answer:
-        async with self.session.post(path, data=data, headers=headers or {}) as response:
+        # JSON unless a test says otherwise (aiohttp would send text/plain for a str).
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        async with self.session.post(path, data=data, headers=headers) as response:
             text = await response.text()
             body = json.loads(text) if response.content_type == "application/json" else text
             return Answer(response.status, body, dict(response.headers))
@@ -409,7 +411,7 @@ async def test_a_body_over_256_kib_gets_413(server: Server) -> None:
             yield b"x" * 1024
         yield b'"}'
 
-    headers = {"Authorization": f"Bearer {server.api_key}"}
+    headers = {"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"}
     async with server.session.post(f"/v1/events/{NAME}", data=chunks(), headers=headers) as r:
         assert r.status == 413
         assert "256 KiB" in (await r.json())["error"]

@@ -221,10 +221,11 @@ class FailureThrottle:
         return max(0.0, times[0] + self.window - now) if over else 0.0
 
 
-def client_address(request: web.Request) -> str:
+def client_address(remote: str | None) -> str:
     """Who failed, for the throttle: the peer's address, or its /64 for IPv6, since one host
     commonly holds a whole /64 and could otherwise change address at every attempt."""
-    remote = request.remote or "unknown"
+    if remote is None:
+        return "unknown"
     try:
         address = ipaddress.ip_address(remote)
     except ValueError:
@@ -649,7 +650,7 @@ class Ingress:
         keys are random enough that throttling is about load and noise, not guessing."""
         if rejected.status != 401:
             return rejected
-        wait = self.throttle.fail(client_address(request))
+        wait = self.throttle.fail(client_address(request.remote))
         if wait <= 0:
             return rejected
         seconds = max(1, math.ceil(wait))

@@ -45,6 +45,7 @@ from thothbot.core.models import Effect
 from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
+from thothbot.maintenance import IDEMPOTENCY_TTL, Maintenance
 from thothbot.napping import utc_now
 from thothbot.service import MAX_SUBJECT, Desk
 from thothbot.store import ApiKeyRow, IdempotencyRecord, IngressEventRow, Store, Tx
@@ -55,12 +56,7 @@ T = TypeVar("T")
 
 MAX_BODY = 256 * 1024
 MAX_REQUEST_KEY = 255
-IDEMPOTENCY_TTL = timedelta(hours=72)
-# Events hold ticket text: kept while their ticket may still be escalated (its #ops post shows
-# the payload), then for this long.
-EVENT_TTL = timedelta(days=30)
 TIMESTAMP_TOLERANCE = timedelta(minutes=5)
-PURGE_EVERY = 600.0  # seconds
 NO_SUBJECT = "(no subject)"
 WORK_BATCH = 100  # pending events the worker takes from the database at a time
 RETRY_AFTER = 5.0  # seconds before events left pending by a failure are tried again
@@ -127,7 +123,6 @@ class IngressSettings:
     burst: int = 100  # requests per API key allowed at once
     max_body: int = MAX_BODY
     idempotency_ttl: timedelta = IDEMPOTENCY_TTL
-    event_ttl: timedelta = EVENT_TTL
     tolerance: timedelta = TIMESTAMP_TOLERANCE
     retry_after: float = RETRY_AFTER  # seconds before a failed attempt at an event is repeated
     head_timeout: float = HEAD_TIMEOUT
@@ -474,7 +469,6 @@ class Ingress:
         app.router.add_post("/v1/webhooks/{key_id}", self.handle_webhook)
         app.router.add_get("/healthz", self.handle_health)
         app.router.add_get("/metrics", self.handle_metrics)
-        app.cleanup_ctx.append(self._purging)
         app.cleanup_ctx.append(self._working)
         return app
 
@@ -971,39 +965,6 @@ class Ingress:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    # Housekeeping
-
-    async def purge(self) -> int:
-        """Forget idempotency records past their time; how many were removed. Stored events
-        of closed (or never opened) tickets past theirs go too."""
-        now = self._now()
-        records, events = await self.store.run(
-            lambda tx: (
-                tx.purge_idempotency_records(now - self.settings.idempotency_ttl),
-                tx.purge_ingress_events(now - self.settings.event_ttl),
-            )
-        )
-        if events:
-            log.info("purged %d stored events of closed tickets", events)
-        return records
-
-    async def _purging(self, app: web.Application) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                try:
-                    removed = await self.purge()
-                    if removed:
-                        log.info("purged %d idempotency records", removed)
-                except Exception:
-                    log.exception("purging idempotency records failed")
-                await asyncio.sleep(PURGE_EVERY)
-
-        task = asyncio.create_task(loop(), name="ingress-purge")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
     def _refuse(self, rejected: Rejected) -> web.Response:
         self.metrics.rejected[rejected.reason] += 1
         response = web.json_response(
@@ -1202,6 +1163,7 @@ async def serve(config: Config, out: TextIO) -> None:
         desk = Desk(store, LogSink(), outbox=True)
         # Webhook and HTTP destinations go out now; #ops posts wait for `thothbot run`.
         deliveries = asyncio.create_task(Deliveries(desk).run())
+        maintenance = asyncio.create_task(Maintenance(store).run(), name="maintenance")
         runner = await start_ingress(desk, store, config, classifier=classifier)
         try:
             out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
@@ -1213,9 +1175,10 @@ async def serve(config: Config, out: TextIO) -> None:
             await stop.wait()
         finally:
             await runner.cleanup()
-            deliveries.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await deliveries
+            for task in (deliveries, maintenance):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     finally:
         await classifier.close()
         await store.close()

@@ -11,6 +11,7 @@ from thothbot.core.embeds import fit
 from thothbot.core.models import Firing, SlaTarget, Ticket
 from thothbot.core.rules import Problem
 from thothbot.core.stats import DeskStats
+from thothbot.core.text import neutralize
 from thothbot.store import FiringRow
 
 COLOR_OPEN = 0x3B82F6
@@ -71,11 +72,12 @@ def ticket_fields(ticket: Ticket, type_label: str | None) -> list[tuple[str, str
 
 
 def ticket_card(ticket: Ticket, type_label: str | None) -> discord.Embed:
-    """The first message of a ticket channel."""
+    """The first message of a ticket channel. The customer's words are neutralized: staff
+    read them here and must see where a link really goes."""
     return _embed(
-        f"Ticket #{ticket.number}: {ticket.subject}",
+        f"Ticket #{ticket.number}: {neutralize(ticket.subject)}",
         ticket_fields(ticket, type_label)[:2],
-        description=ticket.body,
+        description=neutralize(ticket.body),
         color=COLOR_OPEN,
         footer="Staff: Claim takes the ticket, Escalate sends it to the ops channel.",
     )
@@ -89,7 +91,8 @@ def info(
         fields.append(("Escalated", ticket.escalation_reason or "yes"))
     for target, deadline, status in clocks:
         fields.append((f"SLA {_TARGETS[target]}", f"{status}, due {when(deadline)}"))
-    return _embed(f"Ticket #{ticket.number}: {ticket.subject}", fields, color=COLOR_OPEN, footer="")
+    title = f"Ticket #{ticket.number}: {neutralize(ticket.subject)}"
+    return _embed(title, fields, color=COLOR_OPEN, footer="")
 
 
 def problems(lines: Sequence[str], heading: str) -> str:

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from thothbot.bot import render
+from thothbot.core.answers import SavedAnswer
 from thothbot.core.delivery import ops_post, summary
 from thothbot.core.models import Ticket
 from thothbot.core.settings import GuildSettings
@@ -120,3 +121,8 @@ def test_the_ticket_card_and_info_show_the_links() -> None:
     assert card["title"] == f"Ticket #7: Refund [click here] ({EVIL})"
     info = render.info(ticket(subject=OVERRIDE), None, []).to_dict()
     assert info["title"] == "Ticket #7: invoice_txt.exe"
+
+
+def test_the_answer_list_shows_links_and_no_bidi_control() -> None:
+    answers = [SavedAnswer(3, ("refund",), f"See \u202e{MASKED}")]
+    assert render.answer_lines(answers) == [f"3: refund -> See [click here] ({EVIL})"]

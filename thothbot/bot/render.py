@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import discord
 
+from thothbot.core.answers import SavedAnswer
 from thothbot.core.embeds import fit
 from thothbot.core.models import Firing, SlaTarget, Ticket
 from thothbot.core.rules import Problem
@@ -93,6 +94,12 @@ def info(
         fields.append((f"SLA {_TARGETS[target]}", f"{status}, due {when(deadline)}"))
     title = f"Ticket #{ticket.number}: {neutralize(ticket.subject)}"
     return _embed(title, fields, color=COLOR_OPEN, footer="")
+
+
+def answer_lines(answers: Sequence[SavedAnswer]) -> list[str]:
+    """``/answer list``: each answer's id, triggers and start, neutralized like any repeated
+    text (an answer may have been saved from a pasted message)."""
+    return [neutralize(f"{a.id}: {', '.join(a.triggers)} -> {a.text[:80]}") for a in answers]
 
 
 def problems(lines: Sequence[str], heading: str) -> str:

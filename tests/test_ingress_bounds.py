@@ -224,6 +224,7 @@ def test_an_ipv6_client_is_counted_by_its_64_block() -> None:
     assert client_address("2001:db8:1:2::1") == client_address("2001:db8:1:2:ffff::9")
     assert client_address("2001:db8:1:3::1") != client_address("2001:db8:1:2::1")
     assert client_address("192.0.2.7") == "192.0.2.7"
+    assert client_address("::ffff:192.0.2.7") == "192.0.2.7"
     assert client_address(None) == "unknown"
 
 

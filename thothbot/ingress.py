@@ -213,7 +213,9 @@ class FailureThrottle:
         self._failures[address] = times
         while len(self._failures) > self.capacity:
             self._failures.popitem(last=False)
-        return max(0.0, times[0] + self.window - now) if over else 0.0
+        if not over:
+            return 0.0
+        return max(0.0, times[0] + self.window - now) if times else self.window
 
 
 def client_address(remote: str | None) -> str:
@@ -225,7 +227,9 @@ def client_address(remote: str | None) -> str:
         address = ipaddress.ip_address(remote)
     except ValueError:
         return remote
-    if address.version == 6:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # an IPv4 client on a dual-stack socket
+            return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
 

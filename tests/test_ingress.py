@@ -39,6 +39,7 @@ from thothbot.ingress import (
     start_ingress,
 )
 from thothbot.llm import UrgencyClassifier
+from thothbot.maintenance import Maintenance, Pruned
 from thothbot.service import Desk, RecordingSink
 from thothbot.store import IngressEventRow, Store
 
@@ -130,7 +131,9 @@ class Server:
     async def post(
         self, path: str, data: bytes | str, headers: dict[str, str] | None = None
     ) -> Answer:
-        async with self.session.post(path, data=data, headers=headers or {}) as response:
+        # JSON unless a test says otherwise (aiohttp would send text/plain for a str).
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        async with self.session.post(path, data=data, headers=headers) as response:
             text = await response.text()
             body = json.loads(text) if response.content_type == "application/json" else text
             return Answer(response.status, body, dict(response.headers))
@@ -173,6 +176,10 @@ class Server:
             "Content-Type": "application/json",
         }
         return await self.post(f"/v1/webhooks/{self.key_id}", raw, headers)
+
+    async def prune(self) -> Pruned:
+        """The retention loop's pass (``thothbot.maintenance``), as of the test's clock."""
+        return await Maintenance(self.store).prune(self.now[0])
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.path) as conn:
@@ -409,7 +416,7 @@ async def test_a_body_over_256_kib_gets_413(server: Server) -> None:
             yield b"x" * 1024
         yield b'"}'
 
-    headers = {"Authorization": f"Bearer {server.api_key}"}
+    headers = {"Authorization": f"Bearer {server.api_key}", "Content-Type": "application/json"}
     async with server.session.post(f"/v1/events/{NAME}", data=chunks(), headers=headers) as r:
         assert r.status == 413
         assert "256 KiB" in (await r.json())["error"]
@@ -471,10 +478,10 @@ async def test_idempotency_keys_are_checked_and_forgotten_after_72_hours(server:
     assert (await server.event(idempotency_key="x" * 256)).status == 400
     assert (await server.event(idempotency_key="k")).status == 202
     server.now[0] += timedelta(hours=71)
-    assert (await server.ingress.purge()) == 0
+    assert (await server.prune()).idempotency_records == 0
     assert (await server.event(idempotency_key="k")).headers.get("Idempotent-Replayed")
     server.now[0] += timedelta(hours=2)
-    assert (await server.ingress.purge()) == 1
+    assert (await server.prune()).idempotency_records == 1
     assert server.rows("SELECT COUNT(*) FROM idempotency_records") == [(0,)]
     fresh = await server.event(idempotency_key="k")
     assert fresh.status == 202
@@ -569,10 +576,10 @@ async def test_stored_events_of_closed_tickets_are_forgotten_after_30_days(
     await server.desk.close(closed, f"api:{server.key_id}", server.now[0])
 
     server.now[0] += timedelta(days=29)
-    await server.ingress.purge()
+    await server.prune()
     assert server.rows("SELECT COUNT(*) FROM ingress_events") == [(2,)]
     server.now[0] += timedelta(days=2)
-    await server.ingress.purge()
+    await server.prune()
     # The open ticket keeps its event: its #ops post may still show the payload.
     assert server.rows("SELECT ticket_id FROM ingress_events") == [(closed + 1,)]
 

@@ -814,3 +814,46 @@ def test_refused_and_dropped_flags() -> None:
     assert not normalize_rules([rule(trigger="nope")]).refused
     assert validate_and_normalize("{").refused
     assert not validate_and_normalize("{").dropped
+
+
+# Keys given twice
+
+
+def test_a_key_given_twice_is_a_warning_with_its_path_and_the_last_value_is_used() -> None:
+    raw = """[
+      {"id": "a", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]},
+      {"id": "b", "trigger": "message_contains", "match": "refund", "match": "chargeback",
+       "actions": [{"type": "add_tag", "tag": "x", "tag": "billing"}]}
+    ]"""
+    result = validate_and_normalize(raw)
+    assert found(result) == [("[1].match", WARNING), ("[1].actions[0].tag", WARNING)]
+    assert result.problems[0].line() == (
+        'warning: [1].match: Duplicate key "match": the last value is used.'
+    )
+    assert result.rules[1]["match"] == "chargeback"
+    assert result.rules[1]["actions"] == [{"type": "add_tag", "tag": "billing"}]
+    assert not result.dropped
+
+
+def test_duplicate_warnings_keep_rule_order_among_the_other_problems() -> None:
+    raw = json.dumps([rule(id="a", bogus=1), rule(id="b")])
+    raw = raw.replace('"id": "b"', '"id": "b", "id": "c"', 1)
+    result = validate_and_normalize(raw)
+    assert [p.path for p in result.problems] == ["[0].bogus", "[1].id"]
+    assert result.rules[1]["id"] == "c"
+
+
+def test_odd_keys_given_twice_are_named_as_other_paths_are() -> None:
+    raw = '[{"id": "a", "my key": 1, "my key": 2, "trigger": "ticket_opened", "actions": []}]'
+    result = validate_and_normalize(raw)
+    duplicate = [p for p in result.problems if p.message.startswith("Duplicate")]
+    assert [(p.path, p.severity) for p in duplicate] == [('[0]["my key"]', WARNING)]
+
+
+def test_a_document_without_duplicates_has_no_such_warning() -> None:
+    result = validate_and_normalize(json.dumps([rule(match="x", trigger="message_contains")]))
+    assert result.problems == []
+
+
+def test_refused_rules_are_not_also_warned_about_duplicates() -> None:
+    assert "JSON array" in assert_refused(validate_and_normalize('{"a": 1, "a": 2}'))

@@ -134,3 +134,18 @@ def test_export_reimports_unchanged() -> None:
     exported = parse(document).to_document()
     assert exported == document
     assert parse(exported).to_document() == exported
+
+
+def test_a_key_given_twice_is_a_warning_with_its_path_and_the_last_value_is_used() -> None:
+    raw = '{"staff": ["S1"], "staff": ["S2"], "sla": {"first_response_minutes": 5,'
+    raw += ' "first_response_minutes": 30}}'
+    result = parse_settings(raw)
+    assert result.settings.staff == ["S2"]
+    assert result.settings.sla.first_response_minutes == 30
+    assert result.warnings == [
+        ("staff", 'Duplicate key "staff": the last value is used.'),
+        ("sla.first_response_minutes", 'Duplicate key "first_response_minutes": the last'
+         " value is used."),
+    ]  # fmt: skip
+    # Without a repeated key, no such warning.
+    assert parse_settings('{"staff": ["S1"]}').warnings == []

@@ -21,6 +21,10 @@ DEFAULT_INGRESS_HOST = "127.0.0.1"
 DEFAULT_INGRESS_PORT = 8080
 DEFAULT_INGRESS_RATE = 50.0
 DEFAULT_INGRESS_BURST = 100
+DEFAULT_INGRESS_HEAD_TIMEOUT = 10.0
+DEFAULT_INGRESS_BODY_TIMEOUT = 30.0
+DEFAULT_INGRESS_AUTH_FAILURES = 10
+DEFAULT_INGRESS_AUTH_WINDOW = 60.0
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 
@@ -50,6 +54,12 @@ class Config:
     # The master key that seals secrets at rest (see thothbot/sealing.py); None: the key file
     # beside the database.
     secret_key: SecretStr | None = None
+    # Deadlines for a request's head and body (seconds), and failed authentications allowed
+    # per client address within a window (seconds) before it is answered 429.
+    ingress_head_timeout: float = DEFAULT_INGRESS_HEAD_TIMEOUT
+    ingress_body_timeout: float = DEFAULT_INGRESS_BODY_TIMEOUT
+    ingress_auth_failures: int = DEFAULT_INGRESS_AUTH_FAILURES
+    ingress_auth_window: float = DEFAULT_INGRESS_AUTH_WINDOW
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -129,11 +139,32 @@ def _ingress(env: Mapping[str, str]) -> dict[str, Any]:
     port = _number(env, "THOTH_INGRESS_PORT", DEFAULT_INGRESS_PORT, int, low=0, high=65535)
     rate = _number(env, "THOTH_INGRESS_RATE", DEFAULT_INGRESS_RATE, float, low=0.001, high=1e6)
     burst = _number(env, "THOTH_INGRESS_BURST", DEFAULT_INGRESS_BURST, int, low=1, high=1_000_000)
+    head = _number(
+        env, "THOTH_INGRESS_HEAD_TIMEOUT", DEFAULT_INGRESS_HEAD_TIMEOUT, float, low=0.1, high=3600.0
+    )
+    body = _number(
+        env, "THOTH_INGRESS_BODY_TIMEOUT", DEFAULT_INGRESS_BODY_TIMEOUT, float, low=0.1, high=3600.0
+    )
+    failures = _number(
+        env,
+        "THOTH_INGRESS_AUTH_FAILURES",
+        DEFAULT_INGRESS_AUTH_FAILURES,
+        int,
+        low=1,
+        high=1_000_000,
+    )
+    window = _number(
+        env, "THOTH_INGRESS_AUTH_WINDOW", DEFAULT_INGRESS_AUTH_WINDOW, float, low=1.0, high=86400.0
+    )
     return {
         "ingress_host": host,
         "ingress_port": port,
         "ingress_rate": rate,
         "ingress_burst": burst,
+        "ingress_head_timeout": head,
+        "ingress_body_timeout": body,
+        "ingress_auth_failures": failures,
+        "ingress_auth_window": window,
     }
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import json
 import logging
 import math
@@ -27,7 +28,7 @@ import secrets
 import signal
 import sqlite3
 import time
-from collections import Counter
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,6 +45,7 @@ from thothbot.core.models import Effect
 from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
+from thothbot.maintenance import IDEMPOTENCY_TTL, Maintenance
 from thothbot.napping import utc_now
 from thothbot.outbound import Guard
 from thothbot.service import MAX_SUBJECT, Desk
@@ -55,12 +57,7 @@ T = TypeVar("T")
 
 MAX_BODY = 256 * 1024
 MAX_REQUEST_KEY = 255
-IDEMPOTENCY_TTL = timedelta(hours=72)
-# Events hold ticket text: kept while their ticket may still be escalated (its #ops post shows
-# the payload), then for this long.
-EVENT_TTL = timedelta(days=30)
 TIMESTAMP_TOLERANCE = timedelta(minutes=5)
-PURGE_EVERY = 600.0  # seconds
 NO_SUBJECT = "(no subject)"
 WORK_BATCH = 100  # pending events the worker takes from the database at a time
 RETRY_AFTER = 5.0  # seconds before events left pending by a failure are tried again
@@ -69,6 +66,16 @@ STOP_GRACE = 5.0  # seconds the worker has on shutdown to finish the tickets it 
 # Cached keys are read again after this long, so a `keys rotate` (or revoke) made by another
 # process takes effect here within it: a rotated-out secret stops soon after its overlap.
 KEY_CACHE_SECONDS = 30.0
+HEAD_TIMEOUT = 10.0  # seconds a connection has to send a whole request head (idle included)
+BODY_TIMEOUT = 30.0  # seconds a request has to send its whole body once its head arrived
+AUTH_FAILURES = 10  # failed authentications allowed per client address within AUTH_WINDOW
+AUTH_WINDOW = 60.0  # seconds
+# Addresses the failure throttle remembers at most: the least recently failing are forgotten.
+AUTH_ADDRESSES = 10_000
+# Seconds a refused request's unread body is still read (and dropped) before the connection is
+# closed: long enough for a client to see the answer rather than a reset, short enough that a
+# slow sender cannot keep the connection by it.
+LINGER = 2.0
 
 
 class SupportTicketCreated(BaseModel):
@@ -105,6 +112,9 @@ REJECTION_REASONS = (
     "invalid_event",
     "bad_request",
     "idempotency_mismatch",
+    "auth_throttled",
+    "unsupported_media_type",
+    "timeout",
 )
 
 
@@ -114,13 +124,34 @@ class IngressSettings:
     burst: int = 100  # requests per API key allowed at once
     max_body: int = MAX_BODY
     idempotency_ttl: timedelta = IDEMPOTENCY_TTL
-    event_ttl: timedelta = EVENT_TTL
     tolerance: timedelta = TIMESTAMP_TOLERANCE
     retry_after: float = RETRY_AFTER  # seconds before a failed attempt at an event is repeated
+    head_timeout: float = HEAD_TIMEOUT
+    body_timeout: float = BODY_TIMEOUT
+    auth_failures: int = AUTH_FAILURES
+    auth_window: float = AUTH_WINDOW
 
     @classmethod
     def from_config(cls, config: Config) -> IngressSettings:
-        return cls(rate=config.ingress_rate, burst=config.ingress_burst)
+        return cls(
+            rate=config.ingress_rate,
+            burst=config.ingress_burst,
+            head_timeout=config.ingress_head_timeout,
+            body_timeout=config.ingress_body_timeout,
+            auth_failures=config.ingress_auth_failures,
+            auth_window=config.ingress_auth_window,
+        )
+
+    def server_options(self) -> dict[str, Any]:
+        """Options of aiohttp's server (``web.AppRunner``) that bound a connection's time.
+
+        aiohttp arms its keep-alive timer when a connection is made and again after each
+        answer, and closes the connection if the timer fires while it is still waiting for a
+        complete request head; bytes arriving do not re-arm it. So ``keepalive_timeout`` is the
+        deadline for a request head, a slow one (slowloris) as much as an idle connection.
+        The body has its own deadline, in ``Ingress._body``.
+        """
+        return {"keepalive_timeout": self.head_timeout, "lingering_time": LINGER}
 
 
 class RateLimiter:
@@ -144,6 +175,64 @@ class RateLimiter:
             return 0.0
         self._buckets[key] = (tokens, now)
         return (1.0 - tokens) / self.rate
+
+
+class FailureThrottle:
+    """Failed authentications per client address over a sliding window, in memory (a restart
+    forgets them, which costs an attacker nothing they did not have). At most ``capacity``
+    addresses are remembered, the least recently failing forgotten first, so a flood from many
+    addresses cannot grow the table without bound."""
+
+    def __init__(
+        self,
+        limit: int,
+        window: float,
+        clock: Callable[[], float] = time.monotonic,
+        capacity: int = AUTH_ADDRESSES,
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self.capacity = capacity
+        self._clock = clock
+        # address -> when its latest failures happened (at most ``limit``), oldest first
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    def fail(self, address: str) -> float:
+        """Note a failed authentication: 0.0 while the address was under the limit, else the
+        seconds until its oldest failure in the window is forgotten (its Retry-After)."""
+        now = self._clock()
+        times = self._failures.pop(address, None)
+        if times is None:
+            times = deque(maxlen=self.limit)
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        over = len(times) >= self.limit
+        times.append(now)
+        self._failures[address] = times
+        while len(self._failures) > self.capacity:
+            self._failures.popitem(last=False)
+        if not over:
+            return 0.0
+        return max(0.0, times[0] + self.window - now) if times else self.window
+
+
+def client_address(remote: str | None) -> str:
+    """Who failed, for the throttle: the peer's address, or its /64 for IPv6, since one host
+    commonly holds a whole /64 and could otherwise change address at every attempt."""
+    if remote is None:
+        return "unknown"
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # an IPv4 client on a dual-stack socket
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 class Metrics:
@@ -246,12 +335,14 @@ class Rejected(Exception):
         message: str,
         *,
         headers: dict[str, str] | None = None,
+        close: bool = False,
         **extra: Any,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.reason = reason
         self.headers = headers or {}
+        self.close = close  # end the connection after this answer
         self.extra = extra
 
 
@@ -355,6 +446,9 @@ class Ingress:
         self.classifier = classifier
         self.metrics = Metrics()
         self.limiter = RateLimiter(self.settings.rate, self.settings.burst, clock)
+        self.throttle = FailureThrottle(
+            self.settings.auth_failures, self.settings.auth_window, clock
+        )
         self.commits = GroupCommit(self.store)
         self._keys: dict[str, ApiKeyRow] = {}
         self._keys_read: dict[str, float] = {}  # when each cached key was read (``clock``)
@@ -380,7 +474,6 @@ class Ingress:
         app.router.add_post("/v1/webhooks/{key_id}", self.handle_webhook)
         app.router.add_get("/healthz", self.handle_health)
         app.router.add_get("/metrics", self.handle_metrics)
-        app.cleanup_ctx.append(self._purging)
         app.cleanup_ctx.append(self._working)
         return app
 
@@ -395,6 +488,7 @@ class Ingress:
                 raise _unknown_event(name)
             request_key = request.headers.get("Idempotency-Key")
             _check_request_key(request_key, "Idempotency-Key")
+            _check_json(request)
             body = await self._body(request)
             payload = _parse(body)
             event = _validate(name, payload, "")
@@ -402,7 +496,7 @@ class Ingress:
             accepted = _Request(key, name, payload, event, "api", request_key, digest)
             return await self._accept(accepted)
         except Rejected as rejected:
-            return self._refuse(rejected)
+            return self._refuse(self._throttled(request, rejected))
 
     async def handle_webhook(self, request: web.Request) -> web.Response:
         try:
@@ -411,6 +505,7 @@ class Ingress:
                 raise _unauthorized(
                     "There is no active key with this id: check the webhook URL.", bearer=False
                 )
+            _check_json(request)
             body = await self._body(request)
             message_id = await self._verify(request, key, body)
             self._limit(key)
@@ -432,7 +527,7 @@ class Ingress:
                 _Request(key, name, data, event, "webhook", message_id, digest)
             )
         except Rejected as rejected:
-            return self._refuse(rejected)
+            return self._refuse(self._throttled(request, rejected))
 
     async def handle_health(self, request: web.Request) -> web.Response:
         try:
@@ -547,6 +642,27 @@ class Ingress:
                 headers={"Retry-After": str(seconds)},
             )
 
+    def _throttled(self, request: web.Request, rejected: Rejected) -> Rejected:
+        """A failed authentication counts against the client's address; past the limit it is
+        answered 429 rather than 401. Requests that authenticate are never held back, so a
+        client sharing an address with a failing one (behind the same proxy) keeps working;
+        keys are random enough that throttling is about load and noise, not guessing."""
+        if rejected.status != 401:
+            return rejected
+        wait = self.throttle.fail(client_address(request.remote))
+        if wait <= 0:
+            return rejected
+        seconds = max(1, math.ceil(wait))
+        window = self.settings.auth_window
+        return Rejected(
+            429,
+            "auth_throttled",
+            f"Too many failed authentications from your address (at most"
+            f" {self.settings.auth_failures} in {window:g} s): check the key or signing secret,"
+            f" then retry in {seconds} s.",
+            headers={"Retry-After": str(seconds)},
+        )
+
     async def _body(self, request: web.Request) -> bytes:
         limit = self.settings.max_body
         too_large = Rejected(
@@ -554,10 +670,22 @@ class Ingress:
         )
         if request.content_length is not None and request.content_length > limit:
             raise too_large
+        deadline = self.settings.body_timeout
         try:
-            return await request.read()
+            # A body trickled in a byte at a time would otherwise hold its connection (and
+            # this handler) for as long as the sender likes.
+            async with asyncio.timeout(deadline):
+                return await request.read()
         except web.HTTPRequestEntityTooLarge:
             raise too_large from None
+        except TimeoutError:
+            raise Rejected(
+                408,
+                "timeout",
+                f"The body did not arrive within {deadline:g} s: nothing was stored, send it"
+                " again.",
+                close=True,
+            ) from None
 
     # Accepting
 
@@ -842,46 +970,16 @@ class Ingress:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    # Housekeeping
-
-    async def purge(self) -> int:
-        """Forget idempotency records past their time; how many were removed. Stored events
-        of closed (or never opened) tickets past theirs go too."""
-        now = self._now()
-        records, events = await self.store.run(
-            lambda tx: (
-                tx.purge_idempotency_records(now - self.settings.idempotency_ttl),
-                tx.purge_ingress_events(now - self.settings.event_ttl),
-            )
-        )
-        if events:
-            log.info("purged %d stored events of closed tickets", events)
-        return records
-
-    async def _purging(self, app: web.Application) -> AsyncIterator[None]:
-        async def loop() -> None:
-            while True:
-                try:
-                    removed = await self.purge()
-                    if removed:
-                        log.info("purged %d idempotency records", removed)
-                except Exception:
-                    log.exception("purging idempotency records failed")
-                await asyncio.sleep(PURGE_EVERY)
-
-        task = asyncio.create_task(loop(), name="ingress-purge")
-        yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
     def _refuse(self, rejected: Rejected) -> web.Response:
         self.metrics.rejected[rejected.reason] += 1
-        return web.json_response(
+        response = web.json_response(
             {"error": str(rejected), **rejected.extra},
             status=rejected.status,
             headers=rejected.headers,
         )
+        if rejected.close:
+            response.force_close()
+        return response
 
 
 @dataclass(frozen=True, slots=True)
@@ -941,6 +1039,21 @@ def _check_request_key(value: str | None, header: str) -> None:
         raise Rejected(
             400, "bad_request", f"{header} must be 1 to {MAX_REQUEST_KEY} printable characters."
         )
+
+
+def _check_json(request: web.Request) -> None:
+    """Bodies are JSON and say so: ``application/json`` (any charset) or ``application/*+json``.
+    A form or plain text posted here by mistake is refused before it is read."""
+    kind = request.content_type  # the media type alone, lowercased; octet-stream when absent
+    if kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json")):
+        return
+    sent = request.headers.get("Content-Type")
+    raise Rejected(
+        415,
+        "unsupported_media_type",
+        "The body must be JSON sent with 'Content-Type: application/json'"
+        + (f", not {sent!r}." if sent else "; no Content-Type was sent."),
+    )
 
 
 def _unknown_event(name: str) -> Rejected:
@@ -1024,8 +1137,9 @@ async def start_ingress(
 ) -> web.AppRunner:
     """Listen on the configured address, with the worker processing events in the background
     (those left pending by a previous run first); ``cleanup()`` stops both."""
-    ingress = Ingress(desk, store, IngressSettings.from_config(config), classifier=classifier)
-    runner = web.AppRunner(ingress.app())
+    settings = IngressSettings.from_config(config)
+    ingress = Ingress(desk, store, settings, classifier=classifier)
+    runner = web.AppRunner(ingress.app(), **settings.server_options())
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.ingress_host, config.ingress_port)
@@ -1055,6 +1169,7 @@ async def serve(config: Config, out: TextIO) -> None:
         desk.outbound = Guard.from_config(config)
         # Webhook and HTTP destinations go out now; #ops posts wait for `thothbot run`.
         deliveries = asyncio.create_task(Deliveries(desk).run())
+        maintenance = asyncio.create_task(Maintenance(store).run(), name="maintenance")
         runner = await start_ingress(desk, store, config, classifier=classifier)
         try:
             out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
@@ -1066,9 +1181,10 @@ async def serve(config: Config, out: TextIO) -> None:
             await stop.wait()
         finally:
             await runner.cleanup()
-            deliveries.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await deliveries
+            for task in (deliveries, maintenance):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
     finally:
         await classifier.close()
         await store.close()

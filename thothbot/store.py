@@ -380,6 +380,16 @@ class Tx:
             ],
         )
 
+    def prune_firings(self, before: datetime, limit: int | None = None) -> int:
+        """Forget rule firings made before ``before`` (at most ``limit``); how many were
+        removed."""
+        cursor = self._conn.execute(
+            "DELETE FROM rule_firings WHERE id IN (SELECT id FROM rule_firings WHERE at <= ?"
+            " LIMIT ?)",
+            (ts(before), -1 if limit is None else limit),
+        )
+        return cursor.rowcount
+
     def recent_firings(self, guild_id: str, limit: int) -> list[FiringRow]:
         rows = self._all(
             "SELECT f.id, f.ticket_id, t.number, f.at, f.trigger, f.rule_id, f.outcomes"
@@ -522,10 +532,12 @@ class Tx:
             (key, label, reason, ts(at)),
         )
 
-    def prune_classifications(self, now: datetime, ttl: timedelta) -> int:
-        """Forget classifications older than ``ttl``; how many were removed."""
+    def prune_classifications(self, now: datetime, ttl: timedelta, limit: int | None = None) -> int:
+        """Forget classifications older than ``ttl`` (at most ``limit``); how many were removed."""
         cursor = self._conn.execute(
-            "DELETE FROM classifier_cache WHERE created_at <= ?", (ts(now - ttl),)
+            "DELETE FROM classifier_cache WHERE key IN (SELECT key FROM classifier_cache"
+            " WHERE created_at <= ? LIMIT ?)",
+            (ts(now - ttl), -1 if limit is None else limit),
         )
         return cursor.rowcount
 
@@ -965,6 +977,17 @@ class Tx:
 
     def enable_destinations(self, guild_id: str) -> None:
         self._conn.execute("DELETE FROM disabled_destinations WHERE guild_id = ?", (guild_id,))
+
+    def prune_deliveries(self, before: datetime, limit: int | None = None) -> int:
+        """Forget finished deliveries (sent, summarized or given up) of escalations made before
+        ``before`` (at most ``limit``); how many were removed. Pending ones stay, whatever
+        their age."""
+        cursor = self._conn.execute(
+            "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
+            " WHERE status != 'pending' AND created_at <= ? LIMIT ?)",
+            (ts(before), -1 if limit is None else limit),
+        )
+        return cursor.rowcount
 
     def breach_count(self) -> int:
         (count,) = self._one("SELECT count(*) FROM sla_clocks WHERE status = 'breached'")

@@ -159,6 +159,27 @@ async def test_nothing_a_user_writes_can_ping(live: Live) -> None:
         assert {str(u) for u in allowed.get("users", [])} <= {w.customer, w.sam, w.riley}
 
 
+async def test_a_customers_masked_links_and_bidi_controls_are_shown_neutralized(
+    live: Live,
+) -> None:
+    w = live.world
+    evil = "https://evil.example/login"
+    channel = await live.open_ticket(
+        subject=f"[Verify your account]({evil})",
+        description=f"Open invoice_\u202etxt.exe or [the portal]({evil})",
+    )
+    escalated = await live.slash(w.sam, "ticket escalate", {"reason": "phishy"}, channel=channel)
+    assert "ops channel has it" in escalated.text()
+    await live.sandbox.wait_for(lambda: live.messages(w.ops))
+    card = message_text(live.messages(channel)[0])
+    post = message_text(live.messages(w.ops)[0])
+    for shown in (card, post):
+        assert f"[Verify your account] ({evil})" in shown, shown
+        assert f"invoice_txt.exe or [the portal] ({evil})" in shown, shown
+        assert "](" not in shown
+        assert "\u202e" not in shown
+
+
 async def test_a_429_storm_is_ridden_out(live: Live) -> None:
     w, sandbox = live.world, live.sandbox
     # discord.py tries a request 5 times: every call here is refused up to 4 times in a row.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import TextIO
 
@@ -12,6 +14,7 @@ from thothbot.config import Config
 from thothbot.core.errors import InvalidInput
 from thothbot.ingress import addresses, start_ingress
 from thothbot.llm import UrgencyClassifier
+from thothbot.maintenance import Maintenance
 from thothbot.outbound import Guard
 from thothbot.service import Desk
 from thothbot.store import Store
@@ -33,6 +36,8 @@ async def run(config: Config, out: TextIO) -> None:
     desk.outbound = Guard.from_config(config)
     bot = ThothBot(desk, classifier=classifier, guild_ids=config.guild_ids)
     runner = None
+    # Retention runs with the bot whether or not the ingress does.
+    maintenance = asyncio.create_task(Maintenance(store).run(), name="maintenance")
     try:
         if await store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):
             runner = await start_ingress(desk, store, config, classifier=classifier)
@@ -51,6 +56,9 @@ async def run(config: Config, out: TextIO) -> None:
                 " turn on Server Members Intent and Message Content Intent."
             ) from None
     finally:
+        maintenance.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await maintenance
         if not bot.is_closed():
             await bot.close()
         if runner is not None:

@@ -270,7 +270,7 @@ class Admin(commands.Cog):
     async def answer_list(self, interaction: Interaction) -> None:
         async with self.flows.guarded(interaction):
             config = await self.flows.require_staff(interaction)
-            lines = [f"{a.id}: {', '.join(a.triggers)} -> {a.text[:80]}" for a in config.answers]
+            lines = render.answer_lines(config.answers)
             await self.flows.reply(
                 interaction,
                 render.problems(lines, "Saved answers:" if lines else "No saved answers."),

@@ -7,10 +7,12 @@ from datetime import datetime, timedelta
 
 import discord
 
+from thothbot.core.answers import SavedAnswer
 from thothbot.core.embeds import fit
 from thothbot.core.models import Firing, SlaTarget, Ticket
 from thothbot.core.rules import Problem
 from thothbot.core.stats import DeskStats
+from thothbot.core.text import neutralize
 from thothbot.store import FiringRow
 
 COLOR_OPEN = 0x3B82F6
@@ -71,11 +73,12 @@ def ticket_fields(ticket: Ticket, type_label: str | None) -> list[tuple[str, str
 
 
 def ticket_card(ticket: Ticket, type_label: str | None) -> discord.Embed:
-    """The first message of a ticket channel."""
+    """The first message of a ticket channel. The customer's words are neutralized: staff
+    read them here and must see where a link really goes."""
     return _embed(
-        f"Ticket #{ticket.number}: {ticket.subject}",
+        f"Ticket #{ticket.number}: {neutralize(ticket.subject)}",
         ticket_fields(ticket, type_label)[:2],
-        description=ticket.body,
+        description=neutralize(ticket.body),
         color=COLOR_OPEN,
         footer="Staff: Claim takes the ticket, Escalate sends it to the ops channel.",
     )
@@ -89,7 +92,14 @@ def info(
         fields.append(("Escalated", ticket.escalation_reason or "yes"))
     for target, deadline, status in clocks:
         fields.append((f"SLA {_TARGETS[target]}", f"{status}, due {when(deadline)}"))
-    return _embed(f"Ticket #{ticket.number}: {ticket.subject}", fields, color=COLOR_OPEN, footer="")
+    title = f"Ticket #{ticket.number}: {neutralize(ticket.subject)}"
+    return _embed(title, fields, color=COLOR_OPEN, footer="")
+
+
+def answer_lines(answers: Sequence[SavedAnswer]) -> list[str]:
+    """``/answer list``: each answer's id, triggers and start, neutralized like any repeated
+    text (an answer may have been saved from a pasted message)."""
+    return [neutralize(f"{a.id}: {', '.join(a.triggers)} -> {a.text[:80]}") for a in answers]
 
 
 def problems(lines: Sequence[str], heading: str) -> str:

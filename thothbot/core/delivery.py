@@ -18,6 +18,7 @@ from thothbot.core.masking import reference
 from thothbot.core.models import Ticket
 from thothbot.core.redact import redact
 from thothbot.core.settings import Destination, GuildSettings
+from thothbot.core.text import neutralize
 
 OPS = "ops"
 WINDOW = timedelta(minutes=1)
@@ -123,11 +124,11 @@ def ops_post(
     title is the subject (or the event name) and the fields are the event's payload. The
     ``marker`` in the footer lets a restart find the post in the channel (see ``footer``)."""
     event = {k: _redacted(v) for k, v in (payload or {}).items()}
-    event.setdefault("subject", redact(ticket.subject))
-    title = redact(ticket.subject) or event_name or f"Ticket #{ticket.number}"
+    event.setdefault("subject", neutralize(redact(ticket.subject)))
+    title = neutralize(redact(ticket.subject)) or event_name or f"Ticket #{ticket.number}"
     fields: list[tuple[str, str]] = [
         ("Ticket", link or f"#{ticket.number} ({ticket.source})"),
-        ("Reason", reason),
+        ("Reason", neutralize(reason)),
         ("Urgency", ticket.urgency or "not known yet"),
         ("Tags", ", ".join(ticket.tags) or "-"),
     ]
@@ -149,7 +150,7 @@ def ops_post(
     spec = fit(
         f"Escalated: {title}",
         fields,
-        description=redact(str(body or "")),
+        description=neutralize(redact(str(body or ""))),
         footer=footer(marker),
         color=COLOR_CLAIMED if claimed_by else COLOR_ESCALATED,
     )
@@ -160,8 +161,9 @@ def ops_post(
 
 
 def _redacted(value: Any) -> Any:
+    """A payload value as the #ops post shows it: redacted, then neutralized (core/text.py)."""
     if isinstance(value, str):
-        return redact(value)
+        return neutralize(redact(value))
     if isinstance(value, int | float) and not isinstance(value, bool):
         text = str(value)  # a card or phone number sent as a JSON number
         cleaned = redact(text)
@@ -255,7 +257,8 @@ def summary(tickets: Sequence[Ticket], marker: str | None = None) -> EmbedSpec:
     labels = {t.urgency for t in tickets}
     what = f"{next(iter(labels))} tickets" if len(labels) == 1 and None not in labels else "tickets"
     lines = [
-        f"#{t.number} {cut(redact(t.subject), 80)}" + (f" ({t.urgency})" if t.urgency else "")
+        f"#{t.number} {cut(neutralize(redact(t.subject)), 80)}"
+        + (f" ({t.urgency})" if t.urgency else "")
         for t in tickets[:SUMMARY_LINES]
     ]
     if len(tickets) > SUMMARY_LINES:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, NoReturn
 
+from thothbot.core import jsonkeys
 from thothbot.core.models import DEFAULT_URGENCY_LABELS, MAX_TAG_LENGTH, ActionType, Trigger
 
 MAX_RULES = 25
@@ -28,6 +29,7 @@ _MAX_TAG = MAX_TAG_LENGTH
 
 _ID_FORM = re.compile(r"[A-Za-z0-9_-]+")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RULE_INDEX = re.compile(r"\[(\d+)\]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _BOM = "\ufeff"
@@ -92,12 +94,41 @@ def validate_and_normalize(raw: str | bytes, labels: Sequence[str] | None = None
     """
     try:
         text = _read(raw)
-        value = _parse(text)
+        value, duplicates = _parse(text)
     except _Refusal as refusal:
         return _refuse(refusal.message)
     # json.loads builds only JSON values, and a lone surrogate needs a \udXXX escape: without
     # one, the walk over every value that normalize_rules makes can be skipped.
-    return _normalize(value, check_values=_SURROGATE_ESCAPE.search(text) is not None, labels=labels)
+    validation = _normalize(
+        value, check_values=_SURROGATE_ESCAPE.search(text) is not None, labels=labels
+    )
+    if not duplicates or validation.refused:
+        return validation
+    return _with_duplicates(validation, duplicates)
+
+
+def _with_duplicates(
+    validation: Validation, duplicates: list[tuple[jsonkeys.Location, str]]
+) -> Validation:
+    """``validation`` with a warning for each key given twice in one object, in rule order
+    (the last value was used, as for any JSON reader; the admin likely meant something else)."""
+    warnings = [
+        Problem(_location_path((*where, key)), Severity.WARNING, jsonkeys.message(key))
+        for where, key in duplicates
+    ]
+    # Both lists are in rule order; a stable sort by rule keeps each rule's own order.
+    merged = sorted([*warnings, *validation.problems], key=_rule_index)
+    return Validation(validation.rules, merged)
+
+
+def _rule_index(problem: Problem) -> int:
+    found = _RULE_INDEX.match(problem.path)
+    return int(found.group(1)) if found else -1
+
+
+def _location_path(where: jsonkeys.Location) -> str:
+    """``[2].actions[0]`` for the location (2, "actions", 0)."""
+    return "".join(f"[{part}]" if isinstance(part, int) else _key_path(part) for part in where)
 
 
 def normalize_rules(value: object, labels: Sequence[str] | None = None) -> Validation:
@@ -156,10 +187,11 @@ def _read(raw: str | bytes) -> str:
     return text
 
 
-def _parse(text: str) -> object:
-    """The JSON value in ``text``, or a ``_Refusal`` saying why there is none."""
+def _parse(text: str) -> tuple[object, list[tuple[jsonkeys.Location, str]]]:
+    """The JSON value in ``text`` and its repeated keys, or a ``_Refusal`` saying why there is
+    no value."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return jsonkeys.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as error:
         where = f"line {error.lineno}, column {error.colno}"
         raise _Refusal(f"The rules are not valid JSON: {where}: {error.msg}.") from None

@@ -33,6 +33,7 @@ from pydantic import (
     model_validator,
 )
 
+from thothbot.core import jsonkeys
 from thothbot.core.errors import SettingsInvalid
 from thothbot.core.masking import keep_masked
 from thothbot.core.models import DEFAULT_URGENCY_LABELS
@@ -312,7 +313,7 @@ def parse_settings(raw: str | bytes, stored: Mapping[str, Any] | None = None) ->
     if size > MAX_SETTINGS_BYTES:
         raise SettingsInvalid([("", f"The settings are {size // 1024} KiB; the limit is 256 KiB.")])
     try:
-        document = json.loads(raw)
+        document, duplicates = jsonkeys.loads(raw)
     except UnicodeDecodeError:
         raise SettingsInvalid([("", "The settings are not UTF-8 text.")]) from None
     except (ValueError, RecursionError) as error:
@@ -321,7 +322,12 @@ def parse_settings(raw: str | bytes, stored: Mapping[str, Any] | None = None) ->
         raise SettingsInvalid([("", "The settings must be a JSON object ({...}).")])
     if stored is not None:
         document = keep_masked(document, stored)
-    return settings_from_document(document)
+    result = settings_from_document(document)
+    # A key given twice: the last value is used, as any JSON reader does, but said so.
+    result.warnings[:0] = [
+        (_path((*where, key)), jsonkeys.message(key)) for where, key in duplicates
+    ]
+    return result
 
 
 def settings_from_document(document: dict[str, Any]) -> SettingsResult:

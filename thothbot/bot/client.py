@@ -13,6 +13,7 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from thothbot.bot.closing import Closer
 from thothbot.bot.commands import Admin, Tickets
 from thothbot.bot.effects import BotOps, DiscordEffects
 from thothbot.bot.flows import Flows
@@ -79,6 +80,7 @@ class ThothBot(commands.Bot):
         self.close_delay = close_delay
         self.flows = Flows(self)
         self.timers = Timers(self)
+        self.closer = Closer(self)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
@@ -96,7 +98,7 @@ class ThothBot(commands.Bot):
             self.effects.run(),
             self.deliveries.run(),
             self.timers.run_sla(),
-            self.timers.run_deletions(),
+            self.timers.run_closings(),
         ):
             self.spawn(loop)
 

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from thothbot.bot import render
+from thothbot.bot.closing import UPLOAD_LIMIT
 from thothbot.bot.items import JsonModal, rating_buttons, ticket_buttons
-from thothbot.bot.transcript import TranscriptHeader, TranscriptMessage, transcript_files
 from thothbot.core.answers import check_text, parse_triggers
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, ThothError
 from thothbot.core.models import Ticket
 from thothbot.core.rules import MAX_INPUT_BYTES
-from thothbot.service import GuildConfig
+from thothbot.service import CloseSteps, GuildConfig
 from thothbot.store import DiscordSetup
 
 if TYPE_CHECKING:
@@ -339,99 +339,25 @@ class Flows:
                 ticket_id = (await self.ticket_here(interaction)).id
             await self.defer(interaction, ephemeral=False)
             by = interaction.user
-            await self.desk.close(ticket_id, str(by.id), self.bot.now())
-            ticket = await self.desk.ticket(ticket_id)
             delay = self.bot.close_delay
-            await self.reply(
-                interaction,
-                f"Closed by {by.mention}{f': {reason}' if reason else ''}."
-                f" This channel will be deleted in {delay:g} seconds.",
-                ephemeral=False,
+            # The transcripts, the rating request and the deletion are saved with the close
+            # and done by the closing worker (bot/closing.py), across restarts too.
+            steps = CloseSteps(
+                closed_by_name=by.display_name,
+                reason=reason,
+                upload_limit=min(interaction.filesize_limit, UPLOAD_LIMIT),
+                delete_after=timedelta(seconds=delay),
             )
-            await self._after_close(ticket, by, reason)
-
-    async def _after_close(self, ticket: Ticket, by: discord.abc.User, reason: str | None) -> None:
-        """Transcripts to the log channel and the customer, the rating request, then deletion."""
-        channel = await self.bot.text_channel(ticket.channel_id)
-        if channel is None:
-            return
-        # Stored first: a restart from here on still deletes the channel.
-        await self.bot.timers.delete_later(
-            str(channel.id), self.bot.now() + timedelta(seconds=self.bot.close_delay)
-        )
-        config = await self.desk.config(ticket.guild_id)
-        files = await self._transcript(channel, ticket, by, reason)
-        log_channel = await self.bot.text_channel(
-            config.setup.log_channel_id if config.setup else None
-        )
-        if log_channel is not None:
-            await log_channel.send(
-                f"Transcript of ticket #{ticket.number} ({ticket.subject})",
-                files=[discord.File(io.BytesIO(data), name) for name, data in files],
-                allowed_mentions=render.NO_PINGS,
-            )
-        asked = False
-        customer = await self.bot.user_by_id(ticket.customer_id)
-        if customer is not None:
+            await self.desk.close(ticket_id, str(by.id), self.bot.now(), steps=steps)
             try:
-                await customer.send(
-                    f"Your ticket #{ticket.number} ({ticket.subject}) on {channel.guild.name}"
-                    " was closed. Here is its transcript.",
-                    files=[discord.File(io.BytesIO(data), name) for name, data in files],
-                    allowed_mentions=render.NO_PINGS,
+                await self.reply(
+                    interaction,
+                    f"Closed by {by.mention}{f': {reason}' if reason else ''}."
+                    f" This channel will be deleted in {delay:g} seconds.",
+                    ephemeral=False,
                 )
-                await customer.send(
-                    "How did we do? Rate your support from 1 (bad) to 5 (great).",
-                    view=rating_buttons(ticket.id),
-                )
-                asked = True
-            except discord.Forbidden:
-                log.info(
-                    "customer %s takes no DMs; asking for the rating in the channel",
-                    ticket.customer_id,
-                )
-        if not asked:
-            await channel.send(
-                f"<@{ticket.customer_id}>, how did we do? Rate your support from 1 (bad) to 5"
-                " (great) before this channel closes.",
-                view=rating_buttons(ticket.id),
-                allowed_mentions=discord.AllowedMentions(
-                    users=[discord.Object(int(ticket.customer_id))], everyone=False, roles=False
-                ),
-            )
-
-    async def _transcript(
-        self,
-        channel: discord.TextChannel,
-        ticket: Ticket,
-        by: discord.abc.User,
-        reason: str | None,
-    ) -> list[tuple[str, bytes]]:
-        messages = [
-            TranscriptMessage(
-                author_id=str(m.author.id),
-                author_name=m.author.display_name,
-                at=m.created_at,
-                content=m.clean_content,
-                attachments=tuple(a.filename for a in m.attachments),
-                is_bot=m.author.bot,
-                embeds=tuple("\n".join(filter(None, [e.title, e.description])) for e in m.embeds),
-            )
-            async for m in channel.history(limit=None, oldest_first=True)
-        ]
-        customer = await self.bot.user_by_id(ticket.customer_id)
-        header = TranscriptHeader(
-            guild_name=channel.guild.name,
-            channel_name=channel.name,
-            ticket_number=ticket.number,
-            subject=ticket.subject,
-            customer_name=customer.display_name if customer else ticket.customer_id,
-            opened_at=ticket.created_at,
-            closed_at=ticket.closed_at or self.bot.now(),
-            closed_by=by.display_name,
-            reason=reason,
-        )
-        return transcript_files(header, messages)
+            finally:
+                self.bot.timers.poke()
 
     async def rate(self, interaction: Interaction, ticket_id: int, rating: int) -> None:
         async with self.guarded(interaction):

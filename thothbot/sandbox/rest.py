@@ -14,6 +14,7 @@ from .routing import (
     Call,
     Failure,
     Handler,
+    Hold,
     RecordedRequest,
     failure_response,
     json_response,
@@ -50,6 +51,7 @@ class Rest(InteractionEndpoints):
         self.sb = sandbox
         self.world = sandbox.world
         self.failures: list[Failure] = []
+        self.holds: list[Hold] = []
         self.routes: list[tuple[str, re.Pattern[str], Handler, bool]] = []
         s, i = r"(?P<{}>\d+)", r"(?P<token>[^/]+)"
         app, g, c, m, u = (s.format(n) for n in ("app", "guild", "channel", "message", "user"))
@@ -131,11 +133,24 @@ class Rest(InteractionEndpoints):
             at=time.monotonic(), reason=request.headers.get("X-Audit-Log-Reason"),
         )  # fmt: skip
         self.sb.requests.append(record)
+        hold = next((h for h in self.holds if h.request is None and h.matches(record)), None)
+        if hold is not None:
+            hold.request = record  # taken: the next matching request goes through
+            if not hold.after:
+                hold.take(record)
+                await hold.released()
         response = self._answer(request, record)
         record.status = response.status
+        if hold is not None and hold.after:
+            hold.take(record)
+            await hold.released()
         return response
 
     def _answer(self, request: web.Request, record: RecordedRequest) -> web.Response:
+        uploaded = sum(len(data) for _, data in record.files)
+        if uploaded > self.sb.attachment_size_limit:
+            # Discord's answer to files over the upload limit, whatever the endpoint.
+            return json_response(413, {"message": "Request entity too large", "code": 40005})
         for failure in self.failures:
             if failure.method in ("*", record.method) and failure.pattern.search(record.path):
                 failure.count -= 1

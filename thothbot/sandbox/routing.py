@@ -1,7 +1,9 @@
-"""Plumbing of the REST layer: parsed calls, recorded requests, injected failures, JSON answers."""
+"""Plumbing of the REST layer: parsed calls, recorded requests, injected failures, held
+requests, JSON answers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -40,6 +42,55 @@ class Failure:
     count: int
     retry_after: float
     code: int | None
+
+
+class Hold:
+    """The next request matching ``method`` and ``path`` waits until released: a test stops the
+    bot (SIGKILL) while Discord holds a request, the way a crash lands between two steps.
+
+    ``after=False``: Discord has not acted yet when the request is held (nothing happened).
+    ``after=True``: Discord acted (the channel exists, the message is posted) and only its answer
+    is held, so the bot never learns that it did.
+    """
+
+    def __init__(self, method: str, pattern: re.Pattern[str], *, after: bool) -> None:
+        self.method = method
+        self.pattern = pattern
+        self.after = after
+        self.request: RecordedRequest | None = None  # the request held, once one came
+        self._reached = asyncio.Event()
+        self._released = asyncio.Event()
+
+    def matches(self, record: RecordedRequest) -> bool:
+        return self.method in ("*", record.method) and bool(self.pattern.search(record.path))
+
+    @property
+    def reached(self) -> bool:
+        """Whether a request is held (or was, and was released)."""
+        return self._reached.is_set()
+
+    async def wait(self, timeout: float = 10.0) -> RecordedRequest:  # noqa: ASYNC109
+        """Wait until a matching request is held; the request."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._reached.wait()
+        except TimeoutError:
+            raise TimeoutError(
+                f"no {self.method} {self.pattern.pattern} came within {timeout} s"
+            ) from None
+        assert self.request is not None
+        return self.request
+
+    def release(self) -> None:
+        """Let the held request go on (its client may be long gone)."""
+        self._released.set()
+
+    def take(self, record: RecordedRequest) -> None:
+        self.request = record
+        self._reached.set()
+
+    async def released(self) -> None:
+        await self._released.wait()
 
 
 @dataclass

@@ -23,7 +23,7 @@ from .interactions import (
     poll,
 )
 from .rest import Rest
-from .routing import Failure, RecordedRequest, serve_file
+from .routing import Failure, Hold, RecordedRequest, serve_file
 from .world import (
     DEFAULT_EVERYONE,
     EPHEMERAL,
@@ -40,7 +40,7 @@ from .world import (
 
 T = TypeVar("T")
 
-ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # a server without boosts
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # a bot's uploads to a server without boosts, or a DM
 
 
 class Sandbox:
@@ -59,6 +59,9 @@ class Sandbox:
         self.requests: list[RecordedRequest] = []
         # Discord refuses a callback 3 s after the interaction was created.
         self.interaction_timeout = 3.0
+        # The most a message's files may weigh together: reported to the bot in every
+        # interaction (``attachment_size_limit``) and enforced on every upload (413, 40005).
+        self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
         self.interactions: list[Interaction] = []
         self._by_token: dict[str, Interaction] = {}
         self.api_url = ""
@@ -88,6 +91,8 @@ class Sandbox:
 
     async def stop(self) -> None:
         """Close the websockets and the server."""
+        for hold in self.rest.holds:
+            hold.release()
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -346,7 +351,7 @@ class Sandbox:
         user = self.world.user(user_id)
         payload: JSON = {
             "id": interaction_id, "application_id": self.application_id, "type": type_,
-            "token": token, "version": 1, "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "token": token, "version": 1, "attachment_size_limit": self.attachment_size_limit,
             "data": data, "channel_id": channel["id"], "locale": "en-US", "entitlements": [],
         }  # fmt: skip
         guild_id = channel.get("guild_id")
@@ -467,6 +472,14 @@ class Sandbox:
         return await poll(predicate, timeout, what)
 
     # failure injection
+
+    def hold_next(self, method: str, path_regex: str, *, after: bool = False) -> Hold:
+        """Hold the next request matching method ("*": any) and path (re.search) until the
+        returned hold is released: before Discord acts on it, or ``after`` it acted, holding
+        only the answer. ``await hold.wait()`` returns once a request is held."""
+        hold = Hold(method.upper(), re.compile(path_regex), after=after)
+        self.rest.holds.append(hold)
+        return hold
 
     def fail_next(
         self,

@@ -18,6 +18,7 @@ from thothbot.bot.commands import Admin, Tickets
 from thothbot.bot.effects import BotOps, DiscordEffects
 from thothbot.bot.flows import Flows
 from thothbot.bot.items import DYNAMIC_ITEMS
+from thothbot.bot.opening import Opener
 from thothbot.bot.render import NO_PINGS
 from thothbot.bot.timers import Timers
 from thothbot.core.classify import TicketText
@@ -81,6 +82,7 @@ class ThothBot(commands.Bot):
         self.flows = Flows(self)
         self.timers = Timers(self)
         self.closer = Closer(self)
+        self.opener = Opener(self)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
@@ -172,6 +174,8 @@ class ThothBot(commands.Bot):
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         await self.sync_roster(str(guild.id))
+        # Openings a crash interrupted: finished, or removed with a word to the customer.
+        self.spawn(self.opener.recover(guild))
 
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         if before.roles != after.roles:

@@ -21,13 +21,12 @@ import discord
 
 from thothbot.bot import render
 from thothbot.bot.closing import UPLOAD_LIMIT
-from thothbot.bot.items import JsonModal, rating_buttons, ticket_buttons
+from thothbot.bot.items import JsonModal, rating_buttons
 from thothbot.core.answers import check_text, parse_triggers
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, ThothError
 from thothbot.core.models import Ticket
 from thothbot.core.rules import MAX_INPUT_BYTES
 from thothbot.service import CloseSteps, GuildConfig
-from thothbot.store import DiscordSetup
 
 if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot
@@ -35,21 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
-CATEGORY_CAP = 50  # Discord's limit of channels in one category
 MISSING_PERMISSIONS = 50013
-MAX_CHANNELS = "CHANNEL_PARENT_MAX_CHANNELS"
-CUSTOMER_ACCESS = discord.PermissionOverwrite(
-    view_channel=True, send_messages=True, read_message_history=True, attach_files=True
-)
-BOT_ACCESS = discord.PermissionOverwrite(
-    view_channel=True,
-    send_messages=True,
-    read_message_history=True,
-    # Not Manage Roles: an overwrite may grant it only with Administrator; the bot's role has it.
-    manage_channels=True,
-    embed_links=True,
-    attach_files=True,
-)
 NEEDED = (
     "view_channel",
     "send_messages",
@@ -178,100 +163,13 @@ class Flows:
                         interaction, f"You opened {render.ticket_ref(twin)} about this just now."
                     )
                     return
-                number = await self.desk.reserve_number(gid)
-                channel = await self._create_channel(guild, config, number, user, type_id)
-                async with self.bot.effects.held():
-                    ticket = None
-                    try:
-                        ticket = await self.desk.open_ticket(
-                            gid,
-                            str(user.id),
-                            subject,
-                            now,
-                            body=description,
-                            type_id=type_id,
-                            channel_id=str(channel.id),
-                            number=number,
-                        )
-                        await channel.send(
-                            f"<@{user.id}>, staff will be with you here.",
-                            embed=render.ticket_card(ticket, self.bot.type_label(config, ticket)),
-                            view=ticket_buttons(ticket.id),
-                            allowed_mentions=discord.AllowedMentions(
-                                users=[user], everyone=False, roles=False
-                            ),
-                        )
-                    except BaseException:
-                        # Nothing half-made stays: no channel without its card, no ticket
-                        # without a channel counting against the customer's limit.
-                        if ticket is not None:
-                            self.bot.effects.forget(ticket.id)
-                            await self.desk.discard(ticket.id)
-                        with contextlib.suppress(discord.HTTPException):
-                            await channel.delete(reason="the ticket could not be opened")
-                        raise
+                opening = await self.desk.reserve_opening(
+                    gid, str(user.id), subject, now, body=description, type_id=type_id
+                )
+                ticket, channel = await self.bot.opener.open(guild, config, opening, user)
             self.bot.timers.poke()
             self.bot.classify_later(ticket)
             await self.reply(interaction, f"Your ticket is open: {channel.mention}")
-
-    async def _create_channel(
-        self,
-        guild: discord.Guild,
-        config: GuildConfig,
-        number: int,
-        customer: discord.abc.User,
-        type_id: str | None,
-    ) -> discord.TextChannel:
-        setup = config.setup
-        assert setup is not None  # checked before a number was taken
-        overwrites: dict[Any, discord.PermissionOverwrite] = {
-            guild.default_role: discord.PermissionOverwrite(view_channel=False),
-            guild.me: BOT_ACCESS,
-            customer: CUSTOMER_ACCESS,
-        }
-        ticket_type = config.settings.types.get(type_id) if type_id else None
-        for role_id in (setup.staff_role_id, ticket_type.staff_role if ticket_type else None):
-            role = guild.get_role(int(role_id)) if role_id else None
-            if role is not None:
-                overwrites[role] = CUSTOMER_ACCESS
-        name = render.channel_name(number)
-        category = await self._category(guild, setup, full=False)
-        try:
-            return await guild.create_text_channel(name, category=category, overwrites=overwrites)
-        except discord.HTTPException as error:
-            if MAX_CHANNELS not in str(error.text):
-                raise
-        category = await self._category(guild, setup, full=True)
-        return await guild.create_text_channel(name, category=category, overwrites=overwrites)
-
-    async def _category(
-        self, guild: discord.Guild, setup: DiscordSetup, *, full: bool
-    ) -> discord.CategoryChannel:
-        """The category that takes new tickets; a new one ("Tickets 2", ...) when it is full."""
-        current = guild.get_channel(int(setup.categories[-1])) if setup.categories else None
-        if (
-            isinstance(current, discord.CategoryChannel)
-            and not full
-            and len(current.channels) < CATEGORY_CAP
-        ):
-            return current
-        name = "Tickets" if not setup.categories else f"Tickets {len(setup.categories) + 1}"
-        category = await guild.create_category(
-            name,
-            overwrites={
-                guild.default_role: discord.PermissionOverwrite(view_channel=False),
-                guild.me: BOT_ACCESS,
-            },
-        )
-        updated = DiscordSetup(
-            setup.guild_id,
-            setup.staff_role_id,
-            setup.ops_channel_id,
-            setup.log_channel_id,
-            (*setup.categories, str(category.id)),
-        )
-        await self.desk.save_setup(updated)
-        return category
 
     # Working a ticket
 

@@ -21,6 +21,7 @@ DEFAULT_INGRESS_RATE = 50.0
 DEFAULT_INGRESS_BURST = 100
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+DEFAULT_CLOSE_DELAY = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,8 @@ class Config:
     # The master key that seals secrets at rest (see thothbot/sealing.py); None: the key file
     # beside the database.
     secret_key: SecretStr | None = None
+    # Seconds a closed ticket's channel stays at least (the customer may rate in it).
+    close_delay: float = DEFAULT_CLOSE_DELAY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -74,6 +77,9 @@ class Config:
             llm_api_key=SecretStr(api_key) if api_key else None,
             llm_model=env.get("THOTH_LLM_MODEL", "").strip() or None,
             secret_key=SecretStr(secret_key) if secret_key else None,
+            close_delay=_number(
+                env, "THOTH_CLOSE_DELAY", DEFAULT_CLOSE_DELAY, float, low=0.0, high=86400.0
+            ),
             **_ingress(env),
         )
 

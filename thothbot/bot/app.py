@@ -29,7 +29,9 @@ async def run(config: Config, out: TextIO) -> None:
     store = await Store.open(config.db_path, secret_key=config.secret_key)
     classifier = UrgencyClassifier.from_config(config, store)
     desk = Desk(store)
-    bot = ThothBot(desk, classifier=classifier, guild_ids=config.guild_ids)
+    bot = ThothBot(
+        desk, classifier=classifier, guild_ids=config.guild_ids, close_delay=config.close_delay
+    )
     runner = None
     try:
         if await store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):

@@ -11,8 +11,8 @@ async with pointed_at(Sandbox()) as sandbox:          # thothbot.sandbox.testing
 """
 
 from .interactions import Interaction
-from .routing import RecordedRequest
+from .routing import Hold, RecordedRequest
 from .sandbox import Sandbox
 from .world import SandboxError
 
-__all__ = ["Interaction", "RecordedRequest", "Sandbox", "SandboxError"]
+__all__ = ["Hold", "Interaction", "RecordedRequest", "Sandbox", "SandboxError"]

@@ -139,6 +139,9 @@ class Rest(InteractionEndpoints):
             if not hold.after:
                 hold.take(record)
                 await hold.released()
+                if hold.dropped:
+                    record.status = 502
+                    return json_response(502, {"message": "502: Bad Gateway", "code": 0})
         response = self._answer(request, record)
         record.status = response.status
         if hold is not None and hold.after:

@@ -53,16 +53,29 @@ class Hold:
     is held, so the bot never learns that it did.
     """
 
-    def __init__(self, method: str, pattern: re.Pattern[str], *, after: bool) -> None:
+    def __init__(
+        self,
+        method: str,
+        pattern: re.Pattern[str],
+        *,
+        after: bool,
+        where: Callable[[RecordedRequest], bool] | None = None,
+    ) -> None:
         self.method = method
         self.pattern = pattern
         self.after = after
+        self.where = where
         self.request: RecordedRequest | None = None  # the request held, once one came
+        self.dropped = False
         self._reached = asyncio.Event()
         self._released = asyncio.Event()
 
     def matches(self, record: RecordedRequest) -> bool:
-        return self.method in ("*", record.method) and bool(self.pattern.search(record.path))
+        return (
+            self.method in ("*", record.method)
+            and bool(self.pattern.search(record.path))
+            and (self.where is None or self.where(record))
+        )
 
     @property
     def reached(self) -> bool:
@@ -83,6 +96,12 @@ class Hold:
 
     def release(self) -> None:
         """Let the held request go on (its client may be long gone)."""
+        self._released.set()
+
+    def drop(self) -> None:
+        """Lose the held request: one held before Discord acted is never acted on, as when the
+        connection dies first (one held ``after`` stays done)."""
+        self.dropped = True
         self._released.set()
 
     def take(self, record: RecordedRequest) -> None:

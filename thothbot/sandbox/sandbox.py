@@ -92,7 +92,7 @@ class Sandbox:
     async def stop(self) -> None:
         """Close the websockets and the server."""
         for hold in self.rest.holds:
-            hold.release()
+            hold.drop()
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -160,6 +160,14 @@ class Sandbox:
         guild = self.world.guilds[guild_id]
         data = self.world.member_payload(guild, user_id) | {"guild_id": guild_id}
         self.gateway.dispatch("GUILD_MEMBER_ADD", data)
+
+    def remove_member(self, guild_id: str, user_id: str) -> None:
+        """A member leaves (or is kicked from) a guild."""
+        guild = self.world.guild(guild_id)
+        if guild.members.pop(user_id, None) is None:
+            raise SandboxError(f"user {user_id} is not a member of guild {guild_id}")
+        user = self.world.user(user_id)
+        self.gateway.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": guild_id, "user": user})
 
     def set_member_roles(self, guild_id: str, user_id: str, roles: Sequence[str]) -> None:
         """Replace a member's roles."""
@@ -473,11 +481,19 @@ class Sandbox:
 
     # failure injection
 
-    def hold_next(self, method: str, path_regex: str, *, after: bool = False) -> Hold:
-        """Hold the next request matching method ("*": any) and path (re.search) until the
-        returned hold is released: before Discord acts on it, or ``after`` it acted, holding
-        only the answer. ``await hold.wait()`` returns once a request is held."""
-        hold = Hold(method.upper(), re.compile(path_regex), after=after)
+    def hold_next(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        after: bool = False,
+        where: Callable[[RecordedRequest], bool] | None = None,
+    ) -> Hold:
+        """Hold the next request matching method ("*": any), path (re.search) and ``where``
+        (a test of the recorded request, its JSON body say) until the returned hold is
+        released: before Discord acts on it, or ``after`` it acted, holding only the answer.
+        ``await hold.wait()`` returns the request once it is held."""
+        hold = Hold(method.upper(), re.compile(path_regex), after=after, where=where)
         self.rest.holds.append(hold)
         return hold
 

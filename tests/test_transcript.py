@@ -295,7 +295,7 @@ def test_a_transcript_too_long_for_every_part_is_cut_with_a_note() -> None:
     kept = len(re.findall(r"\): message \d+ ", "".join(texts(parts))))
     assert 0 < kept < 200
     assert f"This transcript stops after message {kept}" in last
-    html = [data.decode() for name, data in parts[-1] if name.endswith(".html")][0]
+    html = next(data.decode() for name, data in parts[-1] if name.endswith(".html"))
     assert "This transcript stops after message" in html
     assert "stops after" not in texts(parts)[0]  # only the last part says it
 

@@ -33,6 +33,7 @@ from thothbot.bot.transcript import (
     message_size,
     transcript_parts,
 )
+from thothbot.core.errors import TicketNotFound
 from thothbot.core.models import Ticket
 from thothbot.store import Closing
 
@@ -92,7 +93,11 @@ class Closer:
         await store.run(lambda tx: tx.begin_closing(c.ticket_id, retry_at))
         # An earlier attempt that did not finish may have posted without recording it.
         unsure = c.attempts > 0
-        ticket = await self.bot.desk.ticket(c.ticket_id)
+        try:
+            ticket = await self.bot.desk.ticket(c.ticket_id)
+        except TicketNotFound:  # removed since (by an operator): nothing left to show
+            await store.run(lambda tx: tx.finish_closing(c.ticket_id, self.bot.now()))
+            return
         problems: list[str] = []
 
         async def step(

@@ -226,6 +226,32 @@ async def test_a_close_killed_at_each_step_is_seen_once_after_a_restart(
     assert desk.db("SELECT count(*) FROM transcript_parts") == [(0,)]  # ticket text not kept
 
 
+async def test_a_rating_asked_in_the_channel_before_a_crash_is_asked_once(
+    desk: Crashable,
+) -> None:
+    """A customer without DMs is asked in the ticket channel; the crash came after Discord took
+    that request and before it was recorded."""
+    w = desk.world
+    desk.discord.world.dms_open[w.customer] = False
+    async with desk.running() as pid:
+        channel = await desk.open_ticket()
+        hold = desk.discord.hold_next(
+            "POST", rf"^/channels/{channel}/messages$", after=True, where=asks_rating
+        )
+        await desk.close(channel)
+        await hold.wait(timeout=20)
+        os.kill(pid, signal.SIGKILL)
+    hold.drop()
+    asked = [m for m in desk.discord.messages(channel) if rating_buttons(m)]
+    async with desk.running():
+        seen = await desk.closed(channel)
+    assert len(asked) == 1  # what the crash left: the request, in the channel
+    assert (seen.log_transcripts, seen.dm_transcripts) == (1, 0)
+    (ask,) = [r for r in desk.discord.requests_to("POST", rf"^/channels/{channel}/messages$")
+              if asks_rating(r)]  # fmt: skip
+    assert ask.status == 200  # asked once: no second request after the restart
+
+
 async def test_control_the_count_sees_a_double_post(desk: Crashable) -> None:
     """Without the look before posting (the attempt count wiped), the log upload Discord took
     before the crash is posted again, and the count shows it."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.desk import message_text
+from tests.e2e.desk import Live, message_text
 from tests.e2e.test_crash import thothbot_run
 from thothbot.demo import World, build_world
 from thothbot.sandbox import RecordedRequest, Sandbox
@@ -371,3 +371,29 @@ async def test_killed_while_the_card_is_posted_it_is_there_once(
     assert seen.ticket_channels == ["ticket-0001", "ticket-0002"], desk.log.read_text()
     assert (seen.cards, seen.told_open) == (1, 1)
     assert desk.db("SELECT number FROM tickets ORDER BY number") == [(1,), (2,)]
+
+
+async def test_a_channel_made_for_an_opening_not_on_record_is_removed_at_start(
+    live: Live,
+) -> None:
+    """A database restored from before an opening: its channel names an opening nobody knows
+    and no ticket uses it, so it is removed and its customer told; the rest stays."""
+    w, sandbox = live.world, live.sandbox
+    kept = await live.open_ticket()  # its topic names a finished opening: the ticket uses it
+    assert "(thoth opening " in str(sandbox.channel(kept)["topic"])  # type: ignore[index]
+    category = str(sandbox.channel(kept)["parent_id"])  # type: ignore[index]
+    stray = sandbox.add_channel(
+        w.guild, "ticket-0042", parent_id=category, topic="Ticket #42 (thoth opening 999)",
+        overwrites=[{"id": w.customer, "type": 1, "allow": 1 << 10}],
+    )  # fmt: skip
+    plain = sandbox.add_channel(w.guild, "notes", parent_id=category, topic="no marker here")
+    await live.restart()
+
+    def told() -> list[JSON]:
+        return [m for m in sandbox.dm_messages(w.customer) if "could not be opened" in m["content"]]
+
+    await sandbox.wait_for(told)  # after the stray's removal
+    assert sandbox.channel(stray) is None
+    assert sandbox.channel(kept) is not None
+    assert sandbox.channel(plain) is not None
+    assert len(told()) == 1

@@ -161,15 +161,11 @@ class Opener:
             return
         self._recovered.add(guild.id)
         gid = str(guild.id)
-        left = [
-            o
-            for o in await self.desk.store.run(lambda tx: tx.openings(gid))
-            if o.id not in self.in_flight
-        ]
-        if not left:
-            return
+        openings = await self.desk.store.run(lambda tx: tx.openings(gid))
         marked = {opening_of(c): c for c in guild.text_channels if opening_of(c) is not None}
-        for opening in left:
+        for opening in openings:
+            if opening.id in self.in_flight:
+                continue
             channel = marked.get(opening.id)
             if channel is None and opening.channel_id is not None:
                 found = guild.get_channel(int(opening.channel_id))
@@ -181,6 +177,32 @@ class Opener:
                 log.exception("opening %s could not be recovered", opening.id)
             finally:
                 self.in_flight.discard(opening.id)
+        pending = {o.id for o in openings} | self.in_flight
+        await self._remove_strays(guild, [c for i, c in marked.items() if i not in pending])
+
+    async def _remove_strays(
+        self, guild: discord.Guild, channels: list[discord.TextChannel]
+    ) -> None:
+        """Remove ticket channels the bot made whose opening is not on record (a database
+        restored from before it) and that no ticket uses: nothing could ever finish them."""
+        ids = [str(c.id) for c in channels]
+        unused = set(
+            await self.desk.store.run(
+                lambda tx: [i for i in ids if tx.ticket_by_channel(i) is None]
+            )
+        )
+        for channel in channels:
+            if str(channel.id) not in unused:
+                continue
+            log.warning("channel %s was opened for a ticket not on record; removing it", channel.id)
+            try:
+                await channel.delete(reason="the ticket it was made for is not on record")
+            except discord.HTTPException:
+                log.warning("channel %s could not be removed", channel.id)
+                continue
+            for target in channel.overwrites:  # the customer is the one member given access
+                if isinstance(target, discord.Member) and not target.bot:
+                    await self._tell(guild, target.id, None)
 
     async def _recover(
         self, guild: discord.Guild, opening: Opening, channel: discord.TextChannel | None
@@ -203,20 +225,22 @@ class Opener:
                 self.bot.classify_later(ticket)
                 return
         if await self.undo(opening, channel):
-            await self._tell_not_opened(guild, opening)
+            await self._tell(guild, opening.customer_id, opening.subject)
 
-    async def _tell_not_opened(self, guild: discord.Guild, opening: Opening) -> None:
-        user = await self.bot.user_by_id(opening.customer_id)
+    async def _tell(self, guild: discord.Guild, customer_id: object, subject: str | None) -> None:
+        """Tell a customer by DM that their ticket could not be opened."""
+        user = await self.bot.user_by_id(str(customer_id))
         if user is None:
             return
+        about = f" about \u201c{subject}\u201d" if subject else ""
         with contextlib.suppress(discord.HTTPException):
             await user.send(
-                f"Your ticket about \u201c{opening.subject}\u201d on {guild.name} could not be"
-                " opened (the bot restarted while opening it). Please open it again.",
+                f"Your ticket{about} on {guild.name} could not be opened (the bot restarted"
+                " while opening it). Please open it again.",
                 allowed_mentions=render.NO_PINGS,
             )
             return
-        log.info("customer %s takes no DMs; opening %s removed unannounced", user.id, opening.id)
+        log.info("customer %s takes no DMs; their unopened ticket was removed unannounced", user.id)
 
     async def _has_card(self, channel: discord.TextChannel, ticket: Ticket) -> bool:
         wanted = f"thoth:close:{ticket.id}"

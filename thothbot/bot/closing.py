@@ -142,7 +142,10 @@ class Closer:
             log.info("ticket %s: closing finished", c.ticket_id)
         elif problems:
             error = "; ".join(problems)
-            await store.run(lambda tx: tx.closing_later(c.ticket_id, retry_at, error))
+            # A failing destination does not hold back the deletion once it may happen.
+            ready = deleted is None and read is not None and asked is not None
+            later = min(retry_at, c.delete_at) if ready else retry_at
+            await store.run(lambda tx: tx.closing_later(c.ticket_id, later, error))
         else:  # only the deletion is left, and its time has not come
             await store.run(lambda tx: tx.closing_later(c.ticket_id, c.delete_at, None))
 

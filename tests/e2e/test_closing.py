@@ -6,7 +6,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import timedelta
 
+import pytest
+
 from tests.e2e.desk import Live
+from thothbot.config import Config
+from thothbot.core.errors import InvalidInput
 
 
 async def test_a_failing_log_channel_holds_back_nothing_and_is_retried(live: Live) -> None:
@@ -35,3 +39,11 @@ async def test_a_failing_log_channel_holds_back_nothing_and_is_retried(live: Liv
     posts = [m["content"] for m in live.messages(w.log)]
     assert posts == ["Transcript of ticket #1 (Charged twice)"]
     assert len(sandbox.dm_messages(w.customer)) == 2  # nothing sent twice
+
+
+def test_the_close_delay_comes_from_the_environment() -> None:
+    assert Config.from_env({}).close_delay == 10.0
+    assert Config.from_env({"THOTH_CLOSE_DELAY": " 0.5 "}).close_delay == 0.5
+    for raw in ("soon", "-1", "nan", "90000"):
+        with pytest.raises(InvalidInput, match=f"THOTH_CLOSE_DELAY must be .* not '{raw}'"):
+            Config.from_env({"THOTH_CLOSE_DELAY": raw})

@@ -14,6 +14,7 @@ from thothbot.bot.transcript import (
     render_html,
     render_text,
     transcript_files,
+    transcript_parts,
 )
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -248,3 +249,57 @@ def test_transcript_files_are_utf8() -> None:
 def test_transcript_file_names_are_safe(channel: str, stem: str) -> None:
     names = [name for name, _ in transcript_files(header(channel_name=channel), [])]
     assert names == [f"{stem}.html", f"{stem}.txt"]
+
+
+# -- bounded: parts within the upload limit -----------------------------------------------------
+
+
+def many(count: int, size: int = 1900) -> list[TranscriptMessage]:
+    return [
+        msg(f"message {n} " + "x" * size, minutes=n, author_name="Ada" if n % 2 else "Grace")
+        for n in range(1, count + 1)
+    ]
+
+
+def texts(parts: list[list[tuple[str, bytes]]]) -> list[str]:
+    return [data.decode() for files in parts for name, data in files if name.endswith(".txt")]
+
+
+def test_a_short_transcript_is_one_part_named_as_before() -> None:
+    parts = transcript_parts(header(), MESSAGES, 10 * 1024 * 1024)
+    assert parts == [transcript_files(header(), MESSAGES)]
+
+
+def test_a_long_transcript_is_split_into_parts_within_the_limit() -> None:
+    limit = 64 * 1024
+    messages = many(60)
+    parts = transcript_parts(header(), messages, limit)
+    assert len(parts) > 1
+    for files in parts:
+        assert sum(len(data) for _, data in files) <= limit
+    names = [[name for name, _ in files] for files in parts]
+    assert names[1] == ["ticket-0042-part2.html", "ticket-0042-part2.txt"]
+    found = [int(n) for text in texts(parts) for n in re.findall(r"\): message (\d+) ", text)]
+    assert found == list(range(1, 61))  # every message once, in order
+    assert f"part 2 of {len(parts)}" in texts(parts)[1]
+    assert "Note:" not in "".join(texts(parts))
+
+
+def test_a_transcript_too_long_for_every_part_is_cut_with_a_note() -> None:
+    limit = 32 * 1024
+    parts = transcript_parts(header(), many(200), limit, max_parts=3)
+    assert len(parts) == 3
+    for files in parts:
+        assert sum(len(data) for _, data in files) <= limit
+    last = texts(parts)[-1]
+    kept = len(re.findall(r"\): message \d+ ", "".join(texts(parts))))
+    assert 0 < kept < 200
+    assert f"This transcript stops after message {kept}" in last
+    html = next(data.decode() for name, data in parts[-1] if name.endswith(".html"))
+    assert "This transcript stops after message" in html
+    assert "stops after" not in texts(parts)[0]  # only the last part says it
+
+
+def test_a_reader_that_stopped_early_is_noted() -> None:
+    (files,) = transcript_parts(header(), MESSAGES, 10 * 1024 * 1024, cut=True)
+    assert "This transcript stops after message 3" in files[1][1].decode()

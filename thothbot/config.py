@@ -27,6 +27,7 @@ DEFAULT_INGRESS_AUTH_FAILURES = 10
 DEFAULT_INGRESS_AUTH_WINDOW = 60.0
 DEFAULT_DISCORD_API_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+DEFAULT_CLOSE_DELAY = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,8 @@ class Config:
     ingress_body_timeout: float = DEFAULT_INGRESS_BODY_TIMEOUT
     ingress_auth_failures: int = DEFAULT_INGRESS_AUTH_FAILURES
     ingress_auth_window: float = DEFAULT_INGRESS_AUTH_WINDOW
+    # Seconds a closed ticket's channel stays at least (the customer may rate in it).
+    close_delay: float = DEFAULT_CLOSE_DELAY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -90,6 +93,9 @@ class Config:
             llm_model=env.get("THOTH_LLM_MODEL", "").strip() or None,
             outbound_allow=_outbound_allow(env.get("THOTH_OUTBOUND_ALLOW", "")),
             secret_key=SecretStr(secret_key) if secret_key else None,
+            close_delay=_number(
+                env, "THOTH_CLOSE_DELAY", DEFAULT_CLOSE_DELAY, float, low=0.0, high=86400.0
+            ),
             **_ingress(env),
         )
 

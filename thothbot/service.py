@@ -41,7 +41,7 @@ from thothbot.core.routing import drain_queue
 from thothbot.core.rules import Validation, unknown_urgency_labels, validate_and_normalize
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.stats import DeskStats, desk_stats
-from thothbot.store import DiscordSetup, FiringRow, SlaClock, Store, Tx
+from thothbot.store import Closing, DiscordSetup, FiringRow, Opening, SlaClock, Store, Tx
 
 if TYPE_CHECKING:
     from thothbot.outbound import Guard  # aiohttp: only the processes that send need it
@@ -88,6 +88,17 @@ class RulesSaved:
     validation: Validation
     saved: bool
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSteps:
+    """What a Discord ticket's close leaves to do (transcripts, rating, deletion), saved in the
+    close's own transaction so a crash right after it loses none of them."""
+
+    closed_by_name: str
+    reason: str | None
+    upload_limit: int  # bytes of files one message may carry
+    delete_after: timedelta  # the channel stays this long at least, for the rating
 
 
 @dataclass(slots=True)
@@ -207,17 +218,15 @@ class Desk:
         channel_id: str | None = None,
         urgency: str | None = None,
         number: int | None = None,
+        opening: int | None = None,
     ) -> Ticket:
         """Open a ticket; pass its ``urgency`` label when known, so ticket_opened rules see it.
 
         ``number`` is one taken earlier with ``reserve_number`` (the bot names the channel
         first). A customer's Discord tickets are held to the server's ``max_open_tickets``.
+        ``opening`` is the reserved opening this ticket finishes (``reserve_opening``).
         """
-        subject = subject.strip()
-        if not subject:
-            raise DomainError("A ticket needs a subject.")
-        if len(subject) > MAX_SUBJECT:
-            raise DomainError(f"A ticket's subject can be at most {MAX_SUBJECT} characters.")
+        subject = _subject(subject)
         draft = Ticket(
             id=0,
             guild_id=guild_id,
@@ -241,6 +250,8 @@ class Desk:
                     tx.open_tickets_of(guild_id, customer_id), config.settings.max_open_tickets
                 )
             ticket = tx.insert_ticket(draft)
+            if opening is not None:
+                tx.opening_saved(opening, ticket.id)
             ticket.urgency = urgency  # saved with what the rules decide, by _decide
             deadlines = config.settings.sla_policy(type_id).deadlines(at)
             tx.start_clocks(ticket.id, deadlines)
@@ -248,6 +259,31 @@ class Desk:
             return ticket, _Result(guild_id, outcome.effects, list(deadlines.values()))
 
         return await self._run_returning(unit)
+
+    async def reserve_opening(
+        self,
+        guild_id: str,
+        customer_id: str,
+        subject: str,
+        at: datetime,
+        *,
+        body: str = "",
+        type_id: str | None = None,
+    ) -> Opening:
+        """Take a number for a Discord ticket and keep what it needs before its channel exists,
+        so a crash while the channel is made is finished or undone after a restart."""
+        subject = _subject(subject)
+
+        def unit(tx: Tx) -> Opening:
+            config = self._config(tx, guild_id)
+            tickets.check_open_limit(
+                tx.open_tickets_of(guild_id, customer_id), config.settings.max_open_tickets
+            )
+            return tx.insert_opening(
+                guild_id, customer_id, subject, body=body, type_id=type_id, at=at
+            )
+
+        return await self.store.run(unit)
 
     async def reserve_number(self, guild_id: str) -> int:
         """Take the server's next ticket number now (the bot names a channel before opening)."""
@@ -396,12 +432,31 @@ class Desk:
 
         return await self.store.run(unit)
 
-    async def close(self, ticket_id: int, by: str, at: datetime) -> list[Effect]:
+    async def close(
+        self, ticket_id: int, by: str, at: datetime, *, steps: CloseSteps | None = None
+    ) -> list[Effect]:
+        """Close a ticket; with ``steps``, its Discord steps are saved as pending with it."""
+
         def unit(tx: Tx) -> _Result:
             ticket = _load(tx, ticket_id)
             config = self._config(tx, ticket.guild_id)
             tickets.close(ticket, by, at, is_staff=config.settings.is_staff(by))
             tx.update_ticket(ticket)
+            if steps is not None:
+                tx.insert_closing(
+                    Closing(
+                        ticket_id=ticket.id,
+                        guild_id=ticket.guild_id,
+                        channel_id=ticket.channel_id,
+                        closed_by=by,
+                        closed_by_name=steps.closed_by_name,
+                        reason=steps.reason,
+                        upload_limit=steps.upload_limit,
+                        closed_at=at,
+                        delete_at=at + steps.delete_after,
+                        next_at=at,
+                    )
+                )
             tx.dequeue([ticket.id])
             for target in SlaTarget:
                 clock = tx.pending_clock(ticket.id, target)
@@ -627,6 +682,15 @@ class Desk:
                 self._next_deadline = earliest
         if result.effects:
             await self.sink.publish(result.guild_id, result.effects)
+
+
+def _subject(subject: str) -> str:
+    subject = subject.strip()
+    if not subject:
+        raise DomainError("A ticket needs a subject.")
+    if len(subject) > MAX_SUBJECT:
+        raise DomainError(f"A ticket's subject can be at most {MAX_SUBJECT} characters.")
+    return subject
 
 
 def _check_urgency(config: GuildConfig, label: str) -> None:

@@ -112,11 +112,11 @@ async def test_a_channel_webhook_posts_and_answers_the_message_only_when_asked_t
 
 
 async def test_a_held_request_is_carried_out_and_its_answer_waits_for_release(api: Api) -> None:
-    hold = api.sandbox.hold("POST", rf"^/channels/{api.channel}/messages$")
+    hold = api.sandbox.hold_next("POST", rf"^/channels/{api.channel}/messages$", after=True)
     sending = asyncio.create_task(
         api.call("POST", f"/channels/{api.channel}/messages", {"content": "page"})
     )
-    await asyncio.wait_for(hold.reached.wait(), 5)
+    await hold.wait(5)
     assert [m["content"] for m in api.sandbox.messages(api.channel)] == ["page"]  # stored
     assert not sending.done()  # and not answered
     hold.release()
@@ -195,13 +195,13 @@ async def kill_at_the_post_then_restart(
     """Escalate one ticket; SIGKILL once Discord has stored its post and before the answer
     reaches the bot; forget the nonce; run again until the outbox is empty."""
     log = tmp_path / "thothbot.log"
-    hold = discord.hold("POST", post_path)
+    hold = discord.hold_next("POST", post_path, after=True)
     accepted: set[int] = set()
     async with thothbot_run(desk.env, tmp_path, log) as pid:
         await healthy(desk.url)
         await send_all(desk.url, desk.api_key, [1], accepted)
         assert accepted == {1}
-        await asyncio.wait_for(hold.reached.wait(), 20)
+        await hold.wait(20)
         os.kill(pid, signal.SIGKILL)
     assert escalations(discord, channel) == ["Escalated: Outage report 1"]  # Discord has it
     discord.advance_clock(NONCE_WINDOW + 60)  # long enough for Discord to forget the nonce

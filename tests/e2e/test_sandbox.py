@@ -465,3 +465,60 @@ async def test_interaction_waits_name_the_problem(sandbox: Sandbox, ids: Ids) ->
     with pytest.raises(TimeoutError, match="final answer"):
         await inter.done(timeout=0.01)
     await asyncio.sleep(0)
+
+
+async def test_uploads_over_the_limit_are_refused_as_discord_does(
+    sandbox: Sandbox, ids: Ids, bot: Bot
+) -> None:
+    client, _ = bot
+    sandbox.attachment_size_limit = 1000
+    channel = text_channel(client, ids.general)
+    half = [discord.File(io.BytesIO(b"x" * 500), f"{n}.txt") for n in "ab"]
+    await channel.send("exactly the limit", files=half)
+    with pytest.raises(discord.HTTPException) as refused:
+        await channel.send("one byte over", file=discord.File(io.BytesIO(b"x" * 1001), "c.txt"))
+    assert (refused.value.status, refused.value.code) == (413, 40005)
+    assert "Request entity too large" in str(refused.value)
+    alice = await client.fetch_user(int(ids.alice))
+    with pytest.raises(discord.HTTPException, match="Request entity too large"):
+        await alice.send(file=discord.File(io.BytesIO(b"x" * 1001), "d.txt"))
+    assert [m["content"] for m in sandbox.messages(ids.general)] == ["exactly the limit"]
+    # The limit the sandbox enforces is the one it tells the bot in every interaction.
+    options = {"subject": "Printer", "priority": 2, "who": ids.bob}
+    inter = await sandbox.slash(ids.guild, ids.general, ids.alice, "ticket open", options)
+    assert inter.payload["attachment_size_limit"] == 1000
+
+
+@pytest.mark.parametrize("after", [False, True])
+async def test_a_held_request_waits_before_or_after_discord_acts(
+    sandbox: Sandbox, ids: Ids, bot: Bot, after: bool
+) -> None:
+    client, _ = bot
+    channel = text_channel(client, ids.general)
+    hold = sandbox.hold_next(
+        "POST", rf"^/channels/{ids.general}/messages$", after=after,
+        where=lambda r: (r.json or {}).get("content") == "held",
+    )  # fmt: skip
+    await channel.send("not this one")
+    sending = asyncio.create_task(channel.send("held"))
+    held = await hold.wait()
+    assert held.json["content"] == "held"
+    posted = [m["content"] for m in sandbox.messages(ids.general)]
+    assert posted == (["not this one", "held"] if after else ["not this one"])
+    assert not sending.done()
+    hold.release()
+    message = await sending
+    assert message.content == "held"
+    assert [m["content"] for m in sandbox.messages(ids.general)] == ["not this one", "held"]
+
+
+async def test_a_dropped_request_is_never_acted_on(sandbox: Sandbox, ids: Ids, bot: Bot) -> None:
+    """What a crash leaves: the client is gone, and the request it had sent is lost."""
+    client, _ = bot
+    hold = sandbox.hold_next("POST", rf"^/channels/{ids.general}/messages$")
+    sending = asyncio.create_task(text_channel(client, ids.general).send("lost"))
+    await hold.wait()
+    sending.cancel()
+    hold.drop()
+    await sandbox.wait_for(lambda: hold.request is not None and hold.request.status == 502)
+    assert sandbox.messages(ids.general) == []

@@ -34,7 +34,9 @@ async def run(config: Config, out: TextIO) -> None:
     classifier = UrgencyClassifier.from_config(config, store)
     desk = Desk(store)
     desk.outbound = Guard.from_config(config)
-    bot = ThothBot(desk, classifier=classifier, guild_ids=config.guild_ids)
+    bot = ThothBot(
+        desk, classifier=classifier, guild_ids=config.guild_ids, close_delay=config.close_delay
+    )
     runner = None
     # Retention runs with the bot whether or not the ingress does.
     maintenance = asyncio.create_task(Maintenance(store).run(), name="maintenance")

@@ -13,10 +13,12 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
+from thothbot.bot.closing import Closer
 from thothbot.bot.commands import Admin, Tickets
 from thothbot.bot.effects import BotOps, DiscordEffects
 from thothbot.bot.flows import Flows
 from thothbot.bot.items import DYNAMIC_ITEMS
+from thothbot.bot.opening import Opener
 from thothbot.bot.render import NO_PINGS
 from thothbot.bot.timers import Timers
 from thothbot.core.classify import TicketText
@@ -79,6 +81,8 @@ class ThothBot(commands.Bot):
         self.close_delay = close_delay
         self.flows = Flows(self)
         self.timers = Timers(self)
+        self.closer = Closer(self)
+        self.opener = Opener(self)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
@@ -96,7 +100,7 @@ class ThothBot(commands.Bot):
             self.effects.run(),
             self.deliveries.run(),
             self.timers.run_sla(),
-            self.timers.run_deletions(),
+            self.timers.run_closings(),
         ):
             self.spawn(loop)
 
@@ -170,6 +174,8 @@ class ThothBot(commands.Bot):
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
         await self.sync_roster(str(guild.id))
+        # Openings a crash interrupted: finished, or removed with a word to the customer.
+        self.spawn(self.opener.recover(guild))
 
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         if before.roles != after.roles:

@@ -20,14 +20,13 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from thothbot.bot import render
-from thothbot.bot.items import JsonModal, rating_buttons, ticket_buttons
-from thothbot.bot.transcript import TranscriptHeader, TranscriptMessage, transcript_files
+from thothbot.bot.closing import UPLOAD_LIMIT
+from thothbot.bot.items import JsonModal, rating_buttons
 from thothbot.core.answers import check_text, parse_triggers
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, ThothError
 from thothbot.core.models import Ticket
 from thothbot.core.rules import MAX_INPUT_BYTES
-from thothbot.service import GuildConfig
-from thothbot.store import DiscordSetup
+from thothbot.service import CloseSteps, GuildConfig
 
 if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot
@@ -35,21 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Interaction = discord.Interaction[Any]
-CATEGORY_CAP = 50  # Discord's limit of channels in one category
 MISSING_PERMISSIONS = 50013
-MAX_CHANNELS = "CHANNEL_PARENT_MAX_CHANNELS"
-CUSTOMER_ACCESS = discord.PermissionOverwrite(
-    view_channel=True, send_messages=True, read_message_history=True, attach_files=True
-)
-BOT_ACCESS = discord.PermissionOverwrite(
-    view_channel=True,
-    send_messages=True,
-    read_message_history=True,
-    # Not Manage Roles: an overwrite may grant it only with Administrator; the bot's role has it.
-    manage_channels=True,
-    embed_links=True,
-    attach_files=True,
-)
 NEEDED = (
     "view_channel",
     "send_messages",
@@ -178,100 +163,13 @@ class Flows:
                         interaction, f"You opened {render.ticket_ref(twin)} about this just now."
                     )
                     return
-                number = await self.desk.reserve_number(gid)
-                channel = await self._create_channel(guild, config, number, user, type_id)
-                async with self.bot.effects.held():
-                    ticket = None
-                    try:
-                        ticket = await self.desk.open_ticket(
-                            gid,
-                            str(user.id),
-                            subject,
-                            now,
-                            body=description,
-                            type_id=type_id,
-                            channel_id=str(channel.id),
-                            number=number,
-                        )
-                        await channel.send(
-                            f"<@{user.id}>, staff will be with you here.",
-                            embed=render.ticket_card(ticket, self.bot.type_label(config, ticket)),
-                            view=ticket_buttons(ticket.id),
-                            allowed_mentions=discord.AllowedMentions(
-                                users=[user], everyone=False, roles=False
-                            ),
-                        )
-                    except BaseException:
-                        # Nothing half-made stays: no channel without its card, no ticket
-                        # without a channel counting against the customer's limit.
-                        if ticket is not None:
-                            self.bot.effects.forget(ticket.id)
-                            await self.desk.discard(ticket.id)
-                        with contextlib.suppress(discord.HTTPException):
-                            await channel.delete(reason="the ticket could not be opened")
-                        raise
+                opening = await self.desk.reserve_opening(
+                    gid, str(user.id), subject, now, body=description, type_id=type_id
+                )
+                ticket, channel = await self.bot.opener.open(guild, config, opening, user)
             self.bot.timers.poke()
             self.bot.classify_later(ticket)
             await self.reply(interaction, f"Your ticket is open: {channel.mention}")
-
-    async def _create_channel(
-        self,
-        guild: discord.Guild,
-        config: GuildConfig,
-        number: int,
-        customer: discord.abc.User,
-        type_id: str | None,
-    ) -> discord.TextChannel:
-        setup = config.setup
-        assert setup is not None  # checked before a number was taken
-        overwrites: dict[Any, discord.PermissionOverwrite] = {
-            guild.default_role: discord.PermissionOverwrite(view_channel=False),
-            guild.me: BOT_ACCESS,
-            customer: CUSTOMER_ACCESS,
-        }
-        ticket_type = config.settings.types.get(type_id) if type_id else None
-        for role_id in (setup.staff_role_id, ticket_type.staff_role if ticket_type else None):
-            role = guild.get_role(int(role_id)) if role_id else None
-            if role is not None:
-                overwrites[role] = CUSTOMER_ACCESS
-        name = render.channel_name(number)
-        category = await self._category(guild, setup, full=False)
-        try:
-            return await guild.create_text_channel(name, category=category, overwrites=overwrites)
-        except discord.HTTPException as error:
-            if MAX_CHANNELS not in str(error.text):
-                raise
-        category = await self._category(guild, setup, full=True)
-        return await guild.create_text_channel(name, category=category, overwrites=overwrites)
-
-    async def _category(
-        self, guild: discord.Guild, setup: DiscordSetup, *, full: bool
-    ) -> discord.CategoryChannel:
-        """The category that takes new tickets; a new one ("Tickets 2", ...) when it is full."""
-        current = guild.get_channel(int(setup.categories[-1])) if setup.categories else None
-        if (
-            isinstance(current, discord.CategoryChannel)
-            and not full
-            and len(current.channels) < CATEGORY_CAP
-        ):
-            return current
-        name = "Tickets" if not setup.categories else f"Tickets {len(setup.categories) + 1}"
-        category = await guild.create_category(
-            name,
-            overwrites={
-                guild.default_role: discord.PermissionOverwrite(view_channel=False),
-                guild.me: BOT_ACCESS,
-            },
-        )
-        updated = DiscordSetup(
-            setup.guild_id,
-            setup.staff_role_id,
-            setup.ops_channel_id,
-            setup.log_channel_id,
-            (*setup.categories, str(category.id)),
-        )
-        await self.desk.save_setup(updated)
-        return category
 
     # Working a ticket
 
@@ -339,99 +237,25 @@ class Flows:
                 ticket_id = (await self.ticket_here(interaction)).id
             await self.defer(interaction, ephemeral=False)
             by = interaction.user
-            await self.desk.close(ticket_id, str(by.id), self.bot.now())
-            ticket = await self.desk.ticket(ticket_id)
             delay = self.bot.close_delay
-            await self.reply(
-                interaction,
-                f"Closed by {by.mention}{f': {reason}' if reason else ''}."
-                f" This channel will be deleted in {delay:g} seconds.",
-                ephemeral=False,
+            # The transcripts, the rating request and the deletion are saved with the close
+            # and done by the closing worker (bot/closing.py), across restarts too.
+            steps = CloseSteps(
+                closed_by_name=by.display_name,
+                reason=reason,
+                upload_limit=min(interaction.filesize_limit, UPLOAD_LIMIT),
+                delete_after=timedelta(seconds=delay),
             )
-            await self._after_close(ticket, by, reason)
-
-    async def _after_close(self, ticket: Ticket, by: discord.abc.User, reason: str | None) -> None:
-        """Transcripts to the log channel and the customer, the rating request, then deletion."""
-        channel = await self.bot.text_channel(ticket.channel_id)
-        if channel is None:
-            return
-        # Stored first: a restart from here on still deletes the channel.
-        await self.bot.timers.delete_later(
-            str(channel.id), self.bot.now() + timedelta(seconds=self.bot.close_delay)
-        )
-        config = await self.desk.config(ticket.guild_id)
-        files = await self._transcript(channel, ticket, by, reason)
-        log_channel = await self.bot.text_channel(
-            config.setup.log_channel_id if config.setup else None
-        )
-        if log_channel is not None:
-            await log_channel.send(
-                f"Transcript of ticket #{ticket.number} ({ticket.subject})",
-                files=[discord.File(io.BytesIO(data), name) for name, data in files],
-                allowed_mentions=render.NO_PINGS,
-            )
-        asked = False
-        customer = await self.bot.user_by_id(ticket.customer_id)
-        if customer is not None:
+            await self.desk.close(ticket_id, str(by.id), self.bot.now(), steps=steps)
             try:
-                await customer.send(
-                    f"Your ticket #{ticket.number} ({ticket.subject}) on {channel.guild.name}"
-                    " was closed. Here is its transcript.",
-                    files=[discord.File(io.BytesIO(data), name) for name, data in files],
-                    allowed_mentions=render.NO_PINGS,
+                await self.reply(
+                    interaction,
+                    f"Closed by {by.mention}{f': {reason}' if reason else ''}."
+                    f" This channel will be deleted in {delay:g} seconds.",
+                    ephemeral=False,
                 )
-                await customer.send(
-                    "How did we do? Rate your support from 1 (bad) to 5 (great).",
-                    view=rating_buttons(ticket.id),
-                )
-                asked = True
-            except discord.Forbidden:
-                log.info(
-                    "customer %s takes no DMs; asking for the rating in the channel",
-                    ticket.customer_id,
-                )
-        if not asked:
-            await channel.send(
-                f"<@{ticket.customer_id}>, how did we do? Rate your support from 1 (bad) to 5"
-                " (great) before this channel closes.",
-                view=rating_buttons(ticket.id),
-                allowed_mentions=discord.AllowedMentions(
-                    users=[discord.Object(int(ticket.customer_id))], everyone=False, roles=False
-                ),
-            )
-
-    async def _transcript(
-        self,
-        channel: discord.TextChannel,
-        ticket: Ticket,
-        by: discord.abc.User,
-        reason: str | None,
-    ) -> list[tuple[str, bytes]]:
-        messages = [
-            TranscriptMessage(
-                author_id=str(m.author.id),
-                author_name=m.author.display_name,
-                at=m.created_at,
-                content=m.clean_content,
-                attachments=tuple(a.filename for a in m.attachments),
-                is_bot=m.author.bot,
-                embeds=tuple("\n".join(filter(None, [e.title, e.description])) for e in m.embeds),
-            )
-            async for m in channel.history(limit=None, oldest_first=True)
-        ]
-        customer = await self.bot.user_by_id(ticket.customer_id)
-        header = TranscriptHeader(
-            guild_name=channel.guild.name,
-            channel_name=channel.name,
-            ticket_number=ticket.number,
-            subject=ticket.subject,
-            customer_name=customer.display_name if customer else ticket.customer_id,
-            opened_at=ticket.created_at,
-            closed_at=ticket.closed_at or self.bot.now(),
-            closed_by=by.display_name,
-            reason=reason,
-        )
-        return transcript_files(header, messages)
+            finally:
+                self.bot.timers.poke()
 
     async def rate(self, interaction: Interaction, ticket_id: int, rating: int) -> None:
         async with self.guarded(interaction):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 
@@ -37,6 +37,11 @@ class TranscriptHeader:
     closed_at: datetime
     closed_by: str
     reason: str | None = None
+    # A transcript too long for one message's files is posted in parts, each a whole page.
+    part: int = 1
+    parts: int = 1
+    first_message: int = 1  # the number of this part's first message in the ticket
+    note: str | None = None  # said at the top, e.g. that the transcript was cut
 
 
 INDENT = "    "
@@ -77,7 +82,8 @@ def render_text(header: TranscriptHeader, messages: Sequence[TranscriptMessage])
         ("Opened", _when(header.opened_at)),
         ("Closed", f"{_when(header.closed_at)} by {header.closed_by}"),
         ("Reason", _reason(header)),
-        ("Messages", str(len(messages))),
+        ("Messages", _messages(header, messages)),
+        *_extra(header),
     ]
     lines = [f"Transcript of #{_one_line(header.channel_name)}"]
     # Values that span lines continue under the first, aligned past the label.
@@ -88,6 +94,17 @@ def render_text(header: TranscriptHeader, messages: Sequence[TranscriptMessage])
     for message in messages:
         lines.extend(_text_entry(message))
     return "\n".join(lines) + "\n"
+
+
+def _messages(header: TranscriptHeader, messages: Sequence[TranscriptMessage]) -> str:
+    if header.parts == 1:
+        return str(len(messages))
+    last = header.first_message + len(messages) - 1
+    return f"{header.first_message:,}-{last:,} (part {header.part} of {header.parts})"
+
+
+def _extra(header: TranscriptHeader) -> list[tuple[str, str]]:
+    return [("Note", header.note)] if header.note else []
 
 
 def _one_line(text: str) -> str:
@@ -156,7 +173,8 @@ def render_html(header: TranscriptHeader, messages: Sequence[TranscriptMessage])
         ("Opened", _html_time(header.opened_at)),
         ("Closed", f"{_html_time(header.closed_at)} by {_e(header.closed_by)}"),
         ("Reason", _e(_reason(header))),
-        ("Messages", str(len(messages))),
+        ("Messages", _e(_messages(header, messages))),
+        *((label, _e(value)) for label, value in _extra(header)),
     ]
     body = [_html_message(m) for m in messages] or ['<p class="empty">No messages.</p>']
     parts = [
@@ -220,6 +238,11 @@ def _newlines(text: str) -> str:
 
 # -- files -----------------------------------------------------------------------------------
 
+# Room left in each part for what the measure below does not count: the part and note lines.
+PART_MARGIN = 4096
+# At most this many messages of files per transcript; a longer ticket's transcript is cut.
+MAX_PARTS = 5
+
 
 def transcript_files(
     header: TranscriptHeader, messages: Sequence[TranscriptMessage]
@@ -228,7 +251,66 @@ def transcript_files(
     stem = _UNSAFE_FILENAME.sub("-", header.channel_name).strip(".-")
     if not stem:
         stem = f"ticket-{header.ticket_number:04d}"
+    if header.parts > 1:
+        stem = f"{stem}-part{header.part}"
     return [
         (f"{stem}.html", render_html(header, messages).encode("utf-8", "replace")),
         (f"{stem}.txt", render_text(header, messages).encode("utf-8", "replace")),
     ]
+
+
+def message_size(message: TranscriptMessage) -> int:
+    """The bytes a message adds to the HTML and the text file together."""
+    text = "\n".join(_text_entry(message))
+    return len(_html_message(message).encode("utf-8", "replace")) + len(text.encode()) + 2
+
+
+def transcript_parts(
+    header: TranscriptHeader,
+    messages: Sequence[TranscriptMessage],
+    limit: int,
+    *,
+    cut: bool = False,
+    max_parts: int = MAX_PARTS,
+) -> list[list[tuple[str, bytes]]]:
+    """The transcript as the files of one or more messages, each message's files together at
+    most ``limit`` bytes (Discord refuses a larger upload, and with it the whole post).
+
+    A ticket longer than ``max_parts`` messages of files is cut after the last message that
+    fits, and ``cut`` says the caller stopped reading early: either way the last part's header
+    says so. A single message larger than a part (never with Discord's limits) gets a part alone.
+    """
+    base = sum(len(data) for _, data in transcript_files(header, [])) + PART_MARGIN
+    budget = max(1, limit - base)
+    groups: list[list[TranscriptMessage]] = [[]]
+    used = 0
+    for message in messages:
+        size = message_size(message)
+        if groups[-1] and used + size > budget:
+            if len(groups) == max_parts:
+                cut = True
+                break
+            groups.append([])
+            used = 0
+        groups[-1].append(message)
+        used += size
+    kept = sum(len(group) for group in groups)
+    note = (
+        f"This transcript stops after message {kept:,}: the rest of the ticket was too long"
+        f" to send ({max_parts} messages of files at most)."
+        if cut
+        else None
+    )
+    files = []
+    first = 1
+    for index, group in enumerate(groups, start=1):
+        part = replace(
+            header,
+            part=index,
+            parts=len(groups),
+            first_message=first,
+            note=note if index == len(groups) else None,
+        )
+        files.append(transcript_files(part, group))
+        first += len(group)
+    return files

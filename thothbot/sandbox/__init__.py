@@ -1,4 +1,4 @@
-"""A loopback Discord (REST v10 + gateway) for driving a real discord.py bot in tests and demos.
+r"""A loopback Discord (REST v10 + gateway) for driving a real discord.py bot in tests and demos.
 
 async with pointed_at(Sandbox()) as sandbox:          # thothbot.sandbox.testing
     guild = sandbox.add_guild("Acme")
@@ -8,11 +8,16 @@ async with pointed_at(Sandbox()) as sandbox:          # thothbot.sandbox.testing
     async with running(bot, sandbox):                  # bot: any discord.Client
         answer = await (await sandbox.slash(guild, help_, user, "ticket open")).done()
         assert "opened" in answer.text()
+
+Crash points without hooks in the bot: ``hold = sandbox.hold_next("POST", r"^/guilds/\d+/channels$",
+after=True)`` holds the next matching request (``after``: once Discord acted, holding only its
+answer; ``where=`` a test of the recorded request); ``await hold.wait()`` returns it once held,
+the test kills the bot, then ``hold.drop()`` (never acted on unless ``after``) or ``release()``.
 """
 
 from .interactions import Interaction
-from .routing import RecordedRequest
+from .routing import Hold, RecordedRequest
 from .sandbox import Sandbox
 from .world import SandboxError
 
-__all__ = ["Interaction", "RecordedRequest", "Sandbox", "SandboxError"]
+__all__ = ["Hold", "Interaction", "RecordedRequest", "Sandbox", "SandboxError"]

@@ -134,19 +134,27 @@ class Rest(InteractionEndpoints):
             at=time.monotonic(), reason=request.headers.get("X-Audit-Log-Reason"),
         )  # fmt: skip
         self.sb.requests.append(record)
+        hold = next((h for h in self.holds if h.request is None and h.matches(record)), None)
+        if hold is not None:
+            hold.request = record  # taken: the next matching request goes through
+            if not hold.after:
+                hold.take(record)
+                await hold.released()
+                if hold.dropped:
+                    record.status = 502
+                    return json_response(502, {"message": "502: Bad Gateway", "code": 0})
         response = self._answer(request, record)
         record.status = response.status
-        hold = next(
-            (h for h in self.holds if h.method == record.method and h.pattern.search(path)), None
-        )
-        if hold is not None:
-            self.holds.remove(hold)
-            hold.request = record
-            hold.reached.set()
-            await hold.released.wait()
+        if hold is not None and hold.after:
+            hold.take(record)
+            await hold.released()
         return response
 
     def _answer(self, request: web.Request, record: RecordedRequest) -> web.Response:
+        uploaded = sum(len(data) for _, data in record.files)
+        if uploaded > self.sb.attachment_size_limit:
+            # Discord's answer to files over the upload limit, whatever the endpoint.
+            return json_response(413, {"message": "Request entity too large", "code": 40005})
         for failure in self.failures:
             if failure.method in ("*", record.method) and failure.pattern.search(record.path):
                 failure.count -= 1

@@ -1,4 +1,5 @@
-"""Plumbing of the REST layer: parsed calls, recorded requests, injected failures, JSON answers."""
+"""Plumbing of the REST layer: parsed calls, recorded requests, injected failures, held
+requests, JSON answers."""
 
 from __future__ import annotations
 
@@ -43,20 +44,72 @@ class Failure:
     code: int | None
 
 
-@dataclass
 class Hold:
-    """The next matching request is carried out (a post is stored and shown), then its answer
-    is held until ``release()``: the moment to kill the client from outside, after Discord
-    took the request and before the client heard back."""
+    """The next request matching ``method`` and ``path`` waits until released: a test stops the
+    bot (SIGKILL) while Discord holds a request, the way a crash lands between two steps.
 
-    method: str
-    pattern: re.Pattern[str]
-    reached: asyncio.Event = field(default_factory=asyncio.Event)
-    released: asyncio.Event = field(default_factory=asyncio.Event)
-    request: RecordedRequest | None = None
+    ``after=False``: Discord has not acted yet when the request is held (nothing happened).
+    ``after=True``: Discord acted (the channel exists, the message is posted) and only its answer
+    is held, so the bot never learns that it did.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        pattern: re.Pattern[str],
+        *,
+        after: bool,
+        where: Callable[[RecordedRequest], bool] | None = None,
+    ) -> None:
+        self.method = method
+        self.pattern = pattern
+        self.after = after
+        self.where = where
+        self.request: RecordedRequest | None = None  # the request held, once one came
+        self.dropped = False
+        self._reached = asyncio.Event()
+        self._released = asyncio.Event()
+
+    def matches(self, record: RecordedRequest) -> bool:
+        return (
+            self.method in ("*", record.method)
+            and bool(self.pattern.search(record.path))
+            and (self.where is None or self.where(record))
+        )
+
+    @property
+    def reached(self) -> bool:
+        """Whether a request is held (or was, and was released)."""
+        return self._reached.is_set()
+
+    async def wait(self, timeout: float = 10.0) -> RecordedRequest:  # noqa: ASYNC109
+        """Wait until a matching request is held; the request."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._reached.wait()
+        except TimeoutError:
+            raise TimeoutError(
+                f"no {self.method} {self.pattern.pattern} came within {timeout} s"
+            ) from None
+        assert self.request is not None
+        return self.request
 
     def release(self) -> None:
-        self.released.set()
+        """Let the held request go on (its client may be long gone)."""
+        self._released.set()
+
+    def drop(self) -> None:
+        """Lose the held request: one held before Discord acted is never acted on, as when the
+        connection dies first (one held ``after`` stays done)."""
+        self.dropped = True
+        self._released.set()
+
+    def take(self, record: RecordedRequest) -> None:
+        self.request = record
+        self._reached.set()
+
+    async def released(self) -> None:
+        await self._released.wait()
 
 
 @dataclass

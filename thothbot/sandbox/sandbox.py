@@ -40,7 +40,7 @@ from .world import (
 
 T = TypeVar("T")
 
-ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # a server without boosts
+ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024  # a bot's uploads to a server without boosts, or a DM
 
 
 class Sandbox:
@@ -59,6 +59,9 @@ class Sandbox:
         self.requests: list[RecordedRequest] = []
         # Discord refuses a callback 3 s after the interaction was created.
         self.interaction_timeout = 3.0
+        # The most a message's files may weigh together: reported to the bot in every
+        # interaction (``attachment_size_limit``) and enforced on every upload (413, 40005).
+        self.attachment_size_limit = ATTACHMENT_SIZE_LIMIT
         self.interactions: list[Interaction] = []
         self._by_token: dict[str, Interaction] = {}
         self.api_url = ""
@@ -89,7 +92,7 @@ class Sandbox:
     async def stop(self) -> None:
         """Close the websockets and the server."""
         for hold in self.rest.holds:
-            hold.release()
+            hold.drop()
         await self.gateway.close()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -157,6 +160,14 @@ class Sandbox:
         guild = self.world.guilds[guild_id]
         data = self.world.member_payload(guild, user_id) | {"guild_id": guild_id}
         self.gateway.dispatch("GUILD_MEMBER_ADD", data)
+
+    def remove_member(self, guild_id: str, user_id: str) -> None:
+        """A member leaves (or is kicked from) a guild."""
+        guild = self.world.guild(guild_id)
+        if guild.members.pop(user_id, None) is None:
+            raise SandboxError(f"user {user_id} is not a member of guild {guild_id}")
+        user = self.world.user(user_id)
+        self.gateway.dispatch("GUILD_MEMBER_REMOVE", {"guild_id": guild_id, "user": user})
 
     def set_member_roles(self, guild_id: str, user_id: str, roles: Sequence[str]) -> None:
         """Replace a member's roles."""
@@ -368,7 +379,7 @@ class Sandbox:
         user = self.world.user(user_id)
         payload: JSON = {
             "id": interaction_id, "application_id": self.application_id, "type": type_,
-            "token": token, "version": 1, "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "token": token, "version": 1, "attachment_size_limit": self.attachment_size_limit,
             "data": data, "channel_id": channel["id"], "locale": "en-US", "entitlements": [],
         }  # fmt: skip
         guild_id = channel.get("guild_id")
@@ -494,14 +505,23 @@ class Sandbox:
         """Move the sandbox's clock on (what Discord forgets with time, such as nonces)."""
         self.world.clock_offset += seconds
 
-    def hold(self, method: str, path_regex: str) -> Hold:
-        """Carry out the next matching request, then hold its answer until ``release()``: a
-        test kills the client at that point (``await hold.reached.wait()``, then SIGKILL)."""
-        hold = Hold(method.upper(), re.compile(path_regex))
+    # failure injection
+
+    def hold_next(
+        self,
+        method: str,
+        path_regex: str,
+        *,
+        after: bool = False,
+        where: Callable[[RecordedRequest], bool] | None = None,
+    ) -> Hold:
+        """Hold the next request matching method ("*": any), path (re.search) and ``where``
+        (a test of the recorded request, its JSON body say) until the returned hold is
+        released: before Discord acts on it, or ``after`` it acted, holding only the answer.
+        ``await hold.wait()`` returns the request once it is held."""
+        hold = Hold(method.upper(), re.compile(path_regex), after=after, where=where)
         self.rest.holds.append(hold)
         return hold
-
-    # failure injection
 
     def fail_next(
         self,

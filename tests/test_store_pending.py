@@ -1,0 +1,111 @@
+"""Pending openings and closings on a real SQLite file: numbers kept or given back, each step
+recorded, the kept transcript dropped when a closing finishes, and 0008's upgrade."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import T0
+from thothbot import store as store_module
+from thothbot.service import CloseSteps, Desk
+from thothbot.store import Store
+
+G = "guild-1"
+STEPS = CloseSteps("Sam", "solved", upload_limit=1024, delete_after=timedelta(seconds=10))
+
+
+@pytest.fixture
+async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
+    store = await Store.open(tmp_path / "thoth.db")
+    yield Desk(store)
+    await store.close()
+
+
+async def test_an_opening_keeps_its_number_and_the_ticket_finishes_it(desk: Desk) -> None:
+    first = await desk.reserve_opening(G, "C1", " Help ", T0, body="text", type_id=None)
+    second = await desk.reserve_opening(G, "C2", "More", T0)
+    assert (first.number, second.number, first.subject) == (1, 2, "Help")
+    await desk.store.run(lambda tx: tx.opening_channel(first.id, "900"))
+    ticket = await desk.open_ticket(
+        G, "C1", "Help", T0, channel_id="900", number=first.number, opening=first.id
+    )
+    saved = await desk.store.run(lambda tx: tx.opening(first.id))
+    assert saved is not None
+    assert (saved.channel_id, saved.ticket_id, ticket.number) == ("900", ticket.id, 1)
+    await desk.store.run(lambda tx: tx.opening_done(first.id))
+    assert [o.id for o in await desk.store.run(lambda tx: tx.openings(G))] == [second.id]
+
+
+async def test_a_given_up_number_is_given_back_only_when_still_the_last(desk: Desk) -> None:
+    first = await desk.reserve_opening(G, "C1", "One", T0)
+    second = await desk.reserve_opening(G, "C2", "Two", T0)
+    assert not await desk.store.run(lambda tx: tx.abandon_opening(first))  # 2 was taken since
+    assert await desk.store.run(lambda tx: tx.abandon_opening(second))
+    third = await desk.reserve_opening(G, "C3", "Three", T0)
+    assert third.number == 2
+    assert [o.id for o in await desk.store.run(lambda tx: tx.openings(G))] == [third.id]
+
+
+async def test_a_close_saves_its_steps_and_each_is_recorded(desk: Desk) -> None:
+    ticket = await desk.open_ticket(G, "C1", "Help", T0, channel_id="900")
+    await desk.close(ticket.id, "C1", T0 + timedelta(minutes=5), steps=STEPS)
+    closed_at = T0 + timedelta(minutes=5)
+    assert await desk.store.run(lambda tx: tx.next_closing_at()) == closed_at
+    (due,) = await desk.store.run(lambda tx: tx.closings_due(closed_at))
+    assert (due.channel_id, due.closed_by_name, due.reason, due.upload_limit) == (
+        "900", "Sam", "solved", 1024,
+    )  # fmt: skip
+    assert due.delete_at == closed_at + timedelta(seconds=10)
+    assert due.read is None
+
+    parts = [[("t.html", b"<p>1</p>"), ("t.txt", b"1")], [("t2.html", b"2"), ("t2.txt", b"2")]]
+    await desk.store.run(lambda tx: tx.begin_closing(ticket.id, closed_at + timedelta(seconds=5)))
+    await desk.store.run(lambda tx: tx.save_transcript(ticket.id, parts, "2 parts"))
+    await desk.store.run(lambda tx: tx.closing_step(ticket.id, "logged", "posted"))
+    assert await desk.store.run(lambda tx: tx.transcript(ticket.id)) == parts
+    assert await desk.store.run(lambda tx: tx.closings_due(closed_at)) == []  # retried later
+    now = closed_at + timedelta(seconds=1)
+    await desk.store.run(lambda tx: tx.closings_restart(now))  # a restart looks at once
+    (again,) = await desk.store.run(lambda tx: tx.closings_due(now))
+    assert (again.attempts, again.read, again.logged, again.sent) == (1, "2 parts", "posted", None)
+    with pytest.raises(ValueError, match="no closing step"):
+        await desk.store.run(lambda tx: tx.closing_step(ticket.id, "read = 'x', sent", "x"))
+
+    await desk.store.run(lambda tx: tx.finish_closing(ticket.id, now))
+    assert await desk.store.run(lambda tx: tx.transcript(ticket.id)) == []  # ticket text gone
+    assert await desk.store.run(lambda tx: tx.next_closing_at()) is None
+
+
+async def test_a_close_without_steps_saves_none(desk: Desk) -> None:
+    ticket = await desk.open_ticket(G, "C1", "Help", T0)
+    await desk.close(ticket.id, "C1", T0)
+    assert await desk.store.run(lambda tx: tx.closing(ticket.id)) is None
+
+
+async def test_0008_turns_scheduled_deletions_into_closings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "old.db"
+    every = store_module.migrations()
+    monkeypatch.setattr(store_module, "migrations", lambda: [m for m in every if m[0] < 8])
+    old = await Store.open(path)
+    ticket = await Desk(old).open_ticket(G, "C1", "Help", T0, channel_id="900")
+    await old.close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO channel_deletions VALUES ('900', '2026-11-23T09:00:10+00:00')")
+        db.execute("INSERT INTO channel_deletions VALUES ('901', '2026-11-23T09:00:10+00:00')")
+    monkeypatch.undo()
+
+    store = await Store.open(path)
+    (closing,) = await store.run(lambda tx: tx.closings_due(T0 + timedelta(minutes=1)))
+    await store.close()
+    assert (closing.ticket_id, closing.channel_id) == (ticket.id, "900")
+    assert (closing.read, closing.logged, closing.sent, closing.asked, closing.deleted) == (
+        "before 0008", "before 0008", "before 0008", "before 0008", None,
+    )  # fmt: skip
+    assert closing.delete_at == T0 + timedelta(seconds=10)

@@ -1175,12 +1175,13 @@ async def serve(config: Config, out: TextIO) -> None:
             out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
             out.write(" (Ctrl-C to stop)\n")
             out.flush()
-            stop = asyncio.Event()
-            with contextlib.suppress(NotImplementedError):
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-            await stop.wait()
+            received = await _stop_signal()
+            log.info("%s received: finishing the requests and tickets under way", received)
         finally:
+            # Stops listening, lets requests under way finish, then gives the worker
+            # STOP_GRACE to finish the tickets it is opening; the rest stays pending.
             await runner.cleanup()
+            # A delivery cut off here stays in the outbox and is sent after the restart.
             for task in (deliveries, maintenance):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -1188,3 +1189,28 @@ async def serve(config: Config, out: TextIO) -> None:
     finally:
         await classifier.close()
         await store.close()
+    out.write("thothbot ingress stopped\n")
+    out.flush()
+
+
+async def _stop_signal() -> str:
+    """Wait for SIGTERM (``docker stop``, systemd) or SIGINT (Ctrl-C); the name of the one that
+    came. Only the first is ours: a second one acts as if we had not asked, so a stop that
+    hangs can still be cut short."""
+    loop = asyncio.get_running_loop()
+    came: asyncio.Future[signal.Signals] = loop.create_future()
+    watched = (signal.SIGTERM, signal.SIGINT)
+    for signum in watched:
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            loop.add_signal_handler(signum, _first, came, signum)
+    try:
+        return (await came).name
+    finally:
+        for signum in watched:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)
+
+
+def _first(came: asyncio.Future[signal.Signals], signum: signal.Signals) -> None:
+    if not came.done():
+        came.set_result(signum)

@@ -23,8 +23,8 @@ test: $(STAMP)
 	$(BIN)/ruff check thothbot tests bench
 	$(BIN)/ruff format --check thothbot tests bench
 	$(BIN)/mypy
-	$(BIN)/pytest
 	scripts/container-check
+	$(BIN)/pytest
 
 # Builds the Dockerfile's image with podman and runs it (demo, a key on a volume, the ingress,
 # a signed event, a SIGTERM stop, a restart). Needs root on Debian: it installs podman if missing.

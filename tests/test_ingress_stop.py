@@ -10,6 +10,7 @@ import hmac
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -55,22 +56,24 @@ def _start(folder: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], st
     return ingress, line.split(" on ")[1].split()[0]
 
 
-def _signed_delivery(url: str, key: dict[str, Any], message_id: str) -> int:
-    """POST one Standard Webhooks delivery, signed here as a sender would (not with our code)."""
+def _signed(key: dict[str, Any], message_id: str) -> tuple[bytes, dict[str, str]]:
+    """One Standard Webhooks delivery, signed here as a sender would (not with our code)."""
     body = json.dumps({"type": "support.ticket.created", "data": EVENT}).encode()
     timestamp = str(int(time.time()))
     secret = base64.b64decode(key["webhook_secret"].removeprefix("whsec_"))
     digest = hmac.new(secret, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256)
+    return body, {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": timestamp,
+        "webhook-signature": "v1," + base64.b64encode(digest.digest()).decode(),
+    }
+
+
+def _signed_delivery(url: str, key: dict[str, Any], message_id: str) -> int:
+    body, headers = _signed(key, message_id)
     request = urllib.request.Request(
-        url + key["webhook_path"],
-        data=body,
-        method="POST",
-        headers={
-            "content-type": "application/json",
-            "webhook-id": message_id,
-            "webhook-timestamp": timestamp,
-            "webhook-signature": "v1," + base64.b64encode(digest.digest()).decode(),
-        },
+        url + key["webhook_path"], data=body, method="POST", headers=headers
     )
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
@@ -95,20 +98,25 @@ def _events(db: Path) -> list[tuple[str, int | None]]:
     return [(str(status), ticket) for status, ticket in rows]
 
 
-def test_a_stop_signal_ends_the_ingress_cleanly_and_keeps_what_it_accepted(
-    tmp_path: Path,
-) -> None:
-    db = tmp_path / "data" / "thothbot.db"
-    env = _environment(db)
+def _create_key(folder: Path, env: dict[str, str]) -> dict[str, Any]:
     created = subprocess.run(
         [_thothbot(), "keys", "create", "--guild", "42", "--json"],
-        cwd=tmp_path,
+        cwd=folder,
         env=env,
         capture_output=True,
         text=True,
         check=True,
     )
-    key = json.loads(created.stdout)
+    key: dict[str, Any] = json.loads(created.stdout)
+    return key
+
+
+def test_a_stop_signal_ends_the_ingress_cleanly_and_keeps_what_it_accepted(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "data" / "thothbot.db"
+    env = _environment(db)
+    key = _create_key(tmp_path, env)
 
     ingress, url = _start(tmp_path, env)
     try:
@@ -130,3 +138,34 @@ def test_a_stop_signal_ends_the_ingress_cleanly_and_keeps_what_it_accepted(
     assert (status, ticket) == ("done", 1)
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(*) FROM tickets").fetchone() == (1,)
+
+
+def test_a_sender_stalled_in_its_body_does_not_hold_the_stop(tmp_path: Path) -> None:
+    """aiohttp reads nothing more once shutting down: a body still arriving cannot complete, and
+    without a bound the stop would wait 60 s for it, past ``docker stop``'s grace."""
+    db = tmp_path / "thothbot.db"
+    env = _environment(db)
+    key = _create_key(tmp_path, env)
+    ingress, url = _start(tmp_path, env)
+    host, port = url.removeprefix("http://").split(":")
+    body, headers = _signed(key, "msg_stalled")
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    try:
+        with socket.create_connection((host, int(port)), timeout=60) as client:
+            # "Expect: 100-continue": "100 Continue" comes once the request is in its handler,
+            # which then waits for a body that only comes after the ingress has stopped.
+            client.sendall(
+                f"POST {key['webhook_path']} HTTP/1.1\r\nHost: {host}\r\n{head}"
+                f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode()
+            )
+            assert client.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+            ingress.send_signal(signal.SIGTERM)
+            out, err = ingress.communicate(timeout=30)  # not the 60 s aiohttp would wait
+            assert ingress.returncode == 0, err
+            assert out.splitlines()[-1] == "thothbot ingress stopped"
+            assert client.recv(1024) == b""  # closed without an answer: the sender sends it again
+    finally:
+        if ingress.poll() is None:  # only when the test failed: not left behind
+            ingress.kill()
+            ingress.wait()
+    assert _events(db) == []  # nothing half-accepted

@@ -63,6 +63,10 @@ WORK_BATCH = 100  # pending events the worker takes from the database at a time
 RETRY_AFTER = 5.0  # seconds before events left pending by a failure are tried again
 MAX_ATTEMPTS = 3  # unexpected failures on one event (not the database's) before it is failed
 STOP_GRACE = 5.0  # seconds the worker has on shutdown to finish the tickets it is opening
+# Seconds requests under way have on shutdown. aiohttp reads nothing more from a connection once
+# shutting down, so a body still arriving never completes: without a bound it would hold the
+# stop for aiohttp's 60 s, past `docker stop`'s 10. Its sender gets no answer and sends it again.
+REQUEST_GRACE = 3.0
 # Cached keys are read again after this long, so a `keys rotate` (or revoke) made by another
 # process takes effect here within it: a rotated-out secret stops soon after its overlap.
 KEY_CACHE_SECONDS = 30.0
@@ -1139,7 +1143,9 @@ async def start_ingress(
     (those left pending by a previous run first); ``cleanup()`` stops both."""
     settings = IngressSettings.from_config(config)
     ingress = Ingress(desk, store, settings, classifier=classifier)
-    runner = web.AppRunner(ingress.app(), **settings.server_options())
+    runner = web.AppRunner(
+        ingress.app(), shutdown_timeout=REQUEST_GRACE, **settings.server_options()
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.ingress_host, config.ingress_port)
@@ -1178,8 +1184,8 @@ async def serve(config: Config, out: TextIO) -> None:
             received = await _stop_signal()
             log.info("%s received: finishing the requests and tickets under way", received)
         finally:
-            # Stops listening, lets requests under way finish, then gives the worker
-            # STOP_GRACE to finish the tickets it is opening; the rest stays pending.
+            # Stops listening, gives requests under way REQUEST_GRACE to finish, then the
+            # worker STOP_GRACE to finish the tickets it is opening; the rest stays pending.
             await runner.cleanup()
             # A delivery cut off here stays in the outbox and is sent after the restart.
             for task in (deliveries, maintenance):

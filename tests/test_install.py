@@ -194,3 +194,22 @@ def test_the_lock_pins_every_dependency_within_its_range() -> None:
             f"requirements.lock pins {dependency.name}=={pins[name]}, outside {dependency}:"
             " run make lock"
         )
+
+
+def _verify_unit(unit: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    path = folder / "thothbot.service"
+    # Pointed at this venv's thothbot: systemd checks that the program exists.
+    path.write_text(
+        unit.replace("/opt/thothbot/bin/thothbot", str(Path(sys.executable).with_name("thothbot")))
+    )
+    return _run(["systemd-analyze", "verify", path], folder, os.environ.copy())
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_the_systemd_unit_is_one_systemd_accepts_whole(tmp_path: Path) -> None:
+    unit = (ROOT / "deploy" / "thothbot.service").read_text(encoding="utf-8")
+    checked = _verify_unit(unit, tmp_path)
+    assert (checked.returncode, checked.stderr) == (0, "")
+    # A misspelt setting would only be ignored, with a note: the check sees it.
+    typo = _verify_unit(unit.replace("ProtectHome=yes", "ProtectHom=yes"), tmp_path)
+    assert "Unknown key" in typo.stderr

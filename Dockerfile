@@ -1,6 +1,8 @@
-# thothbot's container image. Build: docker build -t thothbot .
-# Run:   docker run -d --name thothbot -v thothbot-data:/data --env-file .env -p 8080:8080 thothbot
+# thothbot's container image (README: "Run it with Docker"; compose.yaml).
+# Build: docker build -t thothbot .
 # Demo:  docker run --rm --network none thothbot demo
+# Run:   docker run -d --name thothbot --env-file .env -e THOTH_DB_PATH=/data/thothbot.db \
+#          -e THOTH_INGRESS_HOST=0.0.0.0 -v thothbot-data:/data -p 127.0.0.1:8080:8080 thothbot
 #
 # BASE is any Debian-like image with python3 (3.11 or newer) and its venv module; both stages
 # use the same one, as the virtualenv made in the first points at the second's interpreter.

@@ -1,7 +1,7 @@
 # thothbot's container image (README: "Run it with Docker"; compose.yaml).
 # Build: docker build -t thothbot .
 # Demo:  docker run --rm --network none thothbot demo
-# Run:   docker run -d --name thothbot --env-file .env -e THOTH_DB_PATH=/data/thothbot.db \
+# Run:   docker run -d --name thothbot --env-file .env -e THOTH_DB_PATH=/data/thothbot.db
 #          -e THOTH_INGRESS_HOST=0.0.0.0 -v thothbot-data:/data -p 127.0.0.1:8080:8080 thothbot
 #
 # BASE is any Debian-like image with python3 (3.11 or newer) and its venv module; both stages

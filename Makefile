@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck bench clean
+.PHONY: run demo test lint typecheck bench clean container-check lock
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ test: $(STAMP)
 	$(BIN)/ruff check thothbot tests bench
 	$(BIN)/ruff format --check thothbot tests bench
 	$(BIN)/mypy
+	scripts/container-check
 	$(BIN)/pytest
+
+# Builds the Dockerfile's image with podman and runs it (demo, a key on a volume, the ingress,
+# a signed event, a SIGTERM stop, a restart). Needs root on Debian: it installs podman if missing.
+container-check:
+	scripts/container-check
+
+# Pins the runtime dependencies that the container image installs (requirements.lock).
+lock: $(STAMP)
+	PYTHON=$(BIN)/python scripts/lock
 
 # Presidio (the redaction baseline) is heavy, so only the benchmarks install it.
 bench: $(STAMP)

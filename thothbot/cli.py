@@ -13,10 +13,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from dotenv import load_dotenv
-
 from thothbot import __version__
-from thothbot.config import Config
+from thothbot.config import Config, load_env_file
 from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.core.rules import validate_and_normalize
 from thothbot.core.settings import parse_settings
@@ -101,7 +99,7 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from thothbot.bot.app import run  # noqa: PLC0415  (discord.py: only the bot needs it)
 
-    load_dotenv()
+    load_env_file()
     config = Config.from_env(os.environ)
     config.configure_logging()
     with contextlib.suppress(KeyboardInterrupt):
@@ -129,7 +127,7 @@ def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except (ValueError, RecursionError) as error:
         raise CliError(f"the event on stdin is not valid JSON: {error}") from None
     ticket, settings = parse_event(document)
-    load_dotenv()
+    load_env_file()
     config = Config.from_env(os.environ)
     result = asyncio.run(classify_once(config, ticket, settings))
     if args.json:
@@ -144,7 +142,7 @@ def cmd_classify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_ingress(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from thothbot.ingress import serve  # noqa: PLC0415  (aiohttp: only this command needs it)
 
-    load_dotenv()
+    load_env_file()
     config = Config.from_env(os.environ)
     config.configure_logging()
     asyncio.run(serve(config, out))

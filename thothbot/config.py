@@ -7,8 +7,10 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
+from dotenv import load_dotenv
 from pydantic import SecretStr
 
 from thothbot import sealing
@@ -186,3 +188,17 @@ def _number(env: Mapping[str, str], name: str, default: N, kind: type[N], *, low
         what = "a whole number" if kind is int else "a number"
         raise InvalidInput(f"{name} must be {what} from {low} to {high}, not {raw!r}.")
     return value
+
+
+def load_env_file() -> None:
+    """Read ``.env`` from the current folder into the environment, as documented; what the
+    environment already sets wins.
+
+    python-dotenv's default looks beside the calling module and up instead, which for an
+    installed package is site-packages and for a checkout the repository, whatever the folder.
+    """
+    try:
+        load_dotenv(Path.cwd() / ".env", override=False)
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) else "it is not UTF-8 text"
+        raise InvalidInput(f"cannot read .env in the current folder: {reason or error}") from None

@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,7 +26,9 @@ from thothbot.service import Desk
 from thothbot.store import Store
 
 MANAGE_GUILD = 1 << 5
-RULES = Path(__file__).resolve().parent.parent / "rules.example.json"
+# Inside the package, so an installed thothbot (a wheel, the container image) has them too; the
+# top-level rules.example.json is the same file for people to read (a test keeps them equal).
+RULES = resources.files("thothbot") / "examples" / "rules.example.json"
 SETTINGS = """{
   "types": {"billing": {"label": "Billing"}, "general": {"label": "Something else"}},
   "sla": {"first_response_minutes": 30},

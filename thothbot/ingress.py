@@ -63,6 +63,10 @@ WORK_BATCH = 100  # pending events the worker takes from the database at a time
 RETRY_AFTER = 5.0  # seconds before events left pending by a failure are tried again
 MAX_ATTEMPTS = 3  # unexpected failures on one event (not the database's) before it is failed
 STOP_GRACE = 5.0  # seconds the worker has on shutdown to finish the tickets it is opening
+# Seconds requests under way have on shutdown. aiohttp reads nothing more from a connection once
+# shutting down, so a body still arriving never completes: without a bound it would hold the
+# stop for aiohttp's 60 s, past `docker stop`'s 10. Its sender gets no answer and sends it again.
+REQUEST_GRACE = 3.0
 # Cached keys are read again after this long, so a `keys rotate` (or revoke) made by another
 # process takes effect here within it: a rotated-out secret stops soon after its overlap.
 KEY_CACHE_SECONDS = 30.0
@@ -1139,7 +1143,9 @@ async def start_ingress(
     (those left pending by a previous run first); ``cleanup()`` stops both."""
     settings = IngressSettings.from_config(config)
     ingress = Ingress(desk, store, settings, classifier=classifier)
-    runner = web.AppRunner(ingress.app(), **settings.server_options())
+    runner = web.AppRunner(
+        ingress.app(), shutdown_timeout=REQUEST_GRACE, **settings.server_options()
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.ingress_host, config.ingress_port)
@@ -1175,12 +1181,13 @@ async def serve(config: Config, out: TextIO) -> None:
             out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
             out.write(" (Ctrl-C to stop)\n")
             out.flush()
-            stop = asyncio.Event()
-            with contextlib.suppress(NotImplementedError):
-                asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-            await stop.wait()
+            received = await _stop_signal()
+            log.info("%s received: finishing the requests and tickets under way", received)
         finally:
+            # Stops listening, gives requests under way REQUEST_GRACE to finish, then the
+            # worker STOP_GRACE to finish the tickets it is opening; the rest stays pending.
             await runner.cleanup()
+            # A delivery cut off here stays in the outbox and is sent after the restart.
             for task in (deliveries, maintenance):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -1188,3 +1195,28 @@ async def serve(config: Config, out: TextIO) -> None:
     finally:
         await classifier.close()
         await store.close()
+    out.write("thothbot ingress stopped\n")
+    out.flush()
+
+
+async def _stop_signal() -> str:
+    """Wait for SIGTERM (``docker stop``, systemd) or SIGINT (Ctrl-C); the name of the one that
+    came. Only the first is ours: a second one acts as if we had not asked, so a stop that
+    hangs can still be cut short."""
+    loop = asyncio.get_running_loop()
+    came: asyncio.Future[signal.Signals] = loop.create_future()
+    watched = (signal.SIGTERM, signal.SIGINT)
+    for signum in watched:
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            loop.add_signal_handler(signum, _first, came, signum)
+    try:
+        return (await came).name
+    finally:
+        for signum in watched:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)
+
+
+def _first(came: asyncio.Future[signal.Signals], signum: signal.Signals) -> None:
+    if not came.done():
+        came.set_result(signum)

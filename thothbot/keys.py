@@ -28,9 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO, TypeVar
 
-from dotenv import load_dotenv
-
-from thothbot.config import Config
+from thothbot.config import Config, load_env_file
 from thothbot.core.errors import InvalidInput
 from thothbot.core.masking import mask
 from thothbot.store import ApiKeyRow, Store, Tx
@@ -129,7 +127,7 @@ def timestamp_fresh(timestamp: str, now: datetime, tolerance: timedelta) -> bool
 
 
 def _with_store(unit: Callable[[Tx], T]) -> T:
-    load_dotenv()
+    load_env_file()
     config = Config.from_env(os.environ)
 
     async def run() -> T:

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run demo test lint typecheck bench clean container-check lock
+.PHONY: run demo test lint typecheck bench clean container-check lock tools
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,17 @@ run: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/thothbot demo
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/ruff check thothbot tests bench
 	$(BIN)/ruff format --check thothbot tests bench
 	$(BIN)/mypy
 	scripts/container-check
 	$(BIN)/pytest
+
+# The README's examples (tests/test_readme.py) call curl and openssl as a reader would.
+tools:
+	@missing=; for tool in curl openssl; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
 
 # Builds the Dockerfile's image with podman and runs it (demo, a key on a volume, the ingress,
 # a signed event, a SIGTERM stop, a restart). Needs root on Debian: it installs podman if missing.

@@ -797,7 +797,8 @@ def main() -> None:
         for _ in range(TEXTS):
             doc = Doc()
             rng.choice(builders)(doc)
-            if rng.random() < 0.1:  # a second finding of another kind
+            if rng.random() < 0.1:  # a second finding of another kind, in a reply below
+                doc.text("\n\n")
                 rng.choice((phone_doc, secret_doc, pii_doc))(doc)
             out.write(json.dumps(doc.row(), ensure_ascii=False) + "\n")
 

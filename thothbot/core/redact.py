@@ -141,25 +141,81 @@ _LOCAL_PART_REVERSED = re.compile(r"[\w.%+'-]*")
 _B64 = r"[A-Za-z0-9_-]"
 _SECRET = re.compile(
     # Every alternative starts with one of these letters: one quick test rules out most places.
-    r"(?=[MNOAeghprswx])"
+    r"(?=[ADMNOSaeghnprswxy-])"
     r"(?:(?<![\w-])(?:"
     rf"[MNO]{_B64}{{23,31}}\.{_B64}{{6}}\.{_B64}{{27,40}}"  # Discord bot token
-    r"|sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI (and alike)
+    r"|sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
     r"|gh[pousr]_[A-Za-z0-9]{30,255}"  # GitHub classic tokens
     r"|github_pat_[A-Za-z0-9_]{40,255}"  # GitHub fine-grained tokens
+    r"|gl(?:pat|dt|rt|ptt|cbt|oas|soat)-[A-Za-z0-9_-]{20,}"  # GitLab tokens
     r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack tokens
     r"|xapp-\d-[A-Za-z0-9-]{10,}"  # Slack app-level tokens
     r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}"  # Stripe keys
-    r"|whsec_[A-Za-z0-9]{20,}"  # Stripe webhook secrets
-    r"|(?:AKIA|ASIA)[A-Z0-9]{16}"  # AWS access key ids
+    r"|whsec_[A-Za-z0-9+/=]{20,}"  # Stripe and Standard Webhooks secrets
+    # AWS key ids: access keys, then the other unique-id prefixes AWS documents
+    r"|(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA|A3T[A-Z0-9])[A-Z0-9]{16}"
+    r"|AIza[A-Za-z0-9_-]{35}"  # Google API keys
+    r"|ya29\.[A-Za-z0-9_-]{20,}"  # Google OAuth access tokens
+    r"|SK[0-9a-fA-F]{32}"  # Twilio API keys
+    r"|SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}"  # SendGrid
+    r"|npm_[A-Za-z0-9]{36}"  # npm
+    r"|pypi-AgE[A-Za-z0-9_-]{40,}"  # PyPI (a macaroon, base64 of "pypi.org")
+    r"|hf_[A-Za-z]{30,}"  # Hugging Face
+    r"|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"  # Shopify
+    r"|dop_v1_[a-f0-9]{64}"  # DigitalOcean
     rf"|eyJ{_B64}{{8,}}\.{_B64}{{8,}}\.{_B64}{{8,}}"  # JWT
     r")(?![\w-])"
     r"|https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+"
-    r"|https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+)",
+    r"|https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+"
+    # A PEM private key block, to its END line (or to where its base64 stops, if cut off)
+    r"|-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:[\s\S]{0,16384}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"|(?:\s*[A-Za-z0-9+/=:,-]+)+))",
     re.ASCII,
 )
 _DISCORD_HINT = re.compile(r"\.[A-Za-z0-9_-]{6}\.", re.ASCII)
-_BEARER = re.compile(r"\bbearer\s+([A-Za-z0-9._~+/-]{16,}=*)(?![\w.~+/=-])", re.ASCII | re.I)
+_BEARER = re.compile(
+    r"\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{16,}=*)(?![\w.~+/=-])", re.ASCII | re.I
+)
+# The password in a URL's user info: scheme://user:PASSWORD@host.
+_URL_PASSWORD = re.compile(
+    r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@?#'\"]{1,64}:([^\s/@'\"]{1,128})@[\w.\[-]", re.ASCII
+)
+# A key that names a secret, set to a value: key=value, key: value, "key": "value",
+# export KEY='value', --key value. The key is anchored on the secret word inside it, and
+# ``_secret_key`` then decides on the whole key; ``_looks_secret`` on the value.
+_ASSIGNMENT = re.compile(
+    r"(?<![\w.-])(?P<dashes>--)?(?P<key>[A-Za-z_][\w.-]{0,60}?)"
+    r"(?:[\"'])?[ \t]*(?:(?(dashes)[ =]|(?::=|=>|[:=]))[ \t]*)"
+    r"(?:\"(?P<double>[^\"\n]{1,256})\"|'(?P<single>[^'\n]{1,256})'|`(?P<tick>[^`\n]{1,256})`"
+    r"|(?P<bare>[^\s\"'`,;]{1,256}))",
+    re.ASCII,
+)
+_KEY_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", re.ASCII)
+_SECRET_HINT = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig", re.I | re.ASCII)
+# The last part of a key that names a secret on its own ("db_password", "bot_token") ...
+_SECRET_KEY_ENDS = frozenset(
+    {"password", "passwd", "passphrase", "pass", "pwd", "pw", "secret", "token", "apikey",
+     "credential", "credentials", "creds", "auth", "sig", "signature", "privatekey",
+     "accesskey", "secretkey", "authkey", "sas"}
+)  # fmt: skip
+# ... "key", which names a secret only after one of these ("api_key", "AccountKey").
+_KEY_QUALIFIERS = frozenset(
+    {"api", "access", "secret", "private", "account", "shared", "signing", "encryption",
+     "master", "app", "auth", "client", "license", "subscription", "service", "storage",
+     "webhook", "bot", "deploy", "ssh", "x", "admin", "session", "consumer", "sas"}
+)  # fmt: skip
+# Suffixes that make a one-word key a secret's ("PGPASSWORD", "DBPASS").
+_SECRET_KEY_SUFFIXES = ("password", "passwd", "secret", "token", "apikey")
+_PASSWORD_KEYS = frozenset({"password", "passwd", "passphrase", "pass", "pwd", "pw"})
+# Values that stand for a secret without being one: placeholders and words in prose.
+_NOT_SECRET_VALUES = frozenset(
+    {"null", "none", "nil", "true", "false", "changeme", "redacted", "hidden", "example",
+     "secret", "password", "placeholder", "undefined", "required", "optional", "string",
+     "your", "yours", "here", "empty", "todo", "tbd", "dummy", "test", "sample"}
+)  # fmt: skip
+_VARIABLE = re.compile(r"\$\{|\$[A-Za-z_]\w*\Z|%\w+%\Z", re.ASCII)
+_CODE_PREFIXES = ("os.", "process.", "env", "getenv", "secrets.", "config.", "settings.", "self.")
 
 # --- numbers: context words (lower case; prefixes match word starts, the sets whole words) ---
 
@@ -596,6 +652,7 @@ class Redactor:
             _emails(text, found)
         if _maybe_secret(text):
             _secrets(text, found)
+        _assignments(text, found)
         if "::" in text or text.count(":") >= 6:  # see _ipv6: fewer colons cannot make one
             _ipv6(text, found)
         # Every number-shaped detector works inside the digit clusters, found in one pass; a
@@ -726,9 +783,15 @@ def _emails(text: str, found: list[Entity]) -> None:
             while start < at and text[start] in ".%-'":  # may not start a local part
                 start += 1
             local = text[start:at]
-            if local and ".." not in local and not local.endswith("."):
+            if local and ".." not in local and not local.endswith(".") and not _in_url(text, at):
                 found.append(Entity(EntityType.EMAIL, start, domain.end()))
         at = text.find("@", at + 1)
+
+
+def _in_url(text: str, at: int) -> bool:
+    """Whether the "@" at ``at`` ends the user info of a URL (scheme://user:password@host)."""
+    scheme = text.rfind("://", max(0, at - 200), at)
+    return scheme != -1 and not any(char.isspace() for char in text[scheme:at])
 
 
 def _maybe_secret(text: str) -> bool:
@@ -741,9 +804,18 @@ def _maybe_secret(text: str) -> bool:
         or "eyJ" in text
         or "AKIA" in text
         or "ASIA" in text
+        or "AIza" in text
+        or "ya29." in text
+        or "SG." in text
+        or "SK" in text
+        or "gl" in text
+        or "pypi-" in text
+        or "-----BEGIN" in text
         or "://" in text
         or "earer" in text
         or "EARER" in text
+        or "asic " in text
+        or "ASIC " in text
         or _DISCORD_HINT.search(text) is not None
     )
 
@@ -751,13 +823,81 @@ def _maybe_secret(text: str) -> bool:
 def _secrets(text: str, found: list[Entity]) -> None:
     for match in _SECRET.finditer(text):
         found.append(Entity(EntityType.SECRET, match.start(), match.end()))
-    if "bearer" not in text.lower():
+    if "://" in text:
+        for match in _URL_PASSWORD.finditer(text):
+            if _looks_secret(match.group(1), password=True):
+                found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        for match in _BEARER.finditer(text):
+            token = match.group(1)
+            # A token has a digit or mixed case; "Bearer authentication" has neither.
+            if _DIGIT.search(token) is not None or (not token.islower() and not token.isupper()):
+                found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
+
+
+def _assignments(text: str, found: list[Entity]) -> None:
+    """Values set on keys that name a secret (``api_key=...``, ``"password": "..."``)."""
+    hint = _SECRET_HINT.search(text)
+    if hint is None:
         return
-    for match in _BEARER.finditer(text):
-        token = match.group(1)
-        # A token has a digit or mixed case; "Bearer authentication" has neither.
-        if _DIGIT.search(token) is not None or (not token.islower() and not token.isupper()):
-            found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
+    # The key of an assignment ends at most 60 characters after its secret word begins.
+    for match in _ASSIGNMENT.finditer(text, max(0, hint.start() - 61)):
+        password = _secret_key(match.group("key"))
+        if password is None:
+            continue
+        name = match.lastgroup or "bare"
+        value = match.group(name)
+        start, end = match.span(name)
+        if name == "bare":
+            stripped = value.rstrip(".)]}")  # the end of a sentence or a bracket
+            end -= len(value) - len(stripped)
+            value = stripped
+        if _looks_secret(value, password=password):
+            found.append(Entity(EntityType.SECRET, start, end))
+
+
+def _secret_key(key: str) -> bool | None:
+    """Whether ``key`` names a password (True), another secret (False), or no secret (None)."""
+    parts = [part.lower() for part in _KEY_PARTS.findall(key)]
+    if not parts:
+        return None
+    last = parts[-1]
+    if last in _SECRET_KEY_ENDS:
+        return last in _PASSWORD_KEYS
+    if last == "key" and (len(parts) == 1 or parts[-2] in _KEY_QUALIFIERS):
+        return False
+    if last.endswith(_SECRET_KEY_SUFFIXES):
+        return "pass" in last
+    return None
+
+
+def _looks_secret(value: str, *, password: bool) -> bool:
+    """Whether ``value``, set on a key that names a secret, is one (not a placeholder or prose).
+
+    A password is anything of 6+ characters that is not one lower-case word; another secret
+    (a token, a key) has 12+ characters of two kinds (letters and digits, or mixed case).
+    """
+    size = len(value)
+    if size < (6 if password else 12) or len(set(value)) < (4 if password else 6):
+        return False  # too short, or "********", "xxxxxxxxxxxxxxxx"
+    if value[0] in "<[{(" or value.endswith(("(", ">", "]", "}")) or value.startswith("..."):
+        return False  # <your-key-here>, [hidden], {{ secrets.X }}, call(
+    if _VARIABLE.match(value) is not None:
+        return False  # $VAR, ${VAR}, %VAR%: a reference to where the secret is kept
+    lowered = value.lower()
+    if lowered in _NOT_SECRET_VALUES or lowered.startswith(_CODE_PREFIXES):
+        return False
+    if not any(char.isalnum() for char in value):
+        return False
+    has_digit = any(char.isdigit() for char in value)
+    has_upper = any(char.isupper() for char in value)
+    has_lower = any(char.islower() for char in value)
+    if has_upper and not has_lower and not has_digit:
+        return False  # REDACTED, YOUR_API_KEY: a placeholder in capitals
+    if password:
+        return has_digit or has_upper or not value.isalpha()
+    return (has_digit and (has_upper or has_lower)) or (has_upper and has_lower)
 
 
 def _ibans(text: str, found: list[Entity]) -> None:

@@ -126,7 +126,7 @@ _LAST_BREAK = re.compile(r".*([.!?] |\n)", re.DOTALL)
 _DIGIT = re.compile(r"\d", re.ASCII)
 # A run of digits and the separators numbers are written with; each number detector only
 # looks inside these runs (plus two characters of context either side).
-_CLUSTER = re.compile(r"[0-9][0-9 \t.()/-]{5,}", re.ASCII)
+_CLUSTER = re.compile(r"[0-9][0-9 \t.()/-]{4,}", re.ASCII)
 
 # --- e-mail -----------------------------------------------------------------------------------
 
@@ -141,10 +141,11 @@ _LOCAL_PART_REVERSED = re.compile(r"[\w.%+'-]*")
 _B64 = r"[A-Za-z0-9_-]"
 _SECRET = re.compile(
     # Every alternative starts with one of these letters: one quick test rules out most places.
-    r"(?=[ADMNOSaeghnprswxy-])"
+    r"(?=[AMNOSadeghnprswxy])"
     r"(?:(?<![\w-])(?:"
     rf"[MNO]{_B64}{{23,31}}\.{_B64}{{6}}\.{_B64}{{27,40}}"  # Discord bot token
-    r"|sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI, Anthropic
+    # OpenAI (project, service account, admin keys) and Anthropic
+    r"|sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-|ant-)?[A-Za-z0-9_-]{20,}"
     r"|gh[pousr]_[A-Za-z0-9]{30,255}"  # GitHub classic tokens
     r"|github_pat_[A-Za-z0-9_]{40,255}"  # GitHub fine-grained tokens
     r"|gl(?:pat|dt|rt|ptt|cbt|oas|soat)-[A-Za-z0-9_-]{20,}"  # GitLab tokens
@@ -166,11 +167,14 @@ _SECRET = re.compile(
     rf"|eyJ{_B64}{{8,}}\.{_B64}{{8,}}\.{_B64}{{8,}}"  # JWT
     r")(?![\w-])"
     r"|https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+"
-    r"|https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+"
-    # A PEM private key block, to its END line (or to where its base64 stops, if cut off)
-    r"|-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"|https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+)",
+    re.ASCII,
+)
+# A PEM private key block, to its END line (or to where its base64 stops, if cut off).
+_PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
     r"(?:[\s\S]{0,16384}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-    r"|(?:\s*[A-Za-z0-9+/=:,-]+)+))",
+    r"|(?:\s*[A-Za-z0-9+/=:,-]+)+)",
     re.ASCII,
 )
 _DISCORD_HINT = re.compile(r"\.[A-Za-z0-9_-]{6}\.", re.ASCII)
@@ -182,17 +186,20 @@ _URL_PASSWORD = re.compile(
     r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@?#'\"]{1,64}:([^\s/@'\"]{1,128})@[\w.\[-]", re.ASCII
 )
 # A key that names a secret, set to a value: key=value, key: value, "key": "value",
-# export KEY='value', --key value. The key is anchored on the secret word inside it, and
-# ``_secret_key`` then decides on the whole key; ``_looks_secret`` on the value.
-_ASSIGNMENT = re.compile(
-    r"(?<![\w.-])(?P<dashes>--)?(?P<key>[A-Za-z_][\w.-]{0,60}?)"
-    r"(?:[\"'])?[ \t]*(?:(?(dashes)[ =]|(?::=|=>|[:=]))[ \t]*)"
+# export KEY='value', --key value. Found from the secret word inside the key (in the lower-cased
+# text): the key runs back and forward from it over word characters, dots and dashes, then this
+# matches the rest of the key, the separator and the value. ``_secret_key`` decides on the key,
+# ``_looks_secret`` on the value.
+_SECRET_WORD = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig", re.ASCII)
+_KEY_START_REVERSED = re.compile(r"[\w.-]{0,60}", re.ASCII)
+_VALUE = (
     r"(?:\"(?P<double>[^\"\n]{1,256})\"|'(?P<single>[^'\n]{1,256})'|`(?P<tick>[^`\n]{1,256})`"
-    r"|(?P<bare>[^\s\"'`,;]{1,256}))",
-    re.ASCII,
+    r"|(?P<bare>[^\s\"'`,;]{1,256}))"
 )
+_ASSIGNED = re.compile(r"[\w.-]*(?P<sep>[\"']?[ \t]*(?::=|=>|[:=])[ \t]*)" + _VALUE, re.ASCII)
+# The same as a command-line flag: --db-password hunter2, --token=...
+_FLAG = re.compile(r"(?<![\w-])--(?P<key>[A-Za-z][\w.-]{0,60})[ =]" + _VALUE, re.ASCII)
 _KEY_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", re.ASCII)
-_SECRET_HINT = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig", re.I | re.ASCII)
 # The last part of a key that names a secret on its own ("db_password", "bot_token") ...
 _SECRET_KEY_ENDS = frozenset(
     {"password", "passwd", "passphrase", "pass", "pwd", "pw", "secret", "token", "apikey",
@@ -226,7 +233,38 @@ _PHONE_PREFIXES = (
     "portable", "joindre", "appel", "rappel", "llam", "ligar", "ligue", "chiam", "bellen",
     "fax",
 )  # fmt: skip
-_PHONE_WORDS = frozenset({"tel", "tél", "tlf", "fon", "ring", "cel", "whats", "liga"})
+_PHONE_WORDS = frozenset(
+    {"tel", "tél", "tlf", "fon", "ring", "cel", "whats", "liga", "ph", "phn", "mob", "office",
+     "direct", "directo", "durchwahl", "dial", "hotline", "helpline", "landline", "wa"}
+)  # fmt: skip
+# One-letter labels of a signature block ("M: 07700 900123"), only with their colon.
+_SIGNATURE_LABELS = frozenset({"m:", "t:", "f:", "p:", "c:", "h:", "o:", "d:", "w:", "tel:"})
+# "number" names a phone after "my", "phone", ... and an order id after "order" ("number" alone
+# says nothing).
+_NUMBER_WORDS = frozenset({"number", "nummer", "numéro", "número", "numero", "no", "nr", "num"})
+_OWNER_WORDS = frozenset(
+    {"my", "our", "his", "her", "their", "your", "best", "meine", "mein", "ma", "mon",
+     "mi", "meu", "minha", "il", "mio", "mijn", "contact"}
+)  # fmt: skip
+# A short number (5-7 digits) can be a phone only right after a phone word (see _is_phone);
+# this quick test on the few characters before it rules most out.
+_PHONE_HINT = re.compile(
+    "|".join(
+        (
+            "phon", "tel", "tél", "mobil", "móvil", "movil", "handy", "cell", "celular", "whats",
+            "fax", "call", "contact", "kontakt", "contat", "mob", "ph", "m:", "t:", "number",
+            "nummer", "numéro", "número", "numero", "office", "direct", "portable", "llam",
+            "ligue", "chiam", "bellen", "reach", "text", "sms", "dial", "line", "ring", "fon",
+            "tlf", "anruf", "erreich", "joindre", "appel", "ligar", "wa",
+        )
+    )
+)  # fmt: skip
+
+
+def _phone_word_before(lowered: str, start: int) -> bool:
+    return _PHONE_HINT.search(lowered, max(0, start - _CONTEXT_WINDOW), start) is not None
+
+
 _REFERENCE_PREFIXES = (
     "order", "invoice", "tracking", "track", "shipment", "parcel", "package", "fedex",
     "ticket", "reference", "serial", "transaction", "receipt", "account", "version", "build",
@@ -238,7 +276,8 @@ _REFERENCE_PREFIXES = (
 )  # fmt: skip
 _REFERENCE_WORDS = frozenset(
     {"#", "no#", "nr#", "ord", "inv", "ref", "id", "ups", "dhl", "usps", "txn", "rib", "bic",
-     "edge", "ios", "v", "ver", "fw", "po", "so", "case", "qty", "zip", "plz", "cep", "part"}
+     "edge", "ios", "v", "ver", "fw", "po", "so", "case", "qty", "zip", "plz", "cep", "part",
+     "ean", "upc", "gtin", "isbn", "asin", "mpn", "awb", "waybill"}
 )  # fmt: skip
 _CARD_PREFIXES = (
     "card", "visa", "master", "amex", "american", "discover", "jcb", "diners", "unionpay",
@@ -282,6 +321,9 @@ _PHONE_LABELS = _labels(_PHONE_PREFIXES, _PHONE_WORDS, _REFERENCE_PREFIXES, _REF
 _CARD_LABELS = _labels(_CARD_PREFIXES, _CARD_WORDS)
 _SSN_LABELS = _labels(_SSN_PREFIXES, _NO_WORDS)
 _REFERENCE_LABELS = _labels(_REFERENCE_PREFIXES, _REFERENCE_WORDS)
+_CARD_OR_REFERENCE_LABELS = _labels(
+    _CARD_PREFIXES, _CARD_WORDS, _REFERENCE_PREFIXES, _REFERENCE_WORDS
+)
 
 # --- IBAN -------------------------------------------------------------------------------------
 
@@ -304,6 +346,7 @@ _IBAN_MASK = bytes(
 # --- cards ------------------------------------------------------------------------------------
 
 _CARD = re.compile(r"(?<![\w.,/#$€£=@-])\d(?:[ -]?\d){11,22}(?!\w|[.,/]\d)", re.ASCII)
+_LEADING_RUN = re.compile(r"([0-9]+)[ -]", re.ASCII)
 _LONG_LEADING_GROUP = re.compile(r"[+(]*[0-9]{7,}[^0-9]*", re.ASCII)
 _CARD_NOT_AFTER = frozenset(".,/#$€£=@-")
 _ALL = frozenset(range(13, 20))
@@ -378,19 +421,37 @@ _IPV6_CHARS = "0123456789abcdefABCDEF:."
 
 # --- phones -----------------------------------------------------------------------------------
 
-_PHONE_START = r"(?<![\w+@/.:=#$€£-])(?:\+|\(\+?)?\d"
-_PHONE_END = r"\d(?![\w@]|[.:/-]\d)"
-_PHONE = re.compile(_PHONE_START + r"(?:[\d \t()-]|(?<=\d)[./](?=\d)){5,24}" + _PHONE_END, re.ASCII)
+_PHONE_START = r"(?<![\w+@/.:=#$€£,-])(?:\+|\(\+?)?\d"
+# The last digit: not glued to a word, an "@" or more digits ("x" starts an extension).
+_PHONE_END = r"\d(?!(?![xX]\d)[\w@]|[.:/-]\d)"
+_PHONE = re.compile(_PHONE_START + r"(?:[\d \t()-]|(?<=\d)[./](?=\d)){3,24}" + _PHONE_END, re.ASCII)
 # The same without "." and "/" between digits: where the text searched has no _DOTTED, it finds
 # what _PHONE finds, and a repeated character class is several times faster than a repeated
 # group with lookarounds.
-_PHONE_PLAIN = re.compile(_PHONE_START + r"[\d \t()-]{5,24}" + _PHONE_END, re.ASCII)
-_DOTTED = re.compile(r"[0-9][./][0-9]")
-_NOT_A_PHONE = re.compile(
-    r"(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d\d|(?:19|20)\d\d[./-]\d{1,2}[./-]\d{1,2})(?!\d)"
-    r"|\d{1,3}(?:\.\d{1,3}){3}$|\d+\.\d+$|\d{3}-\d{2}-\d{4}$",
+_PHONE_PLAIN = re.compile(_PHONE_START + r"[\d \t()-]{3,24}" + _PHONE_END, re.ASCII)
+# An extension after a number: "x123", "ext. 45", "#77", ";ext=12", "poste 12", "Durchwahl 3".
+_EXTENSION = re.compile(
+    r"(?:[ \t]*,)?[ \t]*(?:x|ext\.?|extn\.?|extension|#|poste|durchwahl|dw\.?|int\.?)"
+    r"[ \t]*\d{1,6}(?!\w)"
+    r"|;ext=\d{1,6}(?!\w)",
+    re.ASCII | re.I,
+)
+# A number in a tel: (or callto:, sms:) link; the number is written as the link gives it.
+_TEL_URI = re.compile(
+    r"\b(?:tel|callto|sms):(?://)?(\+?[0-9][0-9().\-]{2,30}[0-9](?:;ext=\d{1,6})?)(?![\w-])",
+    re.ASCII | re.I,
+)
+# A date anywhere in a candidate ("HTTP 429 19/10/2023" is one run of digits and separators).
+_DATE_INSIDE = re.compile(
+    r"(?<!\d)(?:\d{1,2}([./-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([./-])\d{1,2}\2\d{1,2})"
+    r"(?![0-9]|[./-][0-9])",
     re.ASCII,
 )
+_DOTTED = re.compile(r"[0-9][./][0-9]")
+# An IPv4 address or a decimal (a leading "0" makes it neither: "074104.17251").
+_NOT_A_PHONE = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}$|(?:0|[1-9]\d*)\.\d+$", re.ASCII)
+# SSN-shaped, or a US ZIP+4 code ("MA 02110-1301"): a phone only after a phone word.
+_SSN_SHAPED = re.compile(r"\d{3}-\d{2}-\d{4}$|\d{5}-\d{4}$", re.ASCII)
 _IBAN_BEFORE = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4})* $", re.ASCII)
 
 
@@ -412,6 +473,9 @@ class _RegionRule:
     trunk_required: bool  # national numbers are always written with the trunk prefix
     general: _Desc
     types: tuple[_Desc, ...]
+    # Where the trunk prefix is required: regex source for the leading digits of the numbers
+    # whose national format has no trunk prefix (Dutch "14 020", Austrian "14..."), or "".
+    without_trunk: str = ""
 
     def nsn_source(self) -> str:
         """Regex source for a national significant number with a known type in this region.
@@ -431,7 +495,8 @@ class _RegionRule:
         prefix = self.national_prefix
         if prefix and length - len(prefix) in lengths:
             return True
-        return not (national and self.trunk_required) and length in lengths
+        trunk_required = national and self.trunk_required and not self.without_trunk
+        return not trunk_required and length in lengths
 
     def source(self, *, national: bool) -> str:
         """Regex source for the digits of a valid number here, with or without the trunk prefix.
@@ -442,8 +507,13 @@ class _RegionRule:
         """
         if not self.national_prefix:
             return self.nsn_source()
-        optional = "" if national and self.trunk_required else "?"
-        return f"(?:{re.escape(self.national_prefix)}){optional}{self.nsn_source()}"
+        if not (national and self.trunk_required):
+            return f"(?:{re.escape(self.national_prefix)})?{self.nsn_source()}"
+        with_trunk = f"{re.escape(self.national_prefix)}{self.nsn_source()}"
+        if not self.without_trunk:
+            return with_trunk
+        without = f"(?=(?:{self.without_trunk}))(?!{re.escape(self.national_prefix)})"
+        return f"(?:{with_trunk}|{without}{self.nsn_source()})"
 
 
 def _desc_source(desc: _Desc) -> str:
@@ -485,12 +555,20 @@ def _region_rule(region: str) -> _RegionRule:
         if desc is not None
     )  # fmt: skip
     prefix = metadata.national_prefix or ""
+    # The formats written without the trunk prefix: no formatting rule, or one without it.
+    without_trunk = "|".join(
+        f"(?:{number_format.leading_digits_pattern[-1]})"
+        for number_format in metadata.number_format
+        if number_format.leading_digits_pattern
+        and prefix not in (number_format.national_prefix_formatting_rule or "")
+    )
     return _RegionRule(
         region=region,
         national_prefix=prefix,
         trunk_required=bool(prefix) and region in _TRUNK_WRITTEN,
         general=general,
         types=types,
+        without_trunk=without_trunk,
     )
 
 
@@ -650,9 +728,10 @@ class Redactor:
         found: list[Entity] = []
         if "@" in text:
             _emails(text, found)
+        lowered = text.lower()
         if _maybe_secret(text):
-            _secrets(text, found)
-        _assignments(text, found)
+            _secrets(text, lowered, found)
+        _assignments(text, lowered, found)
         if "::" in text or text.count(":") >= 6:  # see _ipv6: fewer colons cannot make one
             _ipv6(text, found)
         # Every number-shaped detector works inside the digit clusters, found in one pass; a
@@ -660,6 +739,8 @@ class Redactor:
         # A phone's digits all lie in one cluster. National numbers have 9+ digits, so 8 make one
         # only when written internationally, with the "+" right before the cluster.
         ssn_words: bool | None = None
+        if ("tel:" in lowered or "callto:" in lowered or "sms:" in lowered) and ":" in text:
+            self._tel_links(text, found)
         for cluster in _CLUSTER.finditer(text):
             run = cluster.group().rstrip()
             start = cluster.start()
@@ -667,8 +748,12 @@ class Redactor:
             if run.isdigit():  # bare digits: one candidate, the whole run
                 count = len(run)
                 before = text[start - 1 : start]  # "" at the start of the text
-                if count < 8 or count > 19 or before.isalnum() or before == "_":
-                    continue  # too short or long for anything, or glued to a word
+                if count > 19 or before.isalnum() or before == "_":
+                    continue  # too long for anything, or glued to a word
+                if count < 8:
+                    if before == "+" or _phone_word_before(lowered, start):
+                        self._phones(text, max(0, start - 2), stop, found, bare=True)
+                    continue
                 if count == 9:
                     if ssn_words is None:
                         ssn_words = _has_ssn_word(text)
@@ -676,19 +761,20 @@ class Redactor:
                         _ssns(text, start, stop, found)
                 elif count >= 13:
                     _bare_card(text, start, run, found)
-                # The run is the only phone candidate: 9-12 digits written nationally, up to 15
-                # after "+" or "00" (see _is_phone).
-                if 9 <= count <= 12 or (count <= 15 and (before == "+" or run.startswith("00"))):
+                # The run is the only phone candidate: 8-15 digits (see _is_phone).
+                if count <= 15:
                     self._phones(text, max(0, start - 2), stop, found, bare=True)
                 continue
-            if len(run) < 7:
-                continue  # under 8 digits, and too short for an IPv4 address
             count = len(run.encode().translate(None, _NUMBER_SEPARATORS))  # its digits
             if count < 4:
                 continue
             if run.count(".") >= 3:
                 _ipv4(text, start, stop, found)
             if count < 8:
+                if count < 5:
+                    continue
+                if text[start - 1 : start] == "+" or _phone_word_before(lowered, start):
+                    self._phones(text, max(0, start - 2), stop, found, bare=False)
                 continue
             if count >= 9:
                 if ssn_words is None and "-" not in run:
@@ -697,8 +783,6 @@ class Redactor:
                     _ssns(text, start, stop, found)
                 if count >= 13:
                     _cards(text, start, stop, found)
-            elif text[start - 1 : start] != "+":
-                continue
             self._phones(text, max(0, start - 2), stop, found, bare=False)
         _ibans(text, found)
         return found if len(found) < 2 else _resolve(found)
@@ -723,36 +807,93 @@ class Redactor:
             start, end = match.span()
             candidate = match.group()
             if self._is_phone(text, start, candidate):
+                extension = _EXTENSION.match(text, end)
+                if extension is not None:
+                    end = extension.end()
                 found.append(Entity(EntityType.PHONE, start, end))
             elif candidate.lstrip("+(")[:7].isdigit():  # else _next_group gives ``end``
                 # The regex is greedy: "<snowflake> 0151 2345678" is one match. Try again from
                 # the next group, where a number that was swallowed may start.
                 end = _next_group(text, start, end)
-            # A candidate is at least seven characters long.
-            match = phone.search(text, end, endpos) if endpos - end >= 7 else None
+            # A candidate is at least five characters long.
+            match = phone.search(text, end, endpos) if endpos - end >= 5 else None
+
+    def _tel_links(self, text: str, found: list[Entity]) -> None:
+        """Numbers in tel: links: a phone whatever its length, if its digits can be one."""
+        for match in _TEL_URI.finditer(text):
+            number = match.group(1)
+            digits = _only_digits(number.split(";", 1)[0])
+            if number.startswith("+"):
+                ok = 5 <= len(digits) <= 15 and _international_could_be(digits)
+            else:
+                ok = 5 <= len(digits) <= 15 and (
+                    self._plan.valid(digits)
+                    or (digits.startswith("00") and _international_could_be(digits[2:]))
+                )
+            if ok:
+                found.append(Entity(EntityType.PHONE, match.start(1), match.end(1)))
 
     def _is_phone(self, text: str, start: int, candidate: str) -> bool:
         digits = _only_digits(candidate)
+        size = len(digits)
         if candidate.startswith(("+", "(+")):
-            return 8 <= len(digits) <= 15 and _international_could_be(digits)
-        dialled = digits.startswith("00")  # 0049 30 ...: international, dialled from Europe
-        if not (10 <= len(digits) <= 17 if dialled else 9 <= len(digits) <= 12):
+            if not (5 <= size <= 15 and _international_could_be(digits)):
+                return False
+            # 5-7 digits after "+" are a phone only right after a phone word.
+            return size >= 8 or _phone_label(_words_before(text, start)) > 0
+        if not 5 <= size <= 18:
             return False
         if "." in candidate and any(len(part) < 2 for part in candidate.split(".")):
             return False  # 128.0.6099.109 is a browser version, not 128 0 6099 109
         bare = candidate.isdigit()  # no separators: the candidate has no "+" here
-        if not bare and _NOT_A_PHONE.match(candidate):
-            return False  # a date, an IPv4 address, a decimal or SSN-shaped
-        # The digits are tested before the (costlier) words around them.
-        if not (_international_could_be(digits[2:]) if dialled else self._plan.valid(digits)):
+        if not bare and (_NOT_A_PHONE.match(candidate) or _DATE_INSIDE.search(candidate)):
+            return False  # an IPv4 address, a decimal, or a date in it
+        # The digits are tested before the (costlier) words around them: as written in one
+        # of the regions, or dialled abroad from Europe (00 ...) or North America (011 ...).
+        if 5 <= size <= 15 and self._plan.valid(digits):
+            dialled = False
+        elif _dialled_abroad(digits):
+            dialled = True
+        else:
             return False
         words = _words_before(text, start)
-        label = _nearest(words, _PHONE_LABELS)
+        label = _phone_label(words)
         if label < 0:
             return False  # the nearest label says order/tracking/invoice/version/...
-        if bare and label == 0 and not (len(digits) >= 10 and digits[0] == "0"):
-            return False
+        if label == 0:
+            if not dialled and not 9 <= size <= 12:
+                return False  # short or long national numbers need a phone word before them
+            if bare and (size < 10 or digits[0] != "0" or digits[:3] == "011"):
+                return False  # bare digits need a phone word, unless "0" and 10+ digits
+            if _SSN_SHAPED.match(candidate):
+                return False
         return not _after_iban_start(text, start)  # the digits of an IBAN whose checksum failed
+
+
+def _dialled_abroad(digits: str) -> bool:
+    """Whether ``digits`` are a number dialled from Europe (00 ...) or North America (011 ...)."""
+    if digits.startswith("00"):
+        return len(digits) >= 10 and _international_could_be(digits[2:])
+    return len(digits) >= 11 and digits.startswith("011") and _international_could_be(digits[3:])
+
+
+def _phone_label(words: list[str]) -> int:
+    """``_nearest`` for phones, which also reads signature labels and "number"."""
+    if not words:
+        return 0
+    if words[-1] in _SIGNATURE_LABELS:
+        return 1
+    for index in range(len(words) - 1, -1, -1):
+        word = words[index].strip(_PUNCTUATION)
+        if word in _NUMBER_WORDS:
+            # "my number", "phone number": a phone; "order number": not; else read on.
+            if index and words[index - 1].strip(_PUNCTUATION) in _OWNER_WORDS:
+                return 1
+            continue
+        label = _PHONE_LABELS.match(word)
+        if label is not None:
+            return 1 if label.lastgroup == "positive" else -1
+    return 0
 
 
 _NUMBER_SEPARATORS = b" \t.()/+-"  # and "+": what numbers are written with besides digits
@@ -820,14 +961,16 @@ def _maybe_secret(text: str) -> bool:
     )
 
 
-def _secrets(text: str, found: list[Entity]) -> None:
+def _secrets(text: str, lowered: str, found: list[Entity]) -> None:
     for match in _SECRET.finditer(text):
         found.append(Entity(EntityType.SECRET, match.start(), match.end()))
+    if "-----BEGIN" in text:
+        for match in _PRIVATE_KEY_BLOCK.finditer(text):
+            found.append(Entity(EntityType.SECRET, match.start(), match.end()))
     if "://" in text:
         for match in _URL_PASSWORD.finditer(text):
             if _looks_secret(match.group(1), password=True):
                 found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
-    lowered = text.lower()
     if "bearer" in lowered or "basic" in lowered:
         for match in _BEARER.finditer(text):
             token = match.group(1)
@@ -836,25 +979,38 @@ def _secrets(text: str, found: list[Entity]) -> None:
                 found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
 
 
-def _assignments(text: str, found: list[Entity]) -> None:
+def _assignments(text: str, lowered: str, found: list[Entity]) -> None:
     """Values set on keys that name a secret (``api_key=...``, ``"password": "..."``)."""
-    hint = _SECRET_HINT.search(text)
-    if hint is None:
-        return
-    # The key of an assignment ends at most 60 characters after its secret word begins.
-    for match in _ASSIGNMENT.finditer(text, max(0, hint.start() - 61)):
-        password = _secret_key(match.group("key"))
-        if password is None:
+    done = 0  # where the last key ended: "auth_token" holds two secret words
+    for word in _SECRET_WORD.finditer(lowered):
+        at = word.start()
+        if at < done:
             continue
-        name = match.lastgroup or "bare"
-        value = match.group(name)
-        start, end = match.span(name)
-        if name == "bare":
-            stripped = value.rstrip(".)]}")  # the end of a sentence or a bracket
-            end -= len(value) - len(stripped)
-            value = stripped
-        if _looks_secret(value, password=password):
-            found.append(Entity(EntityType.SECRET, start, end))
+        match = _ASSIGNED.match(text, at)
+        if match is None:
+            continue
+        done = match.end()
+        back = _KEY_START_REVERSED.match(text[max(0, at - 60) : at][::-1])
+        key_start = at - (back.end() if back else 0)
+        _assigned_value(text[key_start : match.start("sep")].strip("\"'-"), match, found)
+    if "--" in text:
+        for match in _FLAG.finditer(text):
+            _assigned_value(match.group("key"), match, found)
+
+
+def _assigned_value(key: str, match: re.Match[str], found: list[Entity]) -> None:
+    password = _secret_key(key)
+    if password is None:
+        return
+    name = match.lastgroup or "bare"
+    value = match.group(name)
+    start, end = match.span(name)
+    if name == "bare":
+        stripped = value.rstrip(".)]}")  # the end of a sentence or a bracket
+        end -= len(value) - len(stripped)
+        value = stripped
+    if _looks_secret(value, password=password):
+        found.append(Entity(EntityType.SECRET, start, end))
 
 
 def _secret_key(key: str) -> bool | None:
@@ -896,7 +1052,9 @@ def _looks_secret(value: str, *, password: bool) -> bool:
     if has_upper and not has_lower and not has_digit:
         return False  # REDACTED, YOUR_API_KEY: a placeholder in capitals
     if password:
-        return has_digit or has_upper or not value.isalpha()
+        if value.isalpha():  # one word: "incorrect", "Forgotten" are prose; "HunterTwo" is not
+            return not (value.islower() or value[1:].islower())
+        return True
     return (has_digit and (has_upper or has_lower)) or (has_upper and has_lower)
 
 
@@ -972,6 +1130,10 @@ def _cards(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
             resume = match.end()
         else:
             resume = _next_group(text, base, match.end())  # see _phones
+            # A card written as one run can be followed by more digits ("<card> 2023-03-28").
+            lead = _LEADING_RUN.match(text, base, resume)
+            if lead is not None and 13 <= len(lead.group(1)) <= 19:
+                _bare_card(text, base, lead.group(1), found)
         # A candidate is at least twelve characters long.
         match = _CARD.search(text, resume, endpos) if endpos - resume >= 12 else None
 
@@ -990,8 +1152,11 @@ def _bare_card(text: str, start: int, run: str, found: list[Entity]) -> None:
         return
     if len(run) >= 17 and _nearest(_words_before(text, start), _CARD_LABELS) <= 0:
         return  # a bare 17+ digit run is a Discord snowflake unless called a card
-    if _luhn_ok(run):
-        found.append(Entity(EntityType.CARD, start, end))
+    if not _luhn_ok(run):
+        return
+    if _nearest(_words_before(text, start), _CARD_OR_REFERENCE_LABELS) < 0:
+        return  # "IMEI 35...", "EAN 40...": Luhn-valid numbers that are not cards
+    found.append(Entity(EntityType.CARD, start, end))
 
 
 def _ssns(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
@@ -1001,9 +1166,13 @@ def _ssns(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
             continue
         words = _words_before(text, match.start())
         if _nearest(words, _SSN_LABELS) <= 0 and (
-            separator != "-" or _nearest(words[-3:], _REFERENCE_LABELS) > 0
+            separator != "-"
+            or _nearest(words[-3:], _REFERENCE_LABELS) > 0
+            or _phone_label(words) > 0
         ):
-            continue  # undashed needs "SSN" before it; dashed must not follow "order" etc.
+            # Undashed needs "SSN" before it; dashed must not follow "order" etc., nor "tel"
+            # (then it is a phone number: see _is_phone).
+            continue
         found.append(Entity(EntityType.SSN, match.start(), match.end()))
 
 

@@ -177,6 +177,7 @@ _PRIVATE_KEY_BLOCK = re.compile(
     r"|(?:\s*[A-Za-z0-9+/=:,-]+)+)",
     re.ASCII,
 )
+_AWS_HINT = re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA|3T)")
 _DISCORD_HINT = re.compile(r"\.[A-Za-z0-9_-]{6}\.", re.ASCII)
 _BEARER = re.compile(
     r"\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{16,}=*)(?![\w.~+/=-])", re.ASCII | re.I
@@ -943,8 +944,7 @@ def _maybe_secret(text: str) -> bool:
         or "xox" in text
         or "xapp-" in text
         or "eyJ" in text
-        or "AKIA" in text
-        or "ASIA" in text
+        or _AWS_HINT.search(text) is not None
         or "AIza" in text
         or "ya29." in text
         or "SG." in text

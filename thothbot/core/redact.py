@@ -751,7 +751,7 @@ class Redactor:
                 before = text[start - 1 : start]  # "" at the start of the text
                 if count > 19 or before.isalnum() or before == "_":
                     continue  # too long for anything, or glued to a word
-                if count < 8:
+                if count < 9:  # a phone after "+" or a phone word only (see _is_phone)
                     if before == "+" or _phone_word_before(lowered, start):
                         self._phones(text, max(0, start - 2), stop, found, bare=True)
                     continue
@@ -762,8 +762,12 @@ class Redactor:
                         _ssns(text, start, stop, found)
                 elif count >= 13:
                     _bare_card(text, start, run, found)
-                # The run is the only phone candidate: 8-15 digits (see _is_phone).
-                if count <= 15:
+                # The run is the only phone candidate: 9-12 digits, or up to 15 after "+", "00"
+                # or a phone word (see _is_phone).
+                if count <= 12 or (
+                    count <= 15
+                    and (before == "+" or run[0] == "0" or _phone_word_before(lowered, start))
+                ):
                     self._phones(text, max(0, start - 2), stop, found, bare=True)
                 continue
             count = len(run.encode().translate(None, _NUMBER_SEPARATORS))  # its digits
@@ -771,10 +775,10 @@ class Redactor:
                 continue
             if run.count(".") >= 3:
                 _ipv4(text, start, stop, found)
-            if count < 8:
-                if count < 5:
-                    continue
-                if text[start - 1 : start] == "+" or _phone_word_before(lowered, start):
+            if count < 9:  # a phone after "+" or a phone word only (see _is_phone)
+                if count >= 5 and (
+                    text[start - 1 : start] == "+" or _phone_word_before(lowered, start)
+                ):
                     self._phones(text, max(0, start - 2), stop, found, bare=False)
                 continue
             if count >= 9:

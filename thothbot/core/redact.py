@@ -177,6 +177,8 @@ _PRIVATE_KEY_BLOCK = re.compile(
     r"|(?:\s*[A-Za-z0-9+/=:,-]+)+)",
     re.ASCII,
 )
+_TWILIO_HINT = re.compile(r"SK[0-9a-fA-F]{32}")
+_GITLAB_PREFIXES = ("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-", "glsoat-")
 _AWS_HINT = re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA|3T)")
 _DISCORD_HINT = re.compile(r"\.[A-Za-z0-9_-]{6}\.", re.ASCII)
 _BEARER = re.compile(
@@ -191,7 +193,10 @@ _URL_PASSWORD = re.compile(
 # text): the key runs back and forward from it over word characters, dots and dashes, then this
 # matches the rest of the key, the separator and the value. ``_secret_key`` decides on the key,
 # ``_looks_secret`` on the value.
-_SECRET_WORD = re.compile(r"pass|pwd|secret|token|key|auth|cred|sig", re.ASCII)
+# A secret word and the rest of its key up to the separator, in the lower-cased text.
+_SECRET_WORD = re.compile(
+    r"(?:pass|pwd|secret|token|key|auth|cred|sig)[\w.-]*[\"']?[ \t]*(?::=|=>|[:=])", re.ASCII
+)
 _KEY_START_REVERSED = re.compile(r"[\w.-]{0,60}", re.ASCII)
 _VALUE = (
     r"(?:\"(?P<double>[^\"\n]{1,256})\"|'(?P<single>[^'\n]{1,256})'|`(?P<tick>[^`\n]{1,256})`"
@@ -732,7 +737,8 @@ class Redactor:
         lowered = text.lower()
         if _maybe_secret(text):
             _secrets(text, lowered, found)
-        _assignments(text, lowered, found)
+        if "=" in text or ":" in text or "--" in text:
+            _assignments(text, lowered, found)
         if "::" in text or text.count(":") >= 6:  # see _ipv6: fewer colons cannot make one
             _ipv6(text, found)
         # Every number-shaped detector works inside the digit clusters, found in one pass; a
@@ -952,8 +958,8 @@ def _maybe_secret(text: str) -> bool:
         or "AIza" in text
         or "ya29." in text
         or "SG." in text
-        or "SK" in text
-        or "gl" in text
+        or ("SK" in text and _TWILIO_HINT.search(text) is not None)
+        or any(prefix in text for prefix in _GITLAB_PREFIXES)
         or "pypi-" in text
         or "-----BEGIN" in text
         or "://" in text

@@ -303,6 +303,12 @@ PEM = (
         ),
         ("Authorization: Basic dXNlcjpQYXNzdzByZDEyMw==", "dXNlcjpQYXNzdzByZDEyMw=="),
         (f"my key:\n{PEM}\nsorry", PEM),
+        ("my password is Summer2024! sorry", "Summer2024!"),
+        ("my token is 9f86d081884c7d659a2feaa0c55ad015", "9f86d081884c7d659a2feaa0c55ad015"),
+        ("curl -u admin:Sup3rS3cret! https://api.example.com", "Sup3rS3cret!"),
+        ("Passwort: Sommer2024!", "Sommer2024!"),
+        ("Mot de passe : Bonjour2024!", "Bonjour2024!"),
+        ("contraseña: Verano2024!", "Verano2024!"),
     ],
 )
 def test_secret_assigned_or_embedded(text: str, value: str) -> None:
@@ -335,6 +341,12 @@ def test_secret_assigned_or_embedded(text: str, value: str) -> None:
         "trace_id: 0525e1f0-c4cf-42ca-a0eb-a91d2371e616, sha256: e3b0c44298fc1c149afbf4c8996fb924",
         "postgres://user:password@db.internal/app and https://docs.example.com/a:b@c",
         "the key=value pairs and keyboard: LogitechMX2024",
+        "the password is incorrect, password was reset, the key is to restart the bot",
+        "the auth is broken since the token is valid until 2025-01-01",
+        # code pasted into a ticket: names and expressions, not values
+        "token = Name.Function; key=itemgetter(0); token: Optional[str] = None",
+        "self.key_password = key_password; username, password = proxy_auth",
+        "token: EventLoopToken | None = None; def f(key: SupportsIndex) -> int: ...",
     ],
 )
 def test_not_a_secret(text: str) -> None:

@@ -195,20 +195,30 @@ _URL_PASSWORD = re.compile(
 # ``_looks_secret`` on the value.
 # A secret word and the rest of its key up to the separator, in the lower-cased text.
 _SECRET_WORD = re.compile(
-    r"(?:pass|pwd|secret|token|key|auth|cred|sig)[\w.-]*[\"']?[ \t]*(?::=|=>|[:=])", re.ASCII
+    r"(?:pass|pwd|secret|token|key|auth|cred|sig|wort|contrase|senha|wachtwoord|mdp)[\w.-]*"
+    r"[\"']?(?:[ \t]*(?::=|=>|[:=])|[ \t]+(?:is|was)[ \t])"
 )
-_KEY_START_REVERSED = re.compile(r"[\w.-]{0,60}", re.ASCII)
+_KEY_START_REVERSED = re.compile(r"[\w.-]{0,60}")
 _VALUE = (
     r"(?:\"(?P<double>[^\"\n]{1,256})\"|'(?P<single>[^'\n]{1,256})'|`(?P<tick>[^`\n]{1,256})`"
     r"|(?P<bare>[^\s\"'`,;]{1,256}))"
 )
-_ASSIGNED = re.compile(r"[\w.-]*(?P<sep>[\"']?[ \t]*(?::=|=>|[:=])[ \t]*)" + _VALUE, re.ASCII)
+# The separator: "=", ":", ":=", "=>", or "is" in prose ("my password is ...").
+_ASSIGNED = re.compile(
+    r"[\w.-]*(?P<sep>[\"']?(?:[ \t]*(?::=|=>|[:=])[ \t]*|[ \t]+(?P<prose>(?i:is|was))[ \t]+))"
+    + _VALUE
+)
 # The same as a command-line flag: --db-password hunter2, --token=...
 _FLAG = re.compile(r"(?<![\w-])--(?P<key>[A-Za-z][\w.-]{0,60})[ =]" + _VALUE, re.ASCII)
+# curl -u user:password, --user user:password
+_USER_OPTION = re.compile(
+    r"(?<![\w-])(?:-u|--user)[ =]?['\"]?[^\s:'\"]{1,64}:([^\s'\"]{1,128})", re.ASCII
+)
 _KEY_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", re.ASCII)
 # The last part of a key that names a secret on its own ("db_password", "bot_token") ...
 _SECRET_KEY_ENDS = frozenset(
-    {"password", "passwd", "passphrase", "pass", "pwd", "pw", "secret", "token", "apikey",
+    {"password", "passwd", "passphrase", "pass", "pwd", "pw", "passe", "mdp", "passcode",
+     "secret", "token", "apikey",
      "credential", "credentials", "creds", "auth", "sig", "signature", "privatekey",
      "accesskey", "secretkey", "authkey", "sas"}
 )  # fmt: skip
@@ -220,13 +230,23 @@ _KEY_QUALIFIERS = frozenset(
 )  # fmt: skip
 # Suffixes that make a one-word key a secret's ("PGPASSWORD", "DBPASS").
 _SECRET_KEY_SUFFIXES = ("password", "passwd", "secret", "token", "apikey")
-_PASSWORD_KEYS = frozenset({"password", "passwd", "passphrase", "pass", "pwd", "pw"})
+_PASSWORD_KEYS = frozenset(
+    {"password", "passwd", "passphrase", "pass", "pwd", "pw", "passe", "mdp", "passcode"}
+)
+# "Password" in the desk's other languages ("mot de passe" ends in "passe", above).
+_PASSWORD_WORDS = ("passwort", "kennwort", "contraseña", "contrasena", "senha", "wachtwoord")
+# In prose ("my token is ..."), only these keys: "the auth is ..." says nothing.
+_PROSE_KEYS = frozenset({"token", "key", "apikey", "secret"})
 # Values that stand for a secret without being one: placeholders and words in prose.
 _NOT_SECRET_VALUES = frozenset(
     {"null", "none", "nil", "true", "false", "changeme", "redacted", "hidden", "example",
      "secret", "password", "placeholder", "undefined", "required", "optional", "string",
      "your", "yours", "here", "empty", "todo", "tbd", "dummy", "test", "sample"}
 )  # fmt: skip
+# A dotted name or a snake_case variable: code pasted around a key, not a value.
+_IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|_*[a-z]+(?:_[a-z0-9]+)+_*", re.ASCII)
+_CAMEL_CASE = re.compile(r"(?:[A-Z][a-z]+)+", re.ASCII)
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_.~%-]+", re.ASCII)
 _VARIABLE = re.compile(r"\$\{|\$[A-Za-z_]\w*\Z|%\w+%\Z", re.ASCII)
 _CODE_PREFIXES = ("os.", "process.", "env", "getenv", "secrets.", "config.", "settings.", "self.")
 
@@ -737,7 +757,7 @@ class Redactor:
         lowered = text.lower()
         if _maybe_secret(text):
             _secrets(text, lowered, found)
-        if "=" in text or ":" in text or "--" in text:
+        if "=" in text or ":" in text or "--" in text or " is " in lowered or " was " in lowered:
             _assignments(text, lowered, found)
         if "::" in text or text.count(":") >= 6:  # see _ipv6: fewer colons cannot make one
             _ipv6(text, found)
@@ -1002,33 +1022,42 @@ def _assignments(text: str, lowered: str, found: list[Entity]) -> None:
         done = match.end()
         back = _KEY_START_REVERSED.match(text[max(0, at - 60) : at][::-1])
         key_start = at - (back.end() if back else 0)
-        _assigned_value(text[key_start : match.start("sep")].strip("\"'-"), match, found)
+        key = text[key_start : match.start("sep")].strip("\"'-")
+        _assigned_value(key, match, found, prose=match.group("prose") is not None)
     if "--" in text:
         for match in _FLAG.finditer(text):
-            _assigned_value(match.group("key"), match, found)
+            _assigned_value(match.group("key"), match, found, prose=False)
+    if "-u" in text:
+        for match in _USER_OPTION.finditer(text):
+            if _looks_secret(match.group(1), password=True):
+                found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
 
 
-def _assigned_value(key: str, match: re.Match[str], found: list[Entity]) -> None:
-    password = _secret_key(key)
+def _assigned_value(key: str, match: re.Match[str], found: list[Entity], *, prose: bool) -> None:
+    password = _secret_key(key, prose=prose)
     if password is None:
         return
     name = match.lastgroup or "bare"
     value = match.group(name)
     start, end = match.span(name)
     if name == "bare":
-        stripped = value.rstrip(".)]}")  # the end of a sentence or a bracket
+        stripped = value.rstrip(".:)]}")  # the end of a sentence or a bracket
         end -= len(value) - len(stripped)
         value = stripped
     if _looks_secret(value, password=password):
         found.append(Entity(EntityType.SECRET, start, end))
 
 
-def _secret_key(key: str) -> bool | None:
+def _secret_key(key: str, *, prose: bool = False) -> bool | None:
     """Whether ``key`` names a password (True), another secret (False), or no secret (None)."""
+    if key.lower().endswith(_PASSWORD_WORDS):
+        return True
     parts = [part.lower() for part in _KEY_PARTS.findall(key)]
     if not parts:
         return None
     last = parts[-1]
+    if prose and last not in _PASSWORD_KEYS and last not in _PROSE_KEYS:
+        return None
     if last in _SECRET_KEY_ENDS:
         return last in _PASSWORD_KEYS
     if last == "key" and (len(parts) == 1 or parts[-2] in _KEY_QUALIFIERS):
@@ -1047,8 +1076,12 @@ def _looks_secret(value: str, *, password: bool) -> bool:
     size = len(value)
     if size < (6 if password else 12) or len(set(value)) < (4 if password else 6):
         return False  # too short, or "********", "xxxxxxxxxxxxxxxx"
-    if value[0] in "<[{(" or value.endswith(("(", ">", "]", "}")) or value.startswith("..."):
-        return False  # <your-key-here>, [hidden], {{ secrets.X }}, call(
+    if value[0] in "<[{(" or "(" in value or "[" in value or value.startswith("..."):
+        return False  # <your-key-here>, [hidden], {{ secrets.X }}, call(x), Optional[str]
+    if _IDENTIFIER.fullmatch(value) is not None:
+        return False  # code: Name.Function, aiohttp.BasicAuth, key_password
+    if not password and _TOKEN_CHARS.fullmatch(value) is None:
+        return False  # keys and tokens are base64, hex or alphanumerics with a few marks
     if _VARIABLE.match(value) is not None:
         return False  # $VAR, ${VAR}, %VAR%: a reference to where the secret is kept
     lowered = value.lower()
@@ -1065,7 +1098,10 @@ def _looks_secret(value: str, *, password: bool) -> bool:
         if value.isalpha():  # one word: "incorrect", "Forgotten" are prose; "HunterTwo" is not
             return not (value.islower() or value[1:].islower())
         return True
-    return (has_digit and (has_upper or has_lower)) or (has_upper and has_lower)
+    if has_digit:
+        return has_upper or has_lower
+    # Letters only: random mixed case, not a CamelCase name ("EventLoopToken" is a type).
+    return has_upper and has_lower and _CAMEL_CASE.fullmatch(value) is None
 
 
 def _ibans(text: str, found: list[Entity]) -> None:

@@ -16,16 +16,23 @@ digits before the words around them), and the hot paths avoid per-candidate allo
 
 Decisions on the ambiguous cases:
 
-* Phones. International forms (``+44 20 ...``, ``0049 30 ...``) need 8-15 digits and must be
-  valid for the country code they start with. National forms need 9-12 digits (so 5-8 digit
-  order ids, dates and postcodes never qualify) and must be valid in a configured region or
-  one sharing its country code (US: Canada, ...). Where numbers are always written with the
-  trunk "0" (GB, DE, FR, NL, ...) it is required, so "771234567890" is a parcel number, not a
-  German phone. A bare digit run needs a phone word just before it ("call", "Telefon",
-  "portable", "móvil", ...) unless it has 10+ digits and starts with "0". The label nearest
-  before a number decides: after "order", "invoice", "tracking", "ticket", "IBAN", "version",
-  "#", ... it is not a phone. Dates, dotted quads, decimals, SSN-shaped ``ddd-dd-dddd``,
-  browser versions (``120.0.6099.109``) and the digits of a failed IBAN are never phones.
+* Phones. International forms (``+44 20 ...``, dialled abroad as ``0049 30 ...`` or
+  ``011 44 20 ...``) need 8-15 digits and must be valid for the country code they start with.
+  National forms need 9-12 digits and must be valid in a configured region or one sharing its
+  country code (US: Canada, ...). Shorter (5-8 digits, "+683 7017", Dutch "14 020") and longer
+  (13-15) ones count only right after a phone word, so order ids, dates and postcodes never
+  qualify. Where numbers are written with the trunk "0" (GB, DE, FR, NL, ...) it is required,
+  except for the number formats ``phonenumbers`` writes without it, so "771234567890" is a
+  parcel number, not a German phone. A bare digit run needs a phone word just before it
+  ("call", "Telefon", "portable", "móvil", a signature's "M:", "my number", ...) unless it has
+  10+ digits and starts with "0". The label nearest before a number decides: after "order",
+  "invoice", "tracking", "ticket", "IBAN", "version", "DHL", "#", ... it is not a phone.
+  Groupings are free (spaces, dots, dashes, slashes, "(0)", the area code in parentheses), an
+  extension after it (``x123``, ``ext. 45``, ``#77``, ``;ext=12``) belongs to it, and numbers
+  in ``tel:`` links count whatever their length. Dates (also inside a run of digits), IPv4
+  addresses, decimals, browser versions (``120.0.6099.109``), the digits of a failed IBAN, and
+  SSN-shaped ``ddd-dd-dddd`` or ZIP+4 ``ddddd-dddd`` (except after a phone word) are never
+  phones.
 * Cards. 13-19 digits, bare or grouped 4-4-4-4(-n), 4-6-5 or 4-6-4 with one kind of separator,
   Luhn-valid, and with a length allowed for the issuer network its prefix belongs to (Visa,
   Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir, RuPay,
@@ -42,8 +49,18 @@ Decisions on the ambiguous cases:
 * IPs. IPv4 needs four octets 0-255 (``ipaddress`` decides) and is not an IP right after "v",
   "version", "build", "firmware", "Chrome", "upgraded to", ...; IPv6 is what ``ipaddress``
   accepts among colon-hex runs with "::" or eight groups, so times and MAC addresses stay.
-* Secrets: Discord bot tokens, OpenAI, GitHub, Slack (and Slack/Discord webhook URLs), Stripe,
-  AWS access key ids, JWTs, and the value after "Bearer" (with a digit or mixed case).
+* Secrets. By format: Discord bot tokens, OpenAI, Anthropic, GitHub, GitLab, Slack (and
+  Slack/Discord webhook URLs), Stripe, AWS key ids, Google API keys and OAuth tokens, Twilio,
+  SendGrid, npm, PyPI, Hugging Face, Shopify, DigitalOcean, JWTs, PEM private key blocks; the
+  value after "Bearer" or "Basic" (with a digit or mixed case); the password of a URL
+  (``scheme://user:PASSWORD@host``) or of ``curl -u user:PASSWORD``. By context: the value of
+  a key that names a secret (``password``, ``api_key``, ``client_secret``, ``AccountKey``,
+  ``Passwort``, ...) set with ``=``, ``:``, ``=>``, as JSON, ``export``, a ``--flag`` or in
+  prose ("my password is ..."), when the value looks like one: a password is 6+ characters and
+  not one lower-case or capitalized word; a token or key is 12+ characters of base64, hex or
+  alphanumerics with a digit (or random mixed case). Placeholders (``YOUR_API_KEY``,
+  ``<redacted>``, ``********``, ``$VAR``, ``${{ secrets.X }}``) and code (``Name.Function``,
+  ``call(x)``, ``key_password``, ``Optional[str]``) are not secrets.
 * Overlaps resolve to one entity: the longest span wins, then the most specific type
   (SECRET, IBAN, CARD, EMAIL, SSN, IP, PHONE).
 """

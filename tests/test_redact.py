@@ -309,6 +309,9 @@ PEM = (
         ("Passwort: Sommer2024!", "Sommer2024!"),
         ("Mot de passe : Bonjour2024!", "Bonjour2024!"),
         ("contraseña: Verano2024!", "Verano2024!"),
+        ("<password>Tr0ub4dor&amp;3</password>", "Tr0ub4dor&amp;3"),
+        ("SECRET_KEY = 'x9$k!2m@q#7w%e^r&t*y(u)i-o_p+'", "x9$k!2m@q#7w%e^r&t*y(u)i-o_p+"),
+        ("client_secret=Dragon1144!", "Dragon1144!"),
     ],
 )
 def test_secret_assigned_or_embedded(text: str, value: str) -> None:
@@ -347,6 +350,8 @@ def test_secret_assigned_or_embedded(text: str, value: str) -> None:
         "token = Name.Function; key=itemgetter(0); token: Optional[str] = None",
         "self.key_password = key_password; username, password = proxy_auth",
         "token: EventLoopToken | None = None; def f(key: SupportsIndex) -> int: ...",
+        "def __getitem__(self, key: _1_AllKeys) -> int: ...",
+        "<key>Enter</key> and <token>expired</token>",
     ],
 )
 def test_not_a_secret(text: str) -> None:

@@ -57,7 +57,7 @@ Decisions on the ambiguous cases:
   a key that names a secret (``password``, ``api_key``, ``client_secret``, ``AccountKey``,
   ``Passwort``, ...) set with ``=``, ``:``, ``=>``, as JSON, ``export``, a ``--flag`` or in
   prose ("my password is ..."), when the value looks like one: a password is 6+ characters and
-  not one lower-case or capitalized word; a token or key is 12+ characters of base64, hex or
+  not one lower-case or capitalized word; a token or key is 10+ characters of base64, hex or
   alphanumerics with a digit (or random mixed case). Placeholders (``YOUR_API_KEY``,
   ``<redacted>``, ``********``, ``$VAR``, ``${{ secrets.X }}``) and code (``Name.Function``,
   ``call(x)``, ``key_password``, ``Optional[str]``) are not secrets.
@@ -227,6 +227,8 @@ _ASSIGNED = re.compile(
 )
 # The same as a command-line flag: --db-password hunter2, --token=...
 _FLAG = re.compile(r"(?<![\w-])--(?P<key>[A-Za-z][\w.-]{0,60})[ =]" + _VALUE, re.ASCII)
+# <password>...</password> in XML (Maven's settings.xml, .NET configuration files).
+_XML_ELEMENT = re.compile(r"<([A-Za-z][\w.:-]{0,60})>([^<>\s]{1,256})</\1>", re.ASCII)
 # curl -u user:password, --user user:password
 _USER_OPTION = re.compile(
     r"(?<![\w-])(?:-u|--user)[ =]?['\"]?[^\s:'\"]{1,64}:([^\s'\"]{1,128})", re.ASCII
@@ -261,7 +263,11 @@ _NOT_SECRET_VALUES = frozenset(
      "your", "yours", "here", "empty", "todo", "tbd", "dummy", "test", "sample"}
 )  # fmt: skip
 # A dotted name or a snake_case variable: code pasted around a key, not a value.
-_IDENTIFIER = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|_*[a-z]+(?:_[a-z0-9]+)+_*", re.ASCII)
+_IDENTIFIER = re.compile(
+    r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|_*[a-z]+(?:_[a-z0-9]+)+_*|_+\d*_*(?:[A-Z][a-z]+)+",
+    re.ASCII,
+)
+_CALL = re.compile(r"[A-Za-z_][\w.]*[(\[]", re.ASCII)
 _CAMEL_CASE = re.compile(r"(?:[A-Z][a-z]+)+", re.ASCII)
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_.~%-]+", re.ASCII)
 _VARIABLE = re.compile(r"\$\{|\$[A-Za-z_]\w*\Z|%\w+%\Z", re.ASCII)
@@ -774,7 +780,7 @@ class Redactor:
         lowered = text.lower()
         if _maybe_secret(text):
             _secrets(text, lowered, found)
-        if "=" in text or ":" in text or "--" in text or " is " in lowered or " was " in lowered:
+        if any(mark in lowered for mark in _ASSIGNMENT_MARKS):
             _assignments(text, lowered, found)
         if "::" in text or text.count(":") >= 6:  # see _ipv6: fewer colons cannot make one
             _ipv6(text, found)
@@ -1026,6 +1032,10 @@ def _secrets(text: str, lowered: str, found: list[Entity]) -> None:
                 found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
 
 
+# A text without any of these assigns no value to a key (see _assignments).
+_ASSIGNMENT_MARKS = ("=", ":", "--", "</", " is ", " was ")
+
+
 def _assignments(text: str, lowered: str, found: list[Entity]) -> None:
     """Values set on keys that name a secret (``api_key=...``, ``"password": "..."``)."""
     done = 0  # where the last key ended: "auth_token" holds two secret words
@@ -1044,6 +1054,11 @@ def _assignments(text: str, lowered: str, found: list[Entity]) -> None:
     if "--" in text:
         for match in _FLAG.finditer(text):
             _assigned_value(match.group("key"), match, found, prose=False)
+    if "</" in text:
+        for match in _XML_ELEMENT.finditer(text):
+            password = _secret_key(match.group(1))
+            if password is not None and _looks_secret(match.group(2), password=password):
+                found.append(Entity(EntityType.SECRET, match.start(2), match.end(2)))
     if "-u" in text:
         for match in _USER_OPTION.finditer(text):
             if _looks_secret(match.group(1), password=True):
@@ -1066,7 +1081,8 @@ def _assigned_value(key: str, match: re.Match[str], found: list[Entity], *, pros
 
 
 def _secret_key(key: str, *, prose: bool = False) -> bool | None:
-    """Whether ``key`` names a password (True), another secret (False), or no secret (None)."""
+    """Whether ``key`` names a secret a person may choose, like a password (True), one a
+    machine makes, like a token or an API key (False), or no secret (None)."""
     if key.lower().endswith(_PASSWORD_WORDS):
         return True
     parts = [part.lower() for part in _KEY_PARTS.findall(key)]
@@ -1076,11 +1092,11 @@ def _secret_key(key: str, *, prose: bool = False) -> bool | None:
     if prose and last not in _PASSWORD_KEYS and last not in _PROSE_KEYS:
         return None
     if last in _SECRET_KEY_ENDS:
-        return last in _PASSWORD_KEYS
+        return last in _PASSWORD_KEYS or last == "secret"
     if last == "key" and (len(parts) == 1 or parts[-2] in _KEY_QUALIFIERS):
-        return False
+        return parts[-2:] == ["secret", "key"]  # Django's SECRET_KEY is any printable text
     if last.endswith(_SECRET_KEY_SUFFIXES):
-        return "pass" in last
+        return "pass" in last or last.endswith("secret")
     return None
 
 
@@ -1088,12 +1104,12 @@ def _looks_secret(value: str, *, password: bool) -> bool:
     """Whether ``value``, set on a key that names a secret, is one (not a placeholder or prose).
 
     A password is anything of 6+ characters that is not one lower-case word; another secret
-    (a token, a key) has 12+ characters of two kinds (letters and digits, or mixed case).
+    (a token, a key) has 10+ characters of two kinds (letters and digits, or mixed case).
     """
     size = len(value)
-    if size < (6 if password else 12) or len(set(value)) < (4 if password else 6):
+    if size < (6 if password else 10) or len(set(value)) < (4 if password else 6):
         return False  # too short, or "********", "xxxxxxxxxxxxxxxx"
-    if value[0] in "<[{(" or "(" in value or "[" in value or value.startswith("..."):
+    if value[0] in "<[{(" or value.startswith("...") or _CALL.match(value) is not None:
         return False  # <your-key-here>, [hidden], {{ secrets.X }}, call(x), Optional[str]
     if _IDENTIFIER.fullmatch(value) is not None:
         return False  # code: Name.Function, aiohttp.BasicAuth, key_password

@@ -7,8 +7,9 @@ Pure: standard library plus ``phonenumbers`` (its metadata only); no I/O, no clo
 
 Speed: one regex pass finds the runs of digits and separators, and each number detector only
 looks inside a run with enough digits for it; e-mail starts at each "@", IBANs where two
-capitals meet two digits, IPv6 only in texts with "::" or six colons, secrets only when a cheap
-substring test hints at one. Phone numbers are never searched with ``PhoneNumberMatcher`` (one
+capitals meet two digits, IPv6 only in texts with "::" or six colons, provider tokens only
+where a run of 16+ token characters starts, assigned secrets only from a secret word followed
+by a separator ("password:", "api_key="). Phone numbers are never searched with ``PhoneNumberMatcher`` (one
 pass per region) nor parsed at all: the regions' ``phonenumbers`` metadata is compiled into one
 regex per number length (on first use) that gives ``is_valid_number``'s answer for the digits
 (``tests/test_redact.py`` checks that they agree). Cheap tests come before costly ones (the
@@ -156,10 +157,10 @@ _LOCAL_PART_REVERSED = re.compile(r"[\w.%+'-]*")
 # --- secrets ----------------------------------------------------------------------------------
 
 _B64 = r"[A-Za-z0-9_-]"
+# Matched where a run of 16+ token characters (_LONG_TOKEN) starts, not searched.
+_LONG_TOKEN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{15,}", re.ASCII)
 _SECRET = re.compile(
-    # Every alternative starts with one of these letters: one quick test rules out most places.
-    r"(?=[AMNOSadeghnprswxy])"
-    r"(?:(?<![\w-])(?:"
+    r"(?<![\w-])(?:"
     rf"[MNO]{_B64}{{23,31}}\.{_B64}{{6}}\.{_B64}{{27,40}}"  # Discord bot token
     # OpenAI (project, service account, admin keys) and Anthropic
     r"|sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-|ant-)?[A-Za-z0-9_-]{20,}"
@@ -182,9 +183,12 @@ _SECRET = re.compile(
     r"|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"  # Shopify
     r"|dop_v1_[a-f0-9]{64}"  # DigitalOcean
     rf"|eyJ{_B64}{{8,}}\.{_B64}{{8,}}\.{_B64}{{8,}}"  # JWT
-    r")(?![\w-])"
-    r"|https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+"
-    r"|https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+)",
+    r")(?![\w-])",
+    re.ASCII,
+)
+_WEBHOOK_URL = re.compile(
+    r"https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+"
+    r"|(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+)",
     re.ASCII,
 )
 # A PEM private key block, to its END line (or to where its base64 stops, if cut off).
@@ -194,17 +198,13 @@ _PRIVATE_KEY_BLOCK = re.compile(
     r"|(?:\s*[A-Za-z0-9+/=:,-]+)+)",
     re.ASCII,
 )
-_TWILIO_HINT = re.compile(r"SK[0-9a-fA-F]{32}")
-_GITLAB_PREFIXES = ("glpat-", "gldt-", "glrt-", "glptt-", "glcbt-", "gloas-", "glsoat-")
-_AWS_HINT = re.compile(r"A(?:KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA|3T)")
-_DISCORD_HINT = re.compile(r"\.[A-Za-z0-9_-]{6}\.", re.ASCII)
 _BEARER = re.compile(
     r"\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{16,}=*)(?![\w.~+/=-])", re.ASCII | re.I
 )
 # The password in a URL's user info: scheme://user:PASSWORD@host.
-_URL_PASSWORD = re.compile(
-    r"\b[A-Za-z][A-Za-z0-9+.-]{1,20}://[^\s:/@?#'\"]{1,64}:([^\s/@'\"]{1,128})@[\w.\[-]", re.ASCII
-)
+# (The patterns below start with a literal, which re finds fast; a leading lookbehind would
+# be tried at every position.)
+_URL_PASSWORD = re.compile(r"://[^\s:/@?#'\"]{1,64}:([^\s/@'\"]{1,128})@[\w.\[-]", re.ASCII)
 # A key that names a secret, set to a value: key=value, key: value, "key": "value",
 # export KEY='value', --key value. Found from the secret word inside the key (in the lower-cased
 # text): the key runs back and forward from it over word characters, dots and dashes, then this
@@ -226,12 +226,12 @@ _ASSIGNED = re.compile(
     + _VALUE
 )
 # The same as a command-line flag: --db-password hunter2, --token=...
-_FLAG = re.compile(r"(?<![\w-])--(?P<key>[A-Za-z][\w.-]{0,60})[ =]" + _VALUE, re.ASCII)
+_FLAG = re.compile(r"--(?<![\w-]--)(?P<key>[A-Za-z][\w.-]{0,60})[ =]" + _VALUE, re.ASCII)
 # <password>...</password> in XML (Maven's settings.xml, .NET configuration files).
 _XML_ELEMENT = re.compile(r"<([A-Za-z][\w.:-]{0,60})>([^<>\s]{1,256})</\1>", re.ASCII)
 # curl -u user:password, --user user:password
 _USER_OPTION = re.compile(
-    r"(?<![\w-])(?:-u|--user)[ =]?['\"]?[^\s:'\"]{1,64}:([^\s'\"]{1,128})", re.ASCII
+    r"-(?<![\w-]-)(?:u|-user)[ =]?['\"]?[^\s:'\"]{1,64}:([^\s'\"]{1,128})", re.ASCII
 )
 _KEY_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", re.ASCII)
 # The last part of a key that names a secret on its own ("db_password", "bot_token") ...
@@ -778,8 +778,7 @@ class Redactor:
         if "@" in text:
             _emails(text, found)
         lowered = text.lower()
-        if _maybe_secret(text):
-            _secrets(text, lowered, found)
+        _secrets(text, lowered, found)
         if any(mark in lowered for mark in _ASSIGNMENT_MARKS):
             _assignments(text, lowered, found)
         if "::" in text or text.count(":") >= 6:  # see _ipv6: fewer colons cannot make one
@@ -989,34 +988,15 @@ def _in_url(text: str, at: int) -> bool:
     return scheme != -1 and not any(char.isspace() for char in text[scheme:at])
 
 
-def _maybe_secret(text: str) -> bool:
-    """A cheap test that lets most texts skip the secret patterns."""
-    return (
-        "_" in text
-        or "sk-" in text
-        or "xox" in text
-        or "xapp-" in text
-        or "eyJ" in text
-        or _AWS_HINT.search(text) is not None
-        or "AIza" in text
-        or "ya29." in text
-        or "SG." in text
-        or ("SK" in text and _TWILIO_HINT.search(text) is not None)
-        or any(prefix in text for prefix in _GITLAB_PREFIXES)
-        or "pypi-" in text
-        or "-----BEGIN" in text
-        or "://" in text
-        or "earer" in text
-        or "EARER" in text
-        or "asic " in text
-        or "ASIC " in text
-        or _DISCORD_HINT.search(text) is not None
-    )
-
-
 def _secrets(text: str, lowered: str, found: list[Entity]) -> None:
-    for match in _SECRET.finditer(text):
-        found.append(Entity(EntityType.SECRET, match.start(), match.end()))
+    # A provider's token starts a run of 16+ token characters: only those starts are tried.
+    for run in _LONG_TOKEN.finditer(text):
+        match = _SECRET.match(text, run.start())
+        if match is not None:
+            found.append(Entity(EntityType.SECRET, match.start(), match.end()))
+    if "://" in text:
+        for match in _WEBHOOK_URL.finditer(text):
+            found.append(Entity(EntityType.SECRET, match.start(), match.end()))
     if "-----BEGIN" in text:
         for match in _PRIVATE_KEY_BLOCK.finditer(text):
             found.append(Entity(EntityType.SECRET, match.start(), match.end()))
@@ -1120,11 +1100,11 @@ def _looks_secret(value: str, *, password: bool) -> bool:
     lowered = value.lower()
     if lowered in _NOT_SECRET_VALUES or lowered.startswith(_CODE_PREFIXES):
         return False
-    if not any(char.isalnum() for char in value):
-        return False
-    has_digit = any(char.isdigit() for char in value)
-    has_upper = any(char.isupper() for char in value)
-    has_lower = any(char.islower() for char in value)
+    has_digit = _DIGIT.search(value) is not None
+    has_upper = lowered != value  # lower() changed a capital
+    has_lower = value.upper() != value
+    if not (has_digit or has_upper or has_lower):
+        return False  # no letter nor digit: "--------", "!!!!!!"
     if has_upper and not has_lower and not has_digit:
         return False  # REDACTED, YOUR_API_KEY: a placeholder in capitals
     if password:

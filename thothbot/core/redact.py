@@ -9,11 +9,12 @@ Speed: one regex pass finds the runs of digits and separators, and each number d
 looks inside a run with enough digits for it; e-mail starts at each "@", IBANs where two
 capitals meet two digits, IPv6 only in texts with "::" or six colons, provider tokens only
 where a run of 16+ token characters starts, assigned secrets only from a secret word followed
-by a separator ("password:", "api_key="). Phone numbers are never searched with ``PhoneNumberMatcher`` (one
-pass per region) nor parsed at all: the regions' ``phonenumbers`` metadata is compiled into one
-regex per number length (on first use) that gives ``is_valid_number``'s answer for the digits
-(``tests/test_redact.py`` checks that they agree). Cheap tests come before costly ones (the
-digits before the words around them), and the hot paths avoid per-candidate allocations.
+by a separator ("password:", "api_key="). Phone numbers are never searched with
+``PhoneNumberMatcher`` (one pass per region) nor parsed at all: the regions' ``phonenumbers``
+metadata is compiled into one regex per number length (on first use) that gives
+``is_valid_number``'s answer for the digits (``tests/test_redact.py`` checks that they agree).
+Cheap tests come before costly ones (the digits before the words around them), and the hot
+paths avoid per-candidate allocations.
 
 Decisions on the ambiguous cases:
 

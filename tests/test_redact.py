@@ -223,6 +223,10 @@ def test_bearer_value_is_the_secret(text: str) -> None:
         ("call 020 7946 0958 ext. 45", "020 7946 0958 ext. 45"),
         ("Office: 0812-345-6788 #0846", "0812-345-6788 #0846"),
         ("call +1 201-555-0123x12 please", "+1 201-555-0123x12"),
+        ("call +1 201-555-0123 (ext. 204) today", "+1 201-555-0123 (ext. 204)"),
+        ("Tel: 030 1234567, ext: 12", "030 1234567, ext: 12"),
+        # a North American number without its area code, after a phone word
+        ("phone 555-0123", "555-0123"),
         # groupings written by hand
         ("Mobile: 0151 234 56789", "0151 234 56789"),
         ("M: 06.12.34.56.78", "06.12.34.56.78"),
@@ -370,6 +374,7 @@ def test_not_a_secret(text: str) -> None:
         "IMEI 347125663323506 and EAN 0113594190278",
         "ticket 14026, port 14023, 14 020 items",
         "I called 3 times between 9:00 and 17:30 about order 140 23",
+        "USPS 4203 1234 9400 1118 9922 3397 4284 90 and order 555-0123, at 555-0123",
     ],
 )
 def test_not_a_phone_in_the_wild(text: str) -> None:

@@ -481,8 +481,8 @@ _PHONE = re.compile(_PHONE_START + r"(?:[\d \t()-]|(?<=\d)[./](?=\d)){3,24}" + _
 _PHONE_PLAIN = re.compile(_PHONE_START + r"[\d \t()-]{3,24}" + _PHONE_END, re.ASCII)
 # An extension after a number: "x123", "ext. 45", "#77", ";ext=12", "poste 12", "Durchwahl 3".
 _EXTENSION = re.compile(
-    r"(?:[ \t]*,)?[ \t]*(?:x|ext\.?|extn\.?|extension|#|poste|durchwahl|dw\.?|int\.?)"
-    r"[ \t]*\d{1,6}(?!\w)"
+    r"(?:[ \t]*,)?[ \t]*(?:\((?=[^)\n]{1,20}\)))?"
+    r"(?:x|ext\.?|extn\.?|extension|#|poste|durchwahl|dw\.?|int\.?)[ \t]*:?[ \t]*\d{1,6}\)?(?!\w)"
     r"|;ext=\d{1,6}(?!\w)",
     re.ASCII | re.I,
 )
@@ -502,6 +502,9 @@ _DOTTED = re.compile(r"[0-9][./][0-9]")
 _NOT_A_PHONE = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}$|(?:0|[1-9]\d*)\.\d+$", re.ASCII)
 # SSN-shaped, or a US ZIP+4 code ("MA 02110-1301"): a phone only after a phone word.
 _SSN_SHAPED = re.compile(r"\d{3}-\d{2}-\d{4}$|\d{5}-\d{4}$", re.ASCII)
+_GROUPED_TAIL = re.compile(r"(?:[ \t.-]?[0-9])*", re.ASCII)
+# A North American number without its area code ("555-0123"), only after a phone word.
+_NANP_LOCAL = re.compile(r"[2-9][0-9]{2}[-. ][0-9]{4}", re.ASCII)
 _IBAN_BEFORE = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4})* $", re.ASCII)
 
 
@@ -766,10 +769,13 @@ def _nearest(words: list[str], labels: re.Pattern[str]) -> int:
 class Redactor:
     """Finds and replaces PII and secrets; safe to share, it keeps no per-call state."""
 
-    __slots__ = ("_plan",)
+    __slots__ = ("_nanp", "_plan")
 
     def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:
-        self._plan = _plan(_with_siblings(regions), national=True)
+        regions = _with_siblings(regions)
+        self._plan = _plan(regions, national=True)
+        # Whether seven-digit local numbers ("555-0123") are written in one of the regions.
+        self._nanp = any(phonenumbers.country_code_for_region(code) == 1 for code in regions)
 
     def find(self, text: str) -> list[Entity]:
         """Every entity in ``text``, sorted by offset, none overlapping another."""
@@ -869,6 +875,11 @@ class Redactor:
                 # The regex is greedy: "<snowflake> 0151 2345678" is one match. Try again from
                 # the next group, where a number that was swallowed may start.
                 end = _next_group(text, start, end)
+            elif len(_only_digits(candidate)) >= 16:
+                # A long grouped number (a parcel number) cut at the pattern's length: its
+                # tail ("... 3397 4284 90") is no phone either.
+                tail = _GROUPED_TAIL.match(text, end)
+                end = tail.end() if tail is not None else end
             # A candidate is at least five characters long.
             match = phone.search(text, end, endpos) if endpos - end >= 5 else None
 
@@ -904,6 +915,8 @@ class Redactor:
             return False  # an IPv4 address, a decimal, or a date in it
         # The digits are tested before the (costlier) words around them: as written in one
         # of the regions, or dialled abroad from Europe (00 ...) or North America (011 ...).
+        if size == 7 and self._nanp and _NANP_LOCAL.fullmatch(candidate) is not None:
+            return _phone_label(_words_before(text, start)) > 0
         if 5 <= size <= 15 and self._plan.valid(digits):
             dialled = False
         elif _dialled_abroad(digits):

@@ -158,8 +158,12 @@ _LOCAL_PART_REVERSED = re.compile(r"[\w.%+'-]*")
 # --- secrets ----------------------------------------------------------------------------------
 
 _B64 = r"[A-Za-z0-9_-]"
-# Matched where a run of 16+ token characters (_LONG_TOKEN) starts, not searched.
-_LONG_TOKEN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{15,}", re.ASCII)
+# Matched where a run of 16+ token characters starts (see _secrets), not searched.
+_TOKEN_MASK = bytes(
+    97 if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in "_.-") else 32
+    for byte in range(256)
+)
+_LONG_RUN = b"a" * 16
 _SECRET = re.compile(
     r"(?<![\w-])(?:"
     rf"[MNO]{_B64}{{23,31}}\.{_B64}{{6}}\.{_B64}{{27,40}}"  # Discord bot token
@@ -491,6 +495,10 @@ _TEL_URI = re.compile(
     r"\b(?:tel|callto|sms):(?://)?(\+?[0-9][0-9().\-]{2,30}[0-9](?:;ext=\d{1,6})?)(?![\w-])",
     re.ASCII | re.I,
 )
+# A date and nothing else ("2026-11-23", "23.11.2026"): no phone to look for in it.
+_DATE = re.compile(
+    r"\d{1,2}([./-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([./-])\d{1,2}\2\d{1,2}", re.ASCII
+)
 # A date anywhere in a candidate ("HTTP 429 19/10/2023" is one run of digits and separators).
 _DATE_INSIDE = re.compile(
     r"(?<!\d)(?:\d{1,2}([./-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([./-])\d{1,2}\2\d{1,2})"
@@ -785,7 +793,10 @@ class Redactor:
         if "@" in text:
             _emails(text, found)
         lowered = text.lower()
-        _secrets(text, lowered, found)
+        # One byte per character (offsets carry over), for the bytes.find scans of _secrets
+        # and _ibans.
+        latin = text.encode("latin-1", "replace")
+        _secrets(text, lowered, latin, found)
         if any(mark in lowered for mark in _ASSIGNMENT_MARKS):
             _assignments(text, lowered, found)
         if "::" in text or text.count(":") >= 6:  # see _ipv6: fewer colons cannot make one
@@ -832,7 +843,8 @@ class Redactor:
                 _ipv4(text, start, stop, found)
             if count < 9:  # a phone after "+" or a phone word only (see _is_phone)
                 if count >= 5 and (
-                    text[start - 1 : start] == "+" or _phone_word_before(lowered, start)
+                    text[start - 1 : start] == "+"
+                    or (_DATE.fullmatch(run) is None and _phone_word_before(lowered, start))
                 ):
                     self._phones(text, max(0, start - 2), stop, found, bare=False)
                 continue
@@ -844,7 +856,7 @@ class Redactor:
                 if count >= 13:
                     _cards(text, start, stop, found)
             self._phones(text, max(0, start - 2), stop, found, bare=False)
-        _ibans(text, found)
+        _ibans(text, latin, found)
         return found if len(found) < 2 else _resolve(found)
 
     def redact(self, text: str) -> Redaction:
@@ -1002,12 +1014,17 @@ def _in_url(text: str, at: int) -> bool:
     return scheme != -1 and not any(char.isspace() for char in text[scheme:at])
 
 
-def _secrets(text: str, lowered: str, found: list[Entity]) -> None:
-    # A provider's token starts a run of 16+ token characters: only those starts are tried.
-    for run in _LONG_TOKEN.finditer(text):
-        match = _SECRET.match(text, run.start())
+def _secrets(text: str, lowered: str, latin: bytes, found: list[Entity]) -> None:
+    # A provider's token starts a run of 16+ token characters: only those starts are tried,
+    # found with bytes.find on a mask of the token characters.
+    tokens = latin.translate(_TOKEN_MASK)
+    at = tokens.find(_LONG_RUN)
+    while at != -1:
+        match = _SECRET.match(text, at)
         if match is not None:
             found.append(Entity(EntityType.SECRET, match.start(), match.end()))
+        stop = tokens.find(b" ", at)
+        at = tokens.find(_LONG_RUN, stop) if stop != -1 else -1
     if "://" in text:
         for match in _WEBHOOK_URL.finditer(text):
             found.append(Entity(EntityType.SECRET, match.start(), match.end()))
@@ -1131,11 +1148,11 @@ def _looks_secret(value: str, *, password: bool) -> bool:
     return has_upper and has_lower and _CAMEL_CASE.fullmatch(value) is None
 
 
-def _ibans(text: str, found: list[Entity]) -> None:
+def _ibans(text: str, latin: bytes, found: list[Entity]) -> None:
     size = len(text)
     # Where two capitals and two digits meet, found with bytes.find on a letter/digit mask
     # (one byte per character, so offsets carry over); far cheaper than a regex scan.
-    mask = text.encode("latin-1", "replace").translate(_IBAN_MASK)
+    mask = latin.translate(_IBAN_MASK)
     start = mask.find(b"AA00")
     while start != -1:
         at, start = start, mask.find(b"AA00", start + 1)

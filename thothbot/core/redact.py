@@ -1291,7 +1291,10 @@ def _ipv6(text: str, found: list[Entity]) -> None:
         start = pair.start()
         if start < done:
             continue
-        start = len(text[:start].rstrip(_IPV6_CHARS))  # back to where the address starts
+        # Back to where the address starts (at most 45 characters: a longer run of colons and
+        # hex digits is no address, and a bounded look keeps long runs from taking n² time).
+        floor = max(0, start - 45)
+        start = floor + len(text[floor:start].rstrip(_IPV6_CHARS))
         match = _IPV6.match(text, start)
         if match is None:
             continue

@@ -158,12 +158,13 @@ _LOCAL_PART_REVERSED = re.compile(r"[\w.%+'-]*")
 # --- secrets ----------------------------------------------------------------------------------
 
 _B64 = r"[A-Za-z0-9_-]"
-# Matched where a run of 16+ token characters starts (see _secrets), not searched.
+# Token characters as "a", the rest as " ", for bytes.find to find runs of 16+ of them.
 _TOKEN_MASK = bytes(
     97 if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in "_.-") else 32
     for byte in range(256)
 )
 _LONG_RUN = b"a" * 16
+# Providers' tokens, matched where a run of 16+ token characters starts (see _secrets).
 _SECRET = re.compile(
     r"(?<![\w-])(?:"
     rf"[MNO]{_B64}{{23,31}}\.{_B64}{{6}}\.{_B64}{{27,40}}"  # Discord bot token
@@ -211,11 +212,10 @@ _BEARER = re.compile(
 # be tried at every position.)
 _URL_PASSWORD = re.compile(r"://[^\s:/@?#'\"]{1,64}:([^\s/@'\"]{1,128})@[\w.\[-]", re.ASCII)
 # A key that names a secret, set to a value: key=value, key: value, "key": "value",
-# export KEY='value', --key value. Found from the secret word inside the key (in the lower-cased
-# text): the key runs back and forward from it over word characters, dots and dashes, then this
-# matches the rest of the key, the separator and the value. ``_secret_key`` decides on the key,
-# ``_looks_secret`` on the value.
-# A secret word and the rest of its key up to the separator, in the lower-cased text.
+# export KEY='value', --key value. Found from the secret word inside the key and the separator
+# after it (_SECRET_WORD, in the lower-cased text); the key runs back from the word over word
+# characters, dots and dashes (_KEY_START_REVERSED); _ASSIGNED matches the rest of the key, the
+# separator and the value. ``_secret_key`` decides on the key, ``_looks_secret`` on the value.
 _SECRET_WORD = re.compile(
     r"(?:pass|pwd|secret|token|key|auth|cred|sig|wort|contrase|senha|wachtwoord|mdp)[\w.-]*"
     r"[\"']?(?:[ \t]*(?::=|=>|[:=])|[ \t]+(?:is|was)[ \t])"
@@ -242,9 +242,8 @@ _KEY_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", re.ASCII)
 # The last part of a key that names a secret on its own ("db_password", "bot_token") ...
 _SECRET_KEY_ENDS = frozenset(
     {"password", "passwd", "passphrase", "pass", "pwd", "pw", "passe", "mdp", "passcode",
-     "secret", "token", "apikey",
-     "credential", "credentials", "creds", "auth", "sig", "signature", "privatekey",
-     "accesskey", "secretkey", "authkey", "sas"}
+     "secret", "token", "apikey", "credential", "credentials", "creds", "auth", "sig",
+     "signature", "privatekey", "accesskey", "secretkey", "authkey", "sas"}
 )  # fmt: skip
 # ... "key", which names a secret only after one of these ("api_key", "AccountKey").
 _KEY_QUALIFIERS = frozenset(
@@ -300,7 +299,7 @@ _OWNER_WORDS = frozenset(
     {"my", "our", "his", "her", "their", "your", "best", "meine", "mein", "ma", "mon",
      "mi", "meu", "minha", "il", "mio", "mijn", "contact"}
 )  # fmt: skip
-# A short number (5-7 digits) can be a phone only right after a phone word (see _is_phone);
+# A short number (5-8 digits) can be a phone only right after a phone word (see _is_phone);
 # this quick test on the few characters before it rules most out.
 _PHONE_HINT = re.compile(
     "|".join(

@@ -205,8 +205,8 @@ def _add_redact_command(commands: Any) -> None:
         help="replace personal data and pasted secrets in text with placeholders",
         description="Read one text per line (only \\n ends a line) and print each with its"
         " e-mail addresses, phone numbers, payment cards, IBANs, IP addresses, US SSNs and"
-        " secrets (bot tokens, API keys) replaced by [EMAIL], [PHONE], [CARD], [IBAN], [IP],"
-        " [SSN] or [SECRET].",
+        " secrets (tokens, API keys, passwords, private keys) replaced by [EMAIL], [PHONE],"
+        " [CARD], [IBAN], [IP], [SSN] or [SECRET].",
     )
     redact.add_argument(
         "file", nargs="?", default="-", metavar="FILE", help="text file; stdin if - or left out"

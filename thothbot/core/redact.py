@@ -7,25 +7,34 @@ Pure: standard library plus ``phonenumbers`` (its metadata only); no I/O, no clo
 
 Speed: one regex pass finds the runs of digits and separators, and each number detector only
 looks inside a run with enough digits for it; e-mail starts at each "@", IBANs where two
-capitals meet two digits, IPv6 only in texts with "::" or six colons, secrets only when a cheap
-substring test hints at one. Phone numbers are never searched with ``PhoneNumberMatcher`` (one
-pass per region) nor parsed at all: the regions' ``phonenumbers`` metadata is compiled into one
-regex per number length (on first use) that gives ``is_valid_number``'s answer for the digits
-(``tests/test_redact.py`` checks that they agree). Cheap tests come before costly ones (the
-digits before the words around them), and the hot paths avoid per-candidate allocations.
+capitals meet two digits, IPv6 only in texts with "::" or six colons, provider tokens only
+where a run of 16+ token characters starts, assigned secrets only from a secret word followed
+by a separator ("password:", "api_key="). Phone numbers are never searched with
+``PhoneNumberMatcher`` (one pass per region) nor parsed at all: the regions' ``phonenumbers``
+metadata is compiled into one regex per number length (on first use) that gives
+``is_valid_number``'s answer for the digits (``tests/test_redact.py`` checks that they agree).
+Cheap tests come before costly ones (the digits before the words around them), and the hot
+paths avoid per-candidate allocations.
 
 Decisions on the ambiguous cases:
 
-* Phones. International forms (``+44 20 ...``, ``0049 30 ...``) need 8-15 digits and must be
-  valid for the country code they start with. National forms need 9-12 digits (so 5-8 digit
-  order ids, dates and postcodes never qualify) and must be valid in a configured region or
-  one sharing its country code (US: Canada, ...). Where numbers are always written with the
-  trunk "0" (GB, DE, FR, NL, ...) it is required, so "771234567890" is a parcel number, not a
-  German phone. A bare digit run needs a phone word just before it ("call", "Telefon",
-  "portable", "móvil", ...) unless it has 10+ digits and starts with "0". The label nearest
-  before a number decides: after "order", "invoice", "tracking", "ticket", "IBAN", "version",
-  "#", ... it is not a phone. Dates, dotted quads, decimals, SSN-shaped ``ddd-dd-dddd``,
-  browser versions (``120.0.6099.109``) and the digits of a failed IBAN are never phones.
+* Phones. International forms (``+44 20 ...``, dialled abroad as ``0049 30 ...`` or
+  ``011 44 20 ...``) need 8-15 digits and must be valid for the country code they start with.
+  National forms need 9-12 digits and must be valid in a configured region or one sharing its
+  country code (US: Canada, ...). Shorter (5-8 digits, "+683 7017", Dutch "14 020") and longer
+  (13-15) ones count only right after a phone word, so order ids, dates and postcodes never
+  qualify. Where numbers are written with the trunk "0" (GB, DE, FR, NL, ...) it is required,
+  except for the number formats ``phonenumbers`` writes without it, so "771234567890" is a
+  parcel number, not a German phone. A bare digit run needs a phone word just before it
+  ("call", "Telefon", "portable", "móvil", a signature's "M:", "my number", ...) unless it has
+  10+ digits and starts with "0". The label nearest before a number decides: after "order",
+  "invoice", "tracking", "ticket", "IBAN", "version", "DHL", "#", ... it is not a phone.
+  Groupings are free (spaces, dots, dashes, slashes, "(0)", the area code in parentheses), an
+  extension after it (``x123``, ``ext. 45``, ``#77``, ``;ext=12``) belongs to it, and numbers
+  in ``tel:`` links count whatever their length. Dates (also inside a run of digits), IPv4
+  addresses, decimals, browser versions (``120.0.6099.109``), the digits of a failed IBAN, and
+  SSN-shaped ``ddd-dd-dddd`` or ZIP+4 ``ddddd-dddd`` (except after a phone word) are never
+  phones.
 * Cards. 13-19 digits, bare or grouped 4-4-4-4(-n), 4-6-5 or 4-6-4 with one kind of separator,
   Luhn-valid, and with a length allowed for the issuer network its prefix belongs to (Visa,
   Mastercard 51-55 and 2221-2720, Amex, Discover, JCB, Diners, UnionPay, Maestro, Mir, RuPay,
@@ -42,8 +51,18 @@ Decisions on the ambiguous cases:
 * IPs. IPv4 needs four octets 0-255 (``ipaddress`` decides) and is not an IP right after "v",
   "version", "build", "firmware", "Chrome", "upgraded to", ...; IPv6 is what ``ipaddress``
   accepts among colon-hex runs with "::" or eight groups, so times and MAC addresses stay.
-* Secrets: Discord bot tokens, OpenAI, GitHub, Slack (and Slack/Discord webhook URLs), Stripe,
-  AWS access key ids, JWTs, and the value after "Bearer" (with a digit or mixed case).
+* Secrets. By format: Discord bot tokens, OpenAI, Anthropic, GitHub, GitLab, Slack (and
+  Slack/Discord webhook URLs), Stripe, AWS key ids, Google API keys and OAuth tokens, Twilio,
+  SendGrid, npm, PyPI, Hugging Face, Shopify, DigitalOcean, JWTs, PEM private key blocks; the
+  value after "Bearer" or "Basic" (with a digit or mixed case); the password of a URL
+  (``scheme://user:PASSWORD@host``) or of ``curl -u user:PASSWORD``. By context: the value of
+  a key that names a secret (``password``, ``api_key``, ``client_secret``, ``AccountKey``,
+  ``Passwort``, ...) set with ``=``, ``:``, ``=>``, as JSON, ``export``, a ``--flag`` or in
+  prose ("my password is ..."), when the value looks like one: a password is 6+ characters and
+  not one lower-case or capitalized word; a token or key is 10+ characters of base64, hex or
+  alphanumerics with a digit (or random mixed case). Placeholders (``YOUR_API_KEY``,
+  ``<redacted>``, ``********``, ``$VAR``, ``${{ secrets.X }}``) and code (``Name.Function``,
+  ``call(x)``, ``key_password``, ``Optional[str]``) are not secrets.
 * Overlaps resolve to one entity: the longest span wins, then the most specific type
   (SECRET, IBAN, CARD, EMAIL, SSN, IP, PHONE).
 """
@@ -126,7 +145,7 @@ _LAST_BREAK = re.compile(r".*([.!?] |\n)", re.DOTALL)
 _DIGIT = re.compile(r"\d", re.ASCII)
 # A run of digits and the separators numbers are written with; each number detector only
 # looks inside these runs (plus two characters of context either side).
-_CLUSTER = re.compile(r"[0-9][0-9 \t.()/-]{5,}", re.ASCII)
+_CLUSTER = re.compile(r"[0-9][0-9 \t.()/-]{4,}", re.ASCII)
 
 # --- e-mail -----------------------------------------------------------------------------------
 
@@ -139,27 +158,124 @@ _LOCAL_PART_REVERSED = re.compile(r"[\w.%+'-]*")
 # --- secrets ----------------------------------------------------------------------------------
 
 _B64 = r"[A-Za-z0-9_-]"
+# Token characters as "a", the rest as " ", for bytes.find to find runs of 16+ of them.
+_TOKEN_MASK = bytes(
+    97 if chr(byte).isascii() and (chr(byte).isalnum() or chr(byte) in "_.-") else 32
+    for byte in range(256)
+)
+_LONG_RUN = b"a" * 16
+# Providers' tokens, matched where a run of 16+ token characters starts (see _secrets).
 _SECRET = re.compile(
-    # Every alternative starts with one of these letters: one quick test rules out most places.
-    r"(?=[MNOAeghprswx])"
-    r"(?:(?<![\w-])(?:"
+    r"(?<![\w-])(?:"
     rf"[MNO]{_B64}{{23,31}}\.{_B64}{{6}}\.{_B64}{{27,40}}"  # Discord bot token
-    r"|sk-(?:proj-|svcacct-|admin-|ant-)?[A-Za-z0-9_-]{20,}"  # OpenAI (and alike)
+    # OpenAI (project, service account, admin keys) and Anthropic
+    r"|sk-(?:proj-|svcacct-|admin-|ant-(?:api|admin)\d\d-|ant-)?[A-Za-z0-9_-]{20,}"
     r"|gh[pousr]_[A-Za-z0-9]{30,255}"  # GitHub classic tokens
     r"|github_pat_[A-Za-z0-9_]{40,255}"  # GitHub fine-grained tokens
+    r"|gl(?:pat|dt|rt|ptt|cbt|oas|soat)-[A-Za-z0-9_-]{20,}"  # GitLab tokens
     r"|xox[abposr]-[A-Za-z0-9-]{10,}"  # Slack tokens
     r"|xapp-\d-[A-Za-z0-9-]{10,}"  # Slack app-level tokens
     r"|(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{10,}"  # Stripe keys
-    r"|whsec_[A-Za-z0-9]{20,}"  # Stripe webhook secrets
-    r"|(?:AKIA|ASIA)[A-Z0-9]{16}"  # AWS access key ids
+    r"|whsec_[A-Za-z0-9+/=]{20,}"  # Stripe and Standard Webhooks secrets
+    # AWS key ids: access keys, then the other unique-id prefixes AWS documents
+    r"|(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|APKA|AROA|ASCA|A3T[A-Z0-9])[A-Z0-9]{16}"
+    r"|AIza[A-Za-z0-9_-]{35}"  # Google API keys
+    r"|ya29\.[A-Za-z0-9_-]{20,}"  # Google OAuth access tokens
+    r"|SK[0-9a-fA-F]{32}"  # Twilio API keys
+    r"|SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}"  # SendGrid
+    r"|npm_[A-Za-z0-9]{36}"  # npm
+    r"|pypi-AgE[A-Za-z0-9_-]{40,}"  # PyPI (a macaroon, base64 of "pypi.org")
+    r"|hf_[A-Za-z]{30,}"  # Hugging Face
+    r"|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}"  # Shopify
+    r"|dop_v1_[a-f0-9]{64}"  # DigitalOcean
     rf"|eyJ{_B64}{{8,}}\.{_B64}{{8,}}\.{_B64}{{8,}}"  # JWT
-    r")(?![\w-])"
-    r"|https?://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+"
-    r"|https?://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+)",
+    r")(?![\w-])",
     re.ASCII,
 )
-_DISCORD_HINT = re.compile(r"\.[A-Za-z0-9_-]{6}\.", re.ASCII)
-_BEARER = re.compile(r"\bbearer\s+([A-Za-z0-9._~+/-]{16,}=*)(?![\w.~+/=-])", re.ASCII | re.I)
+_WEBHOOK_URL = re.compile(
+    r"https?://(?:hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]+"
+    r"|(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d+/[A-Za-z0-9_-]+)",
+    re.ASCII,
+)
+# A PEM private key block, to its END line (or to where its base64 stops, if cut off).
+_PRIVATE_KEY_BLOCK = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"(?:[\s\S]{0,16384}?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+    r"|(?:\s*[A-Za-z0-9+/=:,-]+)+)",
+    re.ASCII,
+)
+_BEARER = re.compile(
+    r"\b(?:bearer|basic)\s+([A-Za-z0-9._~+/-]{16,}=*)(?![\w.~+/=-])", re.ASCII | re.I
+)
+# The password in a URL's user info: scheme://user:PASSWORD@host.
+# (The patterns below start with a literal, which re finds fast; a leading lookbehind would
+# be tried at every position.)
+_URL_PASSWORD = re.compile(r"://[^\s:/@?#'\"]{1,64}:([^\s/@'\"]{1,128})@[\w.\[-]", re.ASCII)
+# A key that names a secret, set to a value: key=value, key: value, "key": "value",
+# export KEY='value', --key value. Found from the secret word inside the key and the separator
+# after it (_SECRET_WORD, in the lower-cased text); the key runs back from the word over word
+# characters, dots and dashes (_KEY_START_REVERSED); _ASSIGNED matches the rest of the key, the
+# separator and the value. ``_secret_key`` decides on the key, ``_looks_secret`` on the value.
+_SECRET_WORD = re.compile(
+    r"(?:pass|pwd|secret|token|key|auth|cred|sig|wort|contrase|senha|wachtwoord|mdp)[\w.-]*"
+    r"[\"']?(?:[ \t]*(?::=|=>|[:=])|[ \t]+(?:is|was)[ \t])"
+)
+_KEY_START_REVERSED = re.compile(r"[\w.-]{0,60}")
+_VALUE = (
+    r"(?:\"(?P<double>[^\"\n]{1,256})\"|'(?P<single>[^'\n]{1,256})'|`(?P<tick>[^`\n]{1,256})`"
+    r"|(?P<bare>[^\s\"'`,;]{1,256}))"
+)
+# The separator: "=", ":", ":=", "=>", or "is" in prose ("my password is ...").
+_ASSIGNED = re.compile(
+    r"[\w.-]*(?P<sep>[\"']?(?:[ \t]*(?::=|=>|[:=])[ \t]*|[ \t]+(?P<prose>(?i:is|was))[ \t]+))"
+    + _VALUE
+)
+# The same as a command-line flag: --db-password hunter2, --token=...
+_FLAG = re.compile(r"--(?<![\w-]--)(?P<key>[A-Za-z][\w.-]{0,60})[ =]" + _VALUE, re.ASCII)
+# <password>...</password> in XML (Maven's settings.xml, .NET configuration files).
+_XML_ELEMENT = re.compile(r"<([A-Za-z][\w.:-]{0,60})>([^<>\s]{1,256})</\1>", re.ASCII)
+# curl -u user:password, --user user:password
+_USER_OPTION = re.compile(
+    r"-(?<![\w-]-)(?:u|-user)[ =]?['\"]?[^\s:'\"]{1,64}:([^\s'\"]{1,128})", re.ASCII
+)
+_KEY_PARTS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])", re.ASCII)
+# The last part of a key that names a secret on its own ("db_password", "bot_token") ...
+_SECRET_KEY_ENDS = frozenset(
+    {"password", "passwd", "passphrase", "pass", "pwd", "pw", "passe", "mdp", "passcode",
+     "secret", "token", "apikey", "credential", "credentials", "creds", "auth", "sig",
+     "signature", "privatekey", "accesskey", "secretkey", "authkey", "sas"}
+)  # fmt: skip
+# ... "key", which names a secret only after one of these ("api_key", "AccountKey").
+_KEY_QUALIFIERS = frozenset(
+    {"api", "access", "secret", "private", "account", "shared", "signing", "encryption",
+     "master", "app", "auth", "client", "license", "subscription", "service", "storage",
+     "webhook", "bot", "deploy", "ssh", "x", "admin", "session", "consumer", "sas"}
+)  # fmt: skip
+# Suffixes that make a one-word key a secret's ("PGPASSWORD", "DBPASS").
+_SECRET_KEY_SUFFIXES = ("password", "passwd", "secret", "token", "apikey")
+_PASSWORD_KEYS = frozenset(
+    {"password", "passwd", "passphrase", "pass", "pwd", "pw", "passe", "mdp", "passcode"}
+)
+# "Password" in the desk's other languages ("mot de passe" ends in "passe", above).
+_PASSWORD_WORDS = ("passwort", "kennwort", "contraseña", "contrasena", "senha", "wachtwoord")
+# In prose ("my token is ..."), only these keys: "the auth is ..." says nothing.
+_PROSE_KEYS = frozenset({"token", "key", "apikey", "secret"})
+# Values that stand for a secret without being one: placeholders and words in prose.
+_NOT_SECRET_VALUES = frozenset(
+    {"null", "none", "nil", "true", "false", "changeme", "redacted", "hidden", "example",
+     "secret", "password", "placeholder", "undefined", "required", "optional", "string",
+     "your", "yours", "here", "empty", "todo", "tbd", "dummy", "test", "sample"}
+)  # fmt: skip
+# A dotted name or a snake_case variable: code pasted around a key, not a value.
+_IDENTIFIER = re.compile(
+    r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|_*[a-z]+(?:_[a-z0-9]+)+_*|_+\d*_*(?:[A-Z][a-z]+)+",
+    re.ASCII,
+)
+_CALL = re.compile(r"[A-Za-z_][\w.]*[(\[]", re.ASCII)
+_CAMEL_CASE = re.compile(r"(?:[A-Z][a-z]+)+", re.ASCII)
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9+/=_.~%-]+", re.ASCII)
+_VARIABLE = re.compile(r"\$\{|\$[A-Za-z_]\w*\Z|%\w+%\Z", re.ASCII)
+_CODE_PREFIXES = ("os.", "process.", "env", "getenv", "secrets.", "config.", "settings.", "self.")
 
 # --- numbers: context words (lower case; prefixes match word starts, the sets whole words) ---
 
@@ -170,7 +286,38 @@ _PHONE_PREFIXES = (
     "portable", "joindre", "appel", "rappel", "llam", "ligar", "ligue", "chiam", "bellen",
     "fax",
 )  # fmt: skip
-_PHONE_WORDS = frozenset({"tel", "tél", "tlf", "fon", "ring", "cel", "whats", "liga"})
+_PHONE_WORDS = frozenset(
+    {"tel", "tél", "tlf", "fon", "ring", "cel", "whats", "liga", "ph", "phn", "mob", "office",
+     "direct", "directo", "durchwahl", "dial", "hotline", "helpline", "landline", "wa"}
+)  # fmt: skip
+# One-letter labels of a signature block ("M: 07700 900123"), only with their colon.
+_SIGNATURE_LABELS = frozenset({"m:", "t:", "f:", "p:", "c:", "h:", "o:", "d:", "w:", "tel:"})
+# "number" names a phone after "my", "phone", ... and an order id after "order" ("number" alone
+# says nothing).
+_NUMBER_WORDS = frozenset({"number", "nummer", "numéro", "número", "numero", "no", "nr", "num"})
+_OWNER_WORDS = frozenset(
+    {"my", "our", "his", "her", "their", "your", "best", "meine", "mein", "ma", "mon",
+     "mi", "meu", "minha", "il", "mio", "mijn", "contact"}
+)  # fmt: skip
+# A short number (5-8 digits) can be a phone only right after a phone word (see _is_phone);
+# this quick test on the few characters before it rules most out.
+_PHONE_HINT = re.compile(
+    "|".join(
+        (
+            "phon", "tel", "tél", "mobil", "móvil", "movil", "handy", "cell", "celular", "whats",
+            "fax", "call", "contact", "kontakt", "contat", "mob", "ph", "m:", "t:", "number",
+            "nummer", "numéro", "número", "numero", "office", "direct", "portable", "llam",
+            "ligue", "chiam", "bellen", "reach", "text", "sms", "dial", "line", "ring", "fon",
+            "tlf", "anruf", "erreich", "joindre", "appel", "ligar", "wa",
+        )
+    )
+)  # fmt: skip
+
+
+def _phone_word_before(lowered: str, start: int) -> bool:
+    return _PHONE_HINT.search(lowered, max(0, start - _CONTEXT_WINDOW), start) is not None
+
+
 _REFERENCE_PREFIXES = (
     "order", "invoice", "tracking", "track", "shipment", "parcel", "package", "fedex",
     "ticket", "reference", "serial", "transaction", "receipt", "account", "version", "build",
@@ -182,7 +329,8 @@ _REFERENCE_PREFIXES = (
 )  # fmt: skip
 _REFERENCE_WORDS = frozenset(
     {"#", "no#", "nr#", "ord", "inv", "ref", "id", "ups", "dhl", "usps", "txn", "rib", "bic",
-     "edge", "ios", "v", "ver", "fw", "po", "so", "case", "qty", "zip", "plz", "cep", "part"}
+     "edge", "ios", "v", "ver", "fw", "po", "so", "case", "qty", "zip", "plz", "cep", "part",
+     "ean", "upc", "gtin", "isbn", "asin", "mpn", "awb", "waybill"}
 )  # fmt: skip
 _CARD_PREFIXES = (
     "card", "visa", "master", "amex", "american", "discover", "jcb", "diners", "unionpay",
@@ -226,6 +374,9 @@ _PHONE_LABELS = _labels(_PHONE_PREFIXES, _PHONE_WORDS, _REFERENCE_PREFIXES, _REF
 _CARD_LABELS = _labels(_CARD_PREFIXES, _CARD_WORDS)
 _SSN_LABELS = _labels(_SSN_PREFIXES, _NO_WORDS)
 _REFERENCE_LABELS = _labels(_REFERENCE_PREFIXES, _REFERENCE_WORDS)
+_CARD_OR_REFERENCE_LABELS = _labels(
+    _CARD_PREFIXES, _CARD_WORDS, _REFERENCE_PREFIXES, _REFERENCE_WORDS
+)
 
 # --- IBAN -------------------------------------------------------------------------------------
 
@@ -248,6 +399,7 @@ _IBAN_MASK = bytes(
 # --- cards ------------------------------------------------------------------------------------
 
 _CARD = re.compile(r"(?<![\w.,/#$€£=@-])\d(?:[ -]?\d){11,22}(?!\w|[.,/]\d)", re.ASCII)
+_LEADING_RUN = re.compile(r"([0-9]+)[ -]", re.ASCII)
 _LONG_LEADING_GROUP = re.compile(r"[+(]*[0-9]{7,}[^0-9]*", re.ASCII)
 _CARD_NOT_AFTER = frozenset(".,/#$€£=@-")
 _ALL = frozenset(range(13, 20))
@@ -322,19 +474,44 @@ _IPV6_CHARS = "0123456789abcdefABCDEF:."
 
 # --- phones -----------------------------------------------------------------------------------
 
-_PHONE_START = r"(?<![\w+@/.:=#$€£-])(?:\+|\(\+?)?\d"
-_PHONE_END = r"\d(?![\w@]|[.:/-]\d)"
-_PHONE = re.compile(_PHONE_START + r"(?:[\d \t()-]|(?<=\d)[./](?=\d)){5,24}" + _PHONE_END, re.ASCII)
+_PHONE_START = r"(?<![\w+@/.:=#$€£,-])(?:\+|\(\+?)?\d"
+# The last digit: not glued to a word, an "@" or more digits ("x" starts an extension).
+_PHONE_END = r"\d(?!(?![xX]\d)[\w@]|[.:/-]\d)"
+_PHONE = re.compile(_PHONE_START + r"(?:[\d \t()-]|(?<=\d)[./](?=\d)){3,24}" + _PHONE_END, re.ASCII)
 # The same without "." and "/" between digits: where the text searched has no _DOTTED, it finds
 # what _PHONE finds, and a repeated character class is several times faster than a repeated
 # group with lookarounds.
-_PHONE_PLAIN = re.compile(_PHONE_START + r"[\d \t()-]{5,24}" + _PHONE_END, re.ASCII)
-_DOTTED = re.compile(r"[0-9][./][0-9]")
-_NOT_A_PHONE = re.compile(
-    r"(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d\d|(?:19|20)\d\d[./-]\d{1,2}[./-]\d{1,2})(?!\d)"
-    r"|\d{1,3}(?:\.\d{1,3}){3}$|\d+\.\d+$|\d{3}-\d{2}-\d{4}$",
+_PHONE_PLAIN = re.compile(_PHONE_START + r"[\d \t()-]{3,24}" + _PHONE_END, re.ASCII)
+# An extension after a number: "x123", "ext. 45", "#77", ";ext=12", "poste 12", "Durchwahl 3".
+_EXTENSION = re.compile(
+    r"(?:[ \t]*,)?[ \t]*(?:\((?=[^)\n]{1,20}\)))?"
+    r"(?:x|ext\.?|extn\.?|extension|#|poste|durchwahl|dw\.?|int\.?)[ \t]*:?[ \t]*\d{1,6}\)?(?!\w)"
+    r"|;ext=\d{1,6}(?!\w)",
+    re.ASCII | re.I,
+)
+# A number in a tel: (or callto:, sms:) link; the number is written as the link gives it.
+_TEL_URI = re.compile(
+    r"\b(?:tel|callto|sms):(?://)?(\+?[0-9][0-9().\-]{2,30}[0-9](?:;ext=\d{1,6})?)(?![\w-])",
+    re.ASCII | re.I,
+)
+# A date and nothing else ("2026-11-23", "23.11.2026"): no phone to look for in it.
+_DATE = re.compile(
+    r"\d{1,2}([./-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([./-])\d{1,2}\2\d{1,2}", re.ASCII
+)
+# A date anywhere in a candidate ("HTTP 429 19/10/2023" is one run of digits and separators).
+_DATE_INSIDE = re.compile(
+    r"(?<!\d)(?:\d{1,2}([./-])\d{1,2}\1(?:19|20)\d\d|(?:19|20)\d\d([./-])\d{1,2}\2\d{1,2})"
+    r"(?![0-9]|[./-][0-9])",
     re.ASCII,
 )
+_DOTTED = re.compile(r"[0-9][./][0-9]")
+# An IPv4 address or a decimal (a leading "0" makes it neither: "074104.17251").
+_NOT_A_PHONE = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}$|(?:0|[1-9]\d*)\.\d+$", re.ASCII)
+# SSN-shaped, or a US ZIP+4 code ("MA 02110-1301"): a phone only after a phone word.
+_SSN_SHAPED = re.compile(r"\d{3}-\d{2}-\d{4}$|\d{5}-\d{4}$", re.ASCII)
+_GROUPED_TAIL = re.compile(r"(?:[ \t.-]?[0-9])*", re.ASCII)
+# A North American number without its area code ("555-0123"), only after a phone word.
+_NANP_LOCAL = re.compile(r"[2-9][0-9]{2}[-. ][0-9]{4}", re.ASCII)
 _IBAN_BEFORE = re.compile(r"\b[A-Z]{2}[0-9]{2}(?: [A-Z0-9]{4})* $", re.ASCII)
 
 
@@ -356,6 +533,9 @@ class _RegionRule:
     trunk_required: bool  # national numbers are always written with the trunk prefix
     general: _Desc
     types: tuple[_Desc, ...]
+    # Where the trunk prefix is required: regex source for the leading digits of the numbers
+    # whose national format has no trunk prefix (Dutch "14 020", Austrian "14..."), or "".
+    without_trunk: str = ""
 
     def nsn_source(self) -> str:
         """Regex source for a national significant number with a known type in this region.
@@ -375,7 +555,8 @@ class _RegionRule:
         prefix = self.national_prefix
         if prefix and length - len(prefix) in lengths:
             return True
-        return not (national and self.trunk_required) and length in lengths
+        trunk_required = national and self.trunk_required and not self.without_trunk
+        return not trunk_required and length in lengths
 
     def source(self, *, national: bool) -> str:
         """Regex source for the digits of a valid number here, with or without the trunk prefix.
@@ -386,8 +567,13 @@ class _RegionRule:
         """
         if not self.national_prefix:
             return self.nsn_source()
-        optional = "" if national and self.trunk_required else "?"
-        return f"(?:{re.escape(self.national_prefix)}){optional}{self.nsn_source()}"
+        if not (national and self.trunk_required):
+            return f"(?:{re.escape(self.national_prefix)})?{self.nsn_source()}"
+        with_trunk = f"{re.escape(self.national_prefix)}{self.nsn_source()}"
+        if not self.without_trunk:
+            return with_trunk
+        without = f"(?=(?:{self.without_trunk}))(?!{re.escape(self.national_prefix)})"
+        return f"(?:{with_trunk}|{without}{self.nsn_source()})"
 
 
 def _desc_source(desc: _Desc) -> str:
@@ -429,12 +615,20 @@ def _region_rule(region: str) -> _RegionRule:
         if desc is not None
     )  # fmt: skip
     prefix = metadata.national_prefix or ""
+    # The formats written without the trunk prefix: no formatting rule, or one without it.
+    without_trunk = "|".join(
+        f"(?:{number_format.leading_digits_pattern[-1]})"
+        for number_format in metadata.number_format
+        if number_format.leading_digits_pattern
+        and prefix not in (number_format.national_prefix_formatting_rule or "")
+    )
     return _RegionRule(
         region=region,
         national_prefix=prefix,
         trunk_required=bool(prefix) and region in _TRUNK_WRITTEN,
         general=general,
         types=types,
+        without_trunk=without_trunk,
     )
 
 
@@ -582,10 +776,13 @@ def _nearest(words: list[str], labels: re.Pattern[str]) -> int:
 class Redactor:
     """Finds and replaces PII and secrets; safe to share, it keeps no per-call state."""
 
-    __slots__ = ("_plan",)
+    __slots__ = ("_nanp", "_plan")
 
     def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:
-        self._plan = _plan(_with_siblings(regions), national=True)
+        regions = _with_siblings(regions)
+        self._plan = _plan(regions, national=True)
+        # Whether seven-digit local numbers ("555-0123") are written in one of the regions.
+        self._nanp = any(phonenumbers.country_code_for_region(code) == 1 for code in regions)
 
     def find(self, text: str) -> list[Entity]:
         """Every entity in ``text``, sorted by offset, none overlapping another."""
@@ -594,8 +791,13 @@ class Redactor:
         found: list[Entity] = []
         if "@" in text:
             _emails(text, found)
-        if _maybe_secret(text):
-            _secrets(text, found)
+        lowered = text.lower()
+        # One byte per character (offsets carry over), for the bytes.find scans of _secrets
+        # and _ibans.
+        latin = text.encode("latin-1", "replace")
+        _secrets(text, lowered, latin, found)
+        if any(mark in lowered for mark in _ASSIGNMENT_MARKS):
+            _assignments(text, lowered, found)
         if "::" in text or text.count(":") >= 6:  # see _ipv6: fewer colons cannot make one
             _ipv6(text, found)
         # Every number-shaped detector works inside the digit clusters, found in one pass; a
@@ -603,6 +805,8 @@ class Redactor:
         # A phone's digits all lie in one cluster. National numbers have 9+ digits, so 8 make one
         # only when written internationally, with the "+" right before the cluster.
         ssn_words: bool | None = None
+        if ("tel:" in lowered or "callto:" in lowered or "sms:" in lowered) and ":" in text:
+            self._tel_links(text, found)
         for cluster in _CLUSTER.finditer(text):
             run = cluster.group().rstrip()
             start = cluster.start()
@@ -610,8 +814,12 @@ class Redactor:
             if run.isdigit():  # bare digits: one candidate, the whole run
                 count = len(run)
                 before = text[start - 1 : start]  # "" at the start of the text
-                if count < 8 or count > 19 or before.isalnum() or before == "_":
-                    continue  # too short or long for anything, or glued to a word
+                if count > 19 or before.isalnum() or before == "_":
+                    continue  # too long for anything, or glued to a word
+                if count < 9:  # a phone after "+" or a phone word only (see _is_phone)
+                    if before == "+" or _phone_word_before(lowered, start):
+                        self._phones(text, max(0, start - 2), stop, found, bare=True)
+                    continue
                 if count == 9:
                     if ssn_words is None:
                         ssn_words = _has_ssn_word(text)
@@ -619,19 +827,25 @@ class Redactor:
                         _ssns(text, start, stop, found)
                 elif count >= 13:
                     _bare_card(text, start, run, found)
-                # The run is the only phone candidate: 9-12 digits written nationally, up to 15
-                # after "+" or "00" (see _is_phone).
-                if 9 <= count <= 12 or (count <= 15 and (before == "+" or run.startswith("00"))):
+                # The run is the only phone candidate: 9-12 digits, or up to 15 after "+", "00"
+                # or a phone word (see _is_phone).
+                if count <= 12 or (
+                    count <= 15
+                    and (before == "+" or run[0] == "0" or _phone_word_before(lowered, start))
+                ):
                     self._phones(text, max(0, start - 2), stop, found, bare=True)
                 continue
-            if len(run) < 7:
-                continue  # under 8 digits, and too short for an IPv4 address
             count = len(run.encode().translate(None, _NUMBER_SEPARATORS))  # its digits
             if count < 4:
                 continue
             if run.count(".") >= 3:
                 _ipv4(text, start, stop, found)
-            if count < 8:
+            if count < 9:  # a phone after "+" or a phone word only (see _is_phone)
+                if count >= 5 and (
+                    text[start - 1 : start] == "+"
+                    or (_DATE.fullmatch(run) is None and _phone_word_before(lowered, start))
+                ):
+                    self._phones(text, max(0, start - 2), stop, found, bare=False)
                 continue
             if count >= 9:
                 if ssn_words is None and "-" not in run:
@@ -640,10 +854,8 @@ class Redactor:
                     _ssns(text, start, stop, found)
                 if count >= 13:
                     _cards(text, start, stop, found)
-            elif text[start - 1 : start] != "+":
-                continue
             self._phones(text, max(0, start - 2), stop, found, bare=False)
-        _ibans(text, found)
+        _ibans(text, latin, found)
         return found if len(found) < 2 else _resolve(found)
 
     def redact(self, text: str) -> Redaction:
@@ -666,36 +878,100 @@ class Redactor:
             start, end = match.span()
             candidate = match.group()
             if self._is_phone(text, start, candidate):
+                extension = _EXTENSION.match(text, end)
+                if extension is not None:
+                    end = extension.end()
                 found.append(Entity(EntityType.PHONE, start, end))
             elif candidate.lstrip("+(")[:7].isdigit():  # else _next_group gives ``end``
                 # The regex is greedy: "<snowflake> 0151 2345678" is one match. Try again from
                 # the next group, where a number that was swallowed may start.
                 end = _next_group(text, start, end)
-            # A candidate is at least seven characters long.
-            match = phone.search(text, end, endpos) if endpos - end >= 7 else None
+            elif len(_only_digits(candidate)) >= 16:
+                # A long grouped number (a parcel number) cut at the pattern's length: its
+                # tail ("... 3397 4284 90") is no phone either.
+                tail = _GROUPED_TAIL.match(text, end)
+                end = tail.end() if tail is not None else end
+            # A candidate is at least five characters long.
+            match = phone.search(text, end, endpos) if endpos - end >= 5 else None
+
+    def _tel_links(self, text: str, found: list[Entity]) -> None:
+        """Numbers in tel: links: a phone whatever its length, if its digits can be one."""
+        for match in _TEL_URI.finditer(text):
+            number = match.group(1)
+            digits = _only_digits(number.split(";", 1)[0])
+            if number.startswith("+"):
+                ok = 5 <= len(digits) <= 15 and _international_could_be(digits)
+            else:
+                ok = 5 <= len(digits) <= 15 and (
+                    self._plan.valid(digits)
+                    or (digits.startswith("00") and _international_could_be(digits[2:]))
+                )
+            if ok:
+                found.append(Entity(EntityType.PHONE, match.start(1), match.end(1)))
 
     def _is_phone(self, text: str, start: int, candidate: str) -> bool:
         digits = _only_digits(candidate)
+        size = len(digits)
         if candidate.startswith(("+", "(+")):
-            return 8 <= len(digits) <= 15 and _international_could_be(digits)
-        dialled = digits.startswith("00")  # 0049 30 ...: international, dialled from Europe
-        if not (10 <= len(digits) <= 17 if dialled else 9 <= len(digits) <= 12):
+            if not (5 <= size <= 15 and _international_could_be(digits)):
+                return False
+            # 5-7 digits after "+" are a phone only right after a phone word.
+            return size >= 8 or _phone_label(_words_before(text, start)) > 0
+        if not 5 <= size <= 18:
             return False
         if "." in candidate and any(len(part) < 2 for part in candidate.split(".")):
             return False  # 128.0.6099.109 is a browser version, not 128 0 6099 109
         bare = candidate.isdigit()  # no separators: the candidate has no "+" here
-        if not bare and _NOT_A_PHONE.match(candidate):
-            return False  # a date, an IPv4 address, a decimal or SSN-shaped
-        # The digits are tested before the (costlier) words around them.
-        if not (_international_could_be(digits[2:]) if dialled else self._plan.valid(digits)):
+        if not bare and (_NOT_A_PHONE.match(candidate) or _DATE_INSIDE.search(candidate)):
+            return False  # an IPv4 address, a decimal, or a date in it
+        # The digits are tested before the (costlier) words around them: as written in one
+        # of the regions, or dialled abroad from Europe (00 ...) or North America (011 ...).
+        if size == 7 and self._nanp and _NANP_LOCAL.fullmatch(candidate) is not None:
+            return _phone_label(_words_before(text, start)) > 0
+        if 5 <= size <= 15 and self._plan.valid(digits):
+            dialled = False
+        elif _dialled_abroad(digits):
+            dialled = True
+        else:
             return False
         words = _words_before(text, start)
-        label = _nearest(words, _PHONE_LABELS)
+        label = _phone_label(words)
         if label < 0:
             return False  # the nearest label says order/tracking/invoice/version/...
-        if bare and label == 0 and not (len(digits) >= 10 and digits[0] == "0"):
-            return False
+        if label == 0:
+            if not dialled and not 9 <= size <= 12:
+                return False  # short or long national numbers need a phone word before them
+            if bare and (size < 10 or digits[0] != "0" or digits[:3] == "011"):
+                return False  # bare digits need a phone word, unless "0" and 10+ digits
+            if _SSN_SHAPED.match(candidate):
+                return False
         return not _after_iban_start(text, start)  # the digits of an IBAN whose checksum failed
+
+
+def _dialled_abroad(digits: str) -> bool:
+    """Whether ``digits`` are a number dialled from Europe (00 ...) or North America (011 ...)."""
+    if digits.startswith("00"):
+        return len(digits) >= 10 and _international_could_be(digits[2:])
+    return len(digits) >= 11 and digits.startswith("011") and _international_could_be(digits[3:])
+
+
+def _phone_label(words: list[str]) -> int:
+    """``_nearest`` for phones, which also reads signature labels and "number"."""
+    if not words:
+        return 0
+    if words[-1] in _SIGNATURE_LABELS:
+        return 1
+    for index in range(len(words) - 1, -1, -1):
+        word = words[index].strip(_PUNCTUATION)
+        if word in _NUMBER_WORDS:
+            # "my number", "phone number": a phone; "order number": not; else read on.
+            if index and words[index - 1].strip(_PUNCTUATION) in _OWNER_WORDS:
+                return 1
+            continue
+        label = _PHONE_LABELS.match(word)
+        if label is not None:
+            return 1 if label.lastgroup == "positive" else -1
+    return 0
 
 
 _NUMBER_SEPARATORS = b" \t.()/+-"  # and "+": what numbers are written with besides digits
@@ -726,45 +1002,156 @@ def _emails(text: str, found: list[Entity]) -> None:
             while start < at and text[start] in ".%-'":  # may not start a local part
                 start += 1
             local = text[start:at]
-            if local and ".." not in local and not local.endswith("."):
+            if local and ".." not in local and not local.endswith(".") and not _in_url(text, at):
                 found.append(Entity(EntityType.EMAIL, start, domain.end()))
         at = text.find("@", at + 1)
 
 
-def _maybe_secret(text: str) -> bool:
-    """A cheap test that lets most texts skip the secret patterns."""
-    return (
-        "_" in text
-        or "sk-" in text
-        or "xox" in text
-        or "xapp-" in text
-        or "eyJ" in text
-        or "AKIA" in text
-        or "ASIA" in text
-        or "://" in text
-        or "earer" in text
-        or "EARER" in text
-        or _DISCORD_HINT.search(text) is not None
-    )
+def _in_url(text: str, at: int) -> bool:
+    """Whether the "@" at ``at`` ends the user info of a URL (scheme://user:password@host)."""
+    scheme = text.rfind("://", max(0, at - 200), at)
+    return scheme != -1 and not any(char.isspace() for char in text[scheme:at])
 
 
-def _secrets(text: str, found: list[Entity]) -> None:
-    for match in _SECRET.finditer(text):
-        found.append(Entity(EntityType.SECRET, match.start(), match.end()))
-    if "bearer" not in text.lower():
+def _secrets(text: str, lowered: str, latin: bytes, found: list[Entity]) -> None:
+    # A provider's token starts a run of 16+ token characters: only those starts are tried,
+    # found with bytes.find on a mask of the token characters.
+    tokens = latin.translate(_TOKEN_MASK)
+    at = tokens.find(_LONG_RUN)
+    while at != -1:
+        match = _SECRET.match(text, at)
+        if match is not None:
+            found.append(Entity(EntityType.SECRET, match.start(), match.end()))
+        stop = tokens.find(b" ", at)
+        at = tokens.find(_LONG_RUN, stop) if stop != -1 else -1
+    if "://" in text:
+        for match in _WEBHOOK_URL.finditer(text):
+            found.append(Entity(EntityType.SECRET, match.start(), match.end()))
+    if "-----BEGIN" in text:
+        for match in _PRIVATE_KEY_BLOCK.finditer(text):
+            found.append(Entity(EntityType.SECRET, match.start(), match.end()))
+    if "://" in text:
+        for match in _URL_PASSWORD.finditer(text):
+            if _looks_secret(match.group(1), password=True):
+                found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
+    if "bearer" in lowered or "basic" in lowered:
+        for match in _BEARER.finditer(text):
+            token = match.group(1)
+            # A token has a digit or mixed case; "Bearer authentication" has neither.
+            if _DIGIT.search(token) is not None or (not token.islower() and not token.isupper()):
+                found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
+
+
+# A text without any of these assigns no value to a key (see _assignments).
+_ASSIGNMENT_MARKS = ("=", ":", "--", "</", " is ", " was ")
+
+
+def _assignments(text: str, lowered: str, found: list[Entity]) -> None:
+    """Values set on keys that name a secret (``api_key=...``, ``"password": "..."``)."""
+    done = 0  # where the last key ended: "auth_token" holds two secret words
+    for word in _SECRET_WORD.finditer(lowered):
+        at = word.start()
+        if at < done:
+            continue
+        match = _ASSIGNED.match(text, at)
+        if match is None:
+            continue
+        done = match.end()
+        back = _KEY_START_REVERSED.match(text[max(0, at - 60) : at][::-1])
+        key_start = at - (back.end() if back else 0)
+        key = text[key_start : match.start("sep")].strip("\"'-")
+        _assigned_value(key, match, found, prose=match.group("prose") is not None)
+    if "--" in text:
+        for match in _FLAG.finditer(text):
+            _assigned_value(match.group("key"), match, found, prose=False)
+    if "</" in text:
+        for match in _XML_ELEMENT.finditer(text):
+            password = _secret_key(match.group(1))
+            if password is not None and _looks_secret(match.group(2), password=password):
+                found.append(Entity(EntityType.SECRET, match.start(2), match.end(2)))
+    if "-u" in text:
+        for match in _USER_OPTION.finditer(text):
+            if _looks_secret(match.group(1), password=True):
+                found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
+
+
+def _assigned_value(key: str, match: re.Match[str], found: list[Entity], *, prose: bool) -> None:
+    password = _secret_key(key, prose=prose)
+    if password is None:
         return
-    for match in _BEARER.finditer(text):
-        token = match.group(1)
-        # A token has a digit or mixed case; "Bearer authentication" has neither.
-        if _DIGIT.search(token) is not None or (not token.islower() and not token.isupper()):
-            found.append(Entity(EntityType.SECRET, match.start(1), match.end(1)))
+    name = match.lastgroup or "bare"
+    value = match.group(name)
+    start, end = match.span(name)
+    if name == "bare":
+        stripped = value.rstrip(".:)]}")  # the end of a sentence or a bracket
+        end -= len(value) - len(stripped)
+        value = stripped
+    if _looks_secret(value, password=password):
+        found.append(Entity(EntityType.SECRET, start, end))
 
 
-def _ibans(text: str, found: list[Entity]) -> None:
+def _secret_key(key: str, *, prose: bool = False) -> bool | None:
+    """Whether ``key`` names a secret a person may choose, like a password (True), one a
+    machine makes, like a token or an API key (False), or no secret (None)."""
+    if key.lower().endswith(_PASSWORD_WORDS):
+        return True
+    parts = [part.lower() for part in _KEY_PARTS.findall(key)]
+    if not parts:
+        return None
+    last = parts[-1]
+    if prose and last not in _PASSWORD_KEYS and last not in _PROSE_KEYS:
+        return None
+    if last in _SECRET_KEY_ENDS:
+        return last in _PASSWORD_KEYS or last == "secret"
+    if last == "key" and (len(parts) == 1 or parts[-2] in _KEY_QUALIFIERS):
+        return parts[-2:] == ["secret", "key"]  # Django's SECRET_KEY is any printable text
+    if last.endswith(_SECRET_KEY_SUFFIXES):
+        return "pass" in last or last.endswith("secret")
+    return None
+
+
+def _looks_secret(value: str, *, password: bool) -> bool:
+    """Whether ``value``, set on a key that names a secret, is one (not a placeholder or prose).
+
+    A password is anything of 6+ characters that is not one lower-case word; another secret
+    (a token, a key) has 10+ characters of two kinds (letters and digits, or mixed case).
+    """
+    size = len(value)
+    if size < (6 if password else 10) or len(set(value)) < (4 if password else 6):
+        return False  # too short, or "********", "xxxxxxxxxxxxxxxx"
+    if value[0] in "<[{(" or value.startswith("...") or _CALL.match(value) is not None:
+        return False  # <your-key-here>, [hidden], {{ secrets.X }}, call(x), Optional[str]
+    if _IDENTIFIER.fullmatch(value) is not None:
+        return False  # code: Name.Function, aiohttp.BasicAuth, key_password
+    if not password and _TOKEN_CHARS.fullmatch(value) is None:
+        return False  # keys and tokens are base64, hex or alphanumerics with a few marks
+    if _VARIABLE.match(value) is not None:
+        return False  # $VAR, ${VAR}, %VAR%: a reference to where the secret is kept
+    lowered = value.lower()
+    if lowered in _NOT_SECRET_VALUES or lowered.startswith(_CODE_PREFIXES):
+        return False
+    has_digit = _DIGIT.search(value) is not None
+    has_upper = lowered != value  # lower() changed a capital
+    has_lower = value.upper() != value
+    if not (has_digit or has_upper or has_lower):
+        return False  # no letter nor digit: "--------", "!!!!!!"
+    if has_upper and not has_lower and not has_digit:
+        return False  # REDACTED, YOUR_API_KEY: a placeholder in capitals
+    if password:
+        if value.isalpha():  # one word: "incorrect", "Forgotten" are prose; "HunterTwo" is not
+            return not (value.islower() or value[1:].islower())
+        return True
+    if has_digit:
+        return has_upper or has_lower
+    # Letters only: random mixed case, not a CamelCase name ("EventLoopToken" is a type).
+    return has_upper and has_lower and _CAMEL_CASE.fullmatch(value) is None
+
+
+def _ibans(text: str, latin: bytes, found: list[Entity]) -> None:
     size = len(text)
     # Where two capitals and two digits meet, found with bytes.find on a letter/digit mask
     # (one byte per character, so offsets carry over); far cheaper than a regex scan.
-    mask = text.encode("latin-1", "replace").translate(_IBAN_MASK)
+    mask = latin.translate(_IBAN_MASK)
     start = mask.find(b"AA00")
     while start != -1:
         at, start = start, mask.find(b"AA00", start + 1)
@@ -832,6 +1219,10 @@ def _cards(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
             resume = match.end()
         else:
             resume = _next_group(text, base, match.end())  # see _phones
+            # A card written as one run can be followed by more digits ("<card> 2023-03-28").
+            lead = _LEADING_RUN.match(text, base, resume)
+            if lead is not None and 13 <= len(lead.group(1)) <= 19:
+                _bare_card(text, base, lead.group(1), found)
         # A candidate is at least twelve characters long.
         match = _CARD.search(text, resume, endpos) if endpos - resume >= 12 else None
 
@@ -850,8 +1241,11 @@ def _bare_card(text: str, start: int, run: str, found: list[Entity]) -> None:
         return
     if len(run) >= 17 and _nearest(_words_before(text, start), _CARD_LABELS) <= 0:
         return  # a bare 17+ digit run is a Discord snowflake unless called a card
-    if _luhn_ok(run):
-        found.append(Entity(EntityType.CARD, start, end))
+    if not _luhn_ok(run):
+        return
+    if _nearest(_words_before(text, start), _CARD_OR_REFERENCE_LABELS) < 0:
+        return  # "IMEI 35...", "EAN 40...": Luhn-valid numbers that are not cards
+    found.append(Entity(EntityType.CARD, start, end))
 
 
 def _ssns(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
@@ -861,9 +1255,13 @@ def _ssns(text: str, pos: int, endpos: int, found: list[Entity]) -> None:
             continue
         words = _words_before(text, match.start())
         if _nearest(words, _SSN_LABELS) <= 0 and (
-            separator != "-" or _nearest(words[-3:], _REFERENCE_LABELS) > 0
+            separator != "-"
+            or _nearest(words[-3:], _REFERENCE_LABELS) > 0
+            or _phone_label(words) > 0
         ):
-            continue  # undashed needs "SSN" before it; dashed must not follow "order" etc.
+            # Undashed needs "SSN" before it; dashed must not follow "order" etc., nor "tel"
+            # (then it is a phone number: see _is_phone).
+            continue
         found.append(Entity(EntityType.SSN, match.start(), match.end()))
 
 
@@ -892,7 +1290,10 @@ def _ipv6(text: str, found: list[Entity]) -> None:
         start = pair.start()
         if start < done:
             continue
-        start = len(text[:start].rstrip(_IPV6_CHARS))  # back to where the address starts
+        # Back to where the address starts (at most 45 characters: a longer run of colons and
+        # hex digits is no address, and a bounded look keeps long runs from taking n² time).
+        floor = max(0, start - 45)
+        start = floor + len(text[floor:start].rstrip(_IPV6_CHARS))
         match = _IPV6.match(text, start)
         if match is None:
             continue

@@ -292,7 +292,7 @@ async def test_refused_or_empty_rule_pastes_keep_the_saved_rules(harness: Harnes
     nothing_valid = await desk.save_rules(G, json.dumps([{"trigger": "nope", "actions": []}]))
     assert not nothing_valid.saved
     assert nothing_valid.reason
-    assert [r["id"] for r in (await desk.config(G)).rules] == [r["id"] for r in RULES]
+    assert [r.id for r in (await desk.config(G)).rules] == [r["id"] for r in RULES]
     cleared = await desk.save_rules(G, "[]")
     assert cleared.saved
     assert (await desk.config(G)).rules == []

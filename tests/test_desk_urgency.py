@@ -121,7 +121,7 @@ async def test_a_server_with_its_own_labels(harness: Harness) -> None:
     await desk.save_settings(G, json.dumps({"classifier": {"labels": ["p3", "p2", "p1"]}}), T0)
     # Rules are checked against the server's labels when saved.
     partly = await desk.save_rules(G, json.dumps(RULES))
-    assert [r["id"] for r in partly.validation.rules] == ["tag-new"]
+    assert [r["id"] for r in partly.validation.document] == ["tag-new"]
     assert {p.path for p in partly.validation.problems} == {"[1].urgency", "[2].urgency"}
     p1_rule = {
         "id": "p1",
@@ -131,7 +131,7 @@ async def test_a_server_with_its_own_labels(harness: Harness) -> None:
     }
     saved = await desk.save_rules(G, json.dumps([p1_rule]))
     assert saved.saved
-    assert saved.validation.rules[0]["urgency"] == ["p1"]
+    assert saved.validation.document[0]["urgency"] == ["p1"]
     ticket = await desk.open_ticket(G, "U1", "Down", T0, urgency="p1")
     assert ticket.escalated
     with pytest.raises(DomainError):
@@ -174,7 +174,7 @@ async def test_new_labels_that_orphan_a_rules_urgency_are_a_warning_and_keep_the
     ]
     assert all('uses urgency "critical",' in message for _, message in result.warnings)
     assert "no longer a label" in result.warnings[0][1]
-    assert [rule["id"] for rule in (await desk.config(G)).rules] == ["tag-new", "page", "hot"]
+    assert [rule.id for rule in (await desk.config(G)).rules] == ["tag-new", "page", "hot"]
 
     kept = await desk.save_settings(G, json.dumps({}), at(1))  # back to low, high, critical
     assert kept.warnings == []

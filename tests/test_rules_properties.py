@@ -129,15 +129,15 @@ def has_non_finite(value: object) -> bool:
 
 def assert_well_formed(result: Validation) -> None:
     """The invariants every result keeps, refused or not."""
-    assert len(result.rules) <= MAX_RULES
+    assert len(result.document) <= MAX_RULES
     assert all(p.message.strip() and p.message.endswith(".") for p in result.problems)
     if result.refused:
-        assert result.rules == []
+        assert result.document == []
         assert [(p.path, p.severity) for p in result.problems] == [("", Severity.REFUSED)]
         return
-    rule_ids = [rule["id"] for rule in result.rules]
+    rule_ids = [rule["id"] for rule in result.document]
     assert len(set(rule_ids)) == len(rule_ids)
-    for rule in result.rules:
+    for rule in result.document:
         assert list(rule) == [key for key in KEY_ORDER if key in rule]
         assert isinstance(rule["enabled"], bool)
         assert rule["actions"]
@@ -145,10 +145,10 @@ def assert_well_formed(result: Validation) -> None:
 
 def assert_stable(result: Validation) -> None:
     """The output normalizes to itself, as a whole, rule by rule, and through JSON text."""
-    assert normalize_rules(result.rules) == Validation(result.rules, [])
-    for rule in result.rules:
-        assert normalize_rules([rule]) == Validation([rule], [])
-    exported = json.dumps(result.rules, ensure_ascii=False)
+    assert normalize_rules(result.document) == Validation(result.rules, [])
+    for rule, typed in zip(result.document, result.rules, strict=True):
+        assert normalize_rules([rule]) == Validation([typed], [])
+    exported = json.dumps(result.document, ensure_ascii=False)
     assert validate_and_normalize(exported) == Validation(result.rules, [])
 
 
@@ -178,10 +178,10 @@ def test_assigned_ids_avoid_every_id_in_the_input(value: list[Any]) -> None:
     # Without ids every kept rule gets an assigned one; dropped rules appended afterwards that
     # hold exactly those ids change no index and no rule's JSON, so each must be avoided.
     bare = [without_id(element) for element in value]
-    first = [rule["id"] for rule in normalize_rules(bare).rules]
+    first = [rule["id"] for rule in normalize_rules(bare).document]
     crowded = bare + [{"id": rule_id, "trigger": "nope", "actions": []} for rule_id in first]
     result = normalize_rules(crowded)
-    assigned = [rule["id"] for rule in result.rules]
+    assigned = [rule["id"] for rule in result.document]
     assert len(assigned) == len(first)
     assert not set(assigned) & id_strings(crowded)
     assert len(set(assigned)) == len(assigned)

@@ -93,7 +93,7 @@ def assert_refused(result: Validation) -> str:
     """``result`` refuses the input with one problem; returns its message."""
     problem = only(result)
     assert (problem.path, problem.severity) == ("", REFUSED)
-    assert result.rules == []
+    assert result.document == []
     assert result.refused
     return problem.message
 
@@ -183,7 +183,7 @@ def test_escaped_surrogate_pairs_are_fine() -> None:
     raw += r' "actions": [{"type": "escalate"}]}]'
     result = validate_and_normalize(raw)
     assert result.problems == []
-    assert result.rules[0]["name"] == "🎫 Tickets"
+    assert result.document[0]["name"] == "🎫 Tickets"
 
 
 def test_absurdly_deep_nesting_is_refused() -> None:
@@ -198,7 +198,7 @@ def test_absurdly_deep_parsed_values_do_not_raise() -> None:
         deep = [deep]
     result = normalize_rules([deep, rule(id=OMIT, extra=deep)])
     assert found(result) == [("[0]", DROPPED_RULE), ("[1].extra", WARNING)]
-    assert ASSIGNED_ID.fullmatch(result.rules[0]["id"])
+    assert ASSIGNED_ID.fullmatch(result.document[0]["id"])
 
 
 def test_numbers_with_too_many_digits_are_refused() -> None:
@@ -250,7 +250,7 @@ def test_a_bom_is_accepted_and_stripped() -> None:
 def test_bytes_input_is_read_as_utf8() -> None:
     raw = json.dumps([rule(name="Café ☕")], ensure_ascii=False)
     assert validate_and_normalize(raw.encode()) == validate_and_normalize(raw)
-    assert validate_and_normalize(raw.encode()).rules[0]["name"] == "Café ☕"
+    assert validate_and_normalize(raw.encode()).document[0]["name"] == "Café ☕"
 
 
 def test_input_that_is_not_text_is_refused() -> None:
@@ -263,7 +263,7 @@ def test_input_that_is_not_text_is_refused() -> None:
 def test_product_page_example_is_accepted_unchanged() -> None:
     result = validate_and_normalize(PRODUCT_PAGE_EXAMPLE)
     assert result.problems == []
-    assert result.rules == json.loads(PRODUCT_PAGE_EXAMPLE)
+    assert result.document == json.loads(PRODUCT_PAGE_EXAMPLE)
     assert not result.dropped
     assert not result.refused
 
@@ -278,7 +278,7 @@ def test_normalized_key_order() -> None:
         "enabled": False,
         "id": "r1",
     }
-    (normalized,) = normalize_rules([messy]).rules
+    (normalized,) = normalize_rules([messy]).document
     assert list(normalized) == [
         "id",
         "enabled",
@@ -292,7 +292,7 @@ def test_normalized_key_order() -> None:
 
 
 def test_absent_optional_keys_are_omitted_and_enabled_is_always_present() -> None:
-    (normalized,) = normalize_rules([rule(id="a")]).rules
+    (normalized,) = normalize_rules([rule(id="a")]).document
     assert normalized == {
         "id": "a",
         "enabled": True,
@@ -312,9 +312,9 @@ def test_normalizing_normalized_rules_changes_nothing() -> None:
     ]
     first = normalize_rules(messy)
     assert first.problems
-    again = normalize_rules(first.rules)
+    again = normalize_rules(first.document)
     assert again == Validation(first.rules, [])
-    assert validate_and_normalize(json.dumps(first.rules)) == Validation(first.rules, [])
+    assert validate_and_normalize(json.dumps(first.document)) == Validation(first.rules, [])
 
 
 # Elements.
@@ -324,7 +324,7 @@ def test_normalizing_normalized_rules_changes_nothing() -> None:
 def test_element_that_is_not_an_object_is_dropped(element: object) -> None:
     result = normalize_rules([rule(id="a"), element, rule(id="b")])
     assert found(result) == [("[1]", DROPPED_RULE)]
-    assert [r["id"] for r in result.rules] == ["a", "b"]
+    assert [r["id"] for r in result.document] == ["a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -343,9 +343,9 @@ def test_null_is_missing_only_for_id_name_and_ticket_type(key: str, keeps: bool)
     if keeps:
         assert result.problems == []
         if key == "id":
-            assert ASSIGNED_ID.fullmatch(result.rules[0]["id"])
+            assert ASSIGNED_ID.fullmatch(result.document[0]["id"])
         else:
-            assert key not in result.rules[0]
+            assert key not in result.document[0]
     else:
         assert found(result) == [(f"[0].{key}", DROPPED_RULE)]
         assert "null" in result.problems[0].message
@@ -364,7 +364,7 @@ def test_null_match_on_message_contains_is_a_wrong_type() -> None:
 def test_valid_ids_are_kept_verbatim(rule_id: str) -> None:
     result = normalize_rules([rule(id=rule_id)])
     assert result.problems == []
-    assert result.rules[0]["id"] == rule_id
+    assert result.document[0]["id"] == rule_id
 
 
 @pytest.mark.parametrize("missing", [OMIT, None, ""])
@@ -372,8 +372,8 @@ def test_missing_null_or_empty_id_is_assigned(missing: object) -> None:
     element = rule(id=missing)
     result = normalize_rules([element])
     assert result.problems == []
-    assert ASSIGNED_ID.fullmatch(result.rules[0]["id"])
-    assert result.rules[0]["id"] == expected_id(0, element)
+    assert ASSIGNED_ID.fullmatch(result.document[0]["id"])
+    assert result.document[0]["id"] == expected_id(0, element)
 
 
 @pytest.mark.parametrize(
@@ -395,7 +395,7 @@ def test_invalid_id_drops_the_rule(rule_id: object, says: str) -> None:
     result = normalize_rules([rule(id=rule_id)])
     assert found(result) == [("[0].id", DROPPED_RULE)]
     assert says in result.problems[0].message
-    assert result.rules == []
+    assert result.document == []
 
 
 def test_id_used_by_an_earlier_kept_rule_drops_the_rule() -> None:
@@ -404,26 +404,26 @@ def test_id_used_by_an_earlier_kept_rule_drops_the_rule() -> None:
     assert result.problems[0].message == (
         '"id" is "a", which an earlier rule already uses, so the rule was dropped.'
     )
-    assert [r["name"] for r in result.rules] == ["first"]
+    assert [r["name"] for r in result.document] == ["first"]
 
 
 def test_id_of_an_earlier_dropped_rule_is_free() -> None:
     result = normalize_rules([rule(id="a", trigger="nope"), rule(id="a", name="kept")])
     assert found(result) == [("[0].trigger", DROPPED_RULE)]
-    assert result.rules[0]["name"] == "kept"
+    assert result.document[0]["name"] == "kept"
 
 
 def test_ids_are_case_sensitive() -> None:
     result = normalize_rules([rule(id="abc"), rule(id="ABC")])
     assert result.problems == []
-    assert [r["id"] for r in result.rules] == ["abc", "ABC"]
+    assert [r["id"] for r in result.document] == ["abc", "ABC"]
 
 
 def test_assigned_ids_are_deterministic() -> None:
     elements = [rule(id=OMIT), rule(id=OMIT), rule(id=OMIT, name="other")]
     first = normalize_rules(elements)
     assert normalize_rules(elements) == first
-    ids = [r["id"] for r in first.rules]
+    ids = [r["id"] for r in first.document]
     assert ids == [expected_id(i, element) for i, element in enumerate(elements)]
     assert len(set(ids)) == 3  # identical rules still differ by index
     assert ids[0] == "rule-9c653140"  # pinned: a change here changes every saved server
@@ -443,10 +443,10 @@ def test_assigned_id_avoids_every_id_in_the_input(holder: Any) -> None:
     element = rule(id=OMIT)
     taken = expected_id(0, element)
     result = normalize_rules([element, holder(taken)])
-    assigned = result.rules[0]["id"]
+    assigned = result.document[0]["id"]
     assert assigned == expected_id(0, element, attempt=1)
     assert assigned != taken
-    assert len({r["id"] for r in result.rules}) == len(result.rules)
+    assert len({r["id"] for r in result.document}) == len(result.document)
 
 
 # enabled
@@ -456,11 +456,11 @@ def test_assigned_id_avoids_every_id_in_the_input(holder: Any) -> None:
 def test_enabled_booleans_are_kept_and_disabled_rules_stay(enabled: bool) -> None:
     result = normalize_rules([rule(enabled=enabled)])
     assert result.problems == []
-    assert result.rules[0]["enabled"] is enabled
+    assert result.document[0]["enabled"] is enabled
 
 
 def test_enabled_defaults_to_true() -> None:
-    assert normalize_rules([rule()]).rules[0]["enabled"] is True
+    assert normalize_rules([rule()]).document[0]["enabled"] is True
 
 
 @pytest.mark.parametrize("enabled", [1, 0, "true", None, [], 1.0])
@@ -468,7 +468,7 @@ def test_enabled_that_is_not_a_boolean_drops_the_rule(enabled: object) -> None:
     result = normalize_rules([rule(enabled=enabled)])
     assert found(result) == [("[0].enabled", DROPPED_RULE)]
     assert "true or false" in result.problems[0].message
-    assert result.rules == []
+    assert result.document == []
 
 
 # name
@@ -487,14 +487,14 @@ def test_enabled_that_is_not_a_boolean_drops_the_rule(enabled: object) -> None:
 def test_name_is_trimmed_and_measured_in_code_points(name: str, stored: str) -> None:
     result = normalize_rules([rule(name=name)])
     assert result.problems == []
-    assert result.rules[0]["name"] == stored
+    assert result.document[0]["name"] == stored
 
 
 @pytest.mark.parametrize("name", [OMIT, None, "", "   ", "\u3000"])
 def test_blank_name_is_omitted(name: object) -> None:
     result = normalize_rules([rule(name=name)])
     assert result.problems == []
-    assert "name" not in result.rules[0]
+    assert "name" not in result.document[0]
 
 
 @pytest.mark.parametrize(
@@ -520,8 +520,8 @@ def test_every_trigger_is_accepted(trigger: Trigger) -> None:
     match = "refund" if trigger is Trigger.MESSAGE_CONTAINS else OMIT
     result = normalize_rules([rule(trigger=trigger.value, match=match)])
     assert result.problems == []
-    assert result.rules[0]["trigger"] == trigger.value
-    assert type(result.rules[0]["trigger"]) is str
+    assert result.document[0]["trigger"] == trigger.value
+    assert type(result.document[0]["trigger"]) is str
 
 
 @pytest.mark.parametrize("trigger", [OMIT, None, "TICKET_OPENED", " ticket_opened", "opened", 3])
@@ -547,7 +547,7 @@ def test_unknown_or_missing_trigger_drops_the_rule(trigger: object) -> None:
 def test_match_is_trimmed_for_message_contains(match: str, stored: str) -> None:
     result = normalize_rules([rule(trigger="message_contains", match=match)])
     assert result.problems == []
-    assert result.rules[0]["match"] == stored
+    assert result.document[0]["match"] == stored
 
 
 @pytest.mark.parametrize(
@@ -565,7 +565,7 @@ def test_bad_match_on_message_contains_drops_the_rule(match: object, message: st
     result = normalize_rules([rule(trigger="message_contains", match=match)])
     assert found(result) == [("[0].match", DROPPED_RULE)]
     assert message is None or result.problems[0].message == message
-    assert result.rules == []
+    assert result.document == []
 
 
 @pytest.mark.parametrize("trigger", [t for t in Trigger if t is not Trigger.MESSAGE_CONTAINS])
@@ -573,7 +573,7 @@ def test_bad_match_on_message_contains_drops_the_rule(match: object, message: st
 def test_match_on_other_triggers_is_removed_with_a_warning(trigger: Trigger, match: object) -> None:
     result = normalize_rules([rule(trigger=trigger.value, match=match)])
     assert found(result) == [("[0].match", WARNING)]
-    assert "match" not in result.rules[0]
+    assert "match" not in result.document[0]
     assert not result.dropped
 
 
@@ -584,21 +584,21 @@ def test_match_on_other_triggers_is_removed_with_a_warning(trigger: Trigger, mat
 def test_ticket_type_id_is_kept_untrimmed(type_id: str) -> None:
     result = normalize_rules([rule(ticketTypeId=type_id)])
     assert result.problems == []
-    assert result.rules[0]["ticketTypeId"] == type_id
+    assert result.document[0]["ticketTypeId"] == type_id
 
 
 @pytest.mark.parametrize("type_id", [OMIT, None])
 def test_missing_ticket_type_id_is_omitted(type_id: object) -> None:
     result = normalize_rules([rule(ticketTypeId=type_id)])
     assert result.problems == []
-    assert "ticketTypeId" not in result.rules[0]
+    assert "ticketTypeId" not in result.document[0]
 
 
 @pytest.mark.parametrize("type_id", ["", "x" * 65, 7, ["billing"], False])
 def test_bad_ticket_type_id_drops_the_rule(type_id: object) -> None:
     result = normalize_rules([rule(ticketTypeId=type_id)])
     assert found(result) == [("[0].ticketTypeId", DROPPED_RULE)]
-    assert result.rules == []
+    assert result.document == []
 
 
 # actions
@@ -613,13 +613,13 @@ def test_actions_are_normalized() -> None:
     ]
     result = normalize_rules([rule(actions=actions)])
     assert result.problems == []
-    assert result.rules[0]["actions"] == [
+    assert result.document[0]["actions"] == [
         {"type": "add_tag", "tag": "refund"},
         {"type": "escalate"},
         {"type": "assign_round_robin"},
         {"type": "add_tag", "tag": "x" * 40},
     ]
-    assert list(result.rules[0]["actions"][0]) == ["type", "tag"]
+    assert list(result.document[0]["actions"][0]) == ["type", "tag"]
 
 
 @pytest.mark.parametrize(
@@ -658,7 +658,7 @@ def test_invalid_action_is_dropped_and_the_rule_kept(action: object, path: str) 
     result = normalize_rules([rule(actions=[{"type": "escalate"}, action])])
     assert found(result) == [(path, DROPPED_ACTION)]
     assert result.problems[0].message.endswith("was dropped.")
-    assert result.rules[0]["actions"] == [{"type": "escalate"}]
+    assert result.document[0]["actions"] == [{"type": "escalate"}]
     assert result.dropped
 
 
@@ -677,7 +677,7 @@ def test_rule_with_no_valid_action_left_is_dropped() -> None:
         ("[0].actions[2].tag", DROPPED_ACTION),
         ("[0].actions", DROPPED_RULE),
     ]
-    assert result.rules == []
+    assert result.document == []
 
 
 def test_action_types_come_from_the_models() -> None:
@@ -687,7 +687,7 @@ def test_action_types_come_from_the_models() -> None:
     ]
     result = normalize_rules([rule(actions=actions)])
     assert result.problems == []
-    assert [a["type"] for a in result.rules[0]["actions"]] == [t.value for t in ActionType]
+    assert [a["type"] for a in result.document[0]["actions"]] == [t.value for t in ActionType]
 
 
 # Unknown keys.
@@ -704,7 +704,7 @@ def test_unknown_rule_keys_are_removed_with_a_warning() -> None:
     ]
     assert result.problems[0].message == 'Unknown key "priority" was ignored.'
     assert 'did you mean "name"' in result.problems[2].message
-    assert result.rules == [
+    assert result.document == [
         {"id": "r1", "enabled": True, "trigger": "ticket_opened", "actions": [{"type": "escalate"}]}
     ]
     assert not result.dropped
@@ -721,7 +721,10 @@ def test_unknown_action_keys_are_removed_with_a_warning() -> None:
         ("[0].actions[1].colour", WARNING),
         ('[0].actions[1]["2nd"]', WARNING),
     ]
-    assert result.rules[0]["actions"] == [{"type": "escalate"}, {"type": "add_tag", "tag": "vip"}]
+    assert result.document[0]["actions"] == [
+        {"type": "escalate"},
+        {"type": "add_tag", "tag": "vip"},
+    ]
 
 
 # The limit of 25 rules.
@@ -730,7 +733,7 @@ def test_unknown_action_keys_are_removed_with_a_warning() -> None:
 def test_exactly_the_limit_is_kept() -> None:
     result = normalize_rules([rule(id=f"r{i}") for i in range(MAX_RULES)])
     assert result.problems == []
-    assert len(result.rules) == MAX_RULES
+    assert len(result.document) == MAX_RULES
 
 
 def test_rules_after_the_25th_kept_one_are_dropped() -> None:
@@ -740,7 +743,7 @@ def test_rules_after_the_25th_kept_one_are_dropped() -> None:
         if i % 5 == 0:
             elements.append(rule(id=f"bad{i}", trigger="nope"))  # dropped, does not count
     result = normalize_rules(elements)
-    assert [r["id"] for r in result.rules] == [f"r{i}" for i in range(MAX_RULES)]
+    assert [r["id"] for r in result.document] == [f"r{i}" for i in range(MAX_RULES)]
     over_limit = [p for p in result.problems if p.path.count(".") == 0]
     own_problems = [p for p in result.problems if p.path.endswith(".trigger")]
     assert len(over_limit) == 36 - MAX_RULES
@@ -782,7 +785,7 @@ def test_every_problem_of_a_rule_is_reported_in_key_order() -> None:
         ("[0].zz", WARNING),
         ("[0].aa", WARNING),
     ]
-    assert result.rules == []
+    assert result.document == []
 
 
 def test_problems_are_listed_in_rule_order() -> None:
@@ -801,7 +804,7 @@ def test_problems_are_listed_in_rule_order() -> None:
         ("[2].trigger", DROPPED_RULE),
         ("[4].actions[0].tag", DROPPED_ACTION),
     ]
-    assert [r["id"] for r in result.rules] == ["a", "d", "e"]
+    assert [r["id"] for r in result.document] == ["a", "d", "e"]
 
 
 # The result.
@@ -830,8 +833,8 @@ def test_a_key_given_twice_is_a_warning_with_its_path_and_the_last_value_is_used
     assert result.problems[0].line() == (
         'warning: [1].match: Duplicate key "match": the last value is used.'
     )
-    assert result.rules[1]["match"] == "chargeback"
-    assert result.rules[1]["actions"] == [{"type": "add_tag", "tag": "billing"}]
+    assert result.document[1]["match"] == "chargeback"
+    assert result.document[1]["actions"] == [{"type": "add_tag", "tag": "billing"}]
     assert not result.dropped
 
 
@@ -840,7 +843,7 @@ def test_duplicate_warnings_keep_rule_order_among_the_other_problems() -> None:
     raw = raw.replace('"id": "b"', '"id": "b", "id": "c"', 1)
     result = validate_and_normalize(raw)
     assert [p.path for p in result.problems] == ["[0].bogus", "[1].id"]
-    assert result.rules[1]["id"] == "c"
+    assert result.document[1]["id"] == "c"
 
 
 def test_odd_keys_given_twice_are_named_as_other_paths_are() -> None:

@@ -58,11 +58,13 @@ def cmd_rules_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
             {"path": p.path, "severity": p.severity.value, "message": p.message}
             for p in result.problems
         ]
-        json.dump({"rules": result.rules, "problems": problems}, out, indent=2, ensure_ascii=False)
+        json.dump(
+            {"rules": result.document, "problems": problems}, out, indent=2, ensure_ascii=False
+        )
         out.write("\n")
     else:
         if not result.refused:
-            json.dump(result.rules, out, indent=2, ensure_ascii=False)
+            json.dump(result.document, out, indent=2, ensure_ascii=False)
             out.write("\n")
         for p in result.problems:
             err.write(p.line() + "\n")

@@ -38,7 +38,13 @@ from thothbot.core.models import (
     UrgencyKnown,
 )
 from thothbot.core.routing import drain_queue
-from thothbot.core.rules import Validation, unknown_urgency_labels, validate_and_normalize
+from thothbot.core.rules import (
+    Rule,
+    Validation,
+    load_rules,
+    unknown_urgency_labels,
+    validate_and_normalize,
+)
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.stats import DeskStats, desk_stats
 from thothbot.store import Closing, DiscordSetup, FiringRow, Opening, SlaClock, Store, Tx
@@ -75,7 +81,7 @@ class GuildConfig:
 
     guild_id: str
     revision: int
-    rules: list[dict[str, Any]]
+    rules: list[Rule]  # as saved, disabled ones included
     ruleset: RuleSet
     settings: GuildSettings  # with the members of the staff roles merged in
     document: dict[str, Any]  # the settings as saved, for export
@@ -136,7 +142,7 @@ class Desk:
         if cached is not None and cached.revision == tx.revision(guild_id):
             return cached
         row = tx.guild(guild_id)
-        rules = json.loads(row.rules)
+        rules = load_rules(row.rules)
         document = json.loads(row.settings)
         settings = GuildSettings.model_validate(document)
         setup = tx.discord_setup(guild_id)

@@ -26,6 +26,7 @@ from thothbot.core.answers import SavedAnswer
 from thothbot.core.masking import map_secrets, reference, secret_fields
 from thothbot.core.models import Firing, SlaTarget, Status, Ticket
 from thothbot.core.routing import QueuedTicket, RoutingState
+from thothbot.core.rules import Rule, rules_json
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +197,11 @@ class Tx:
         row = self._one("SELECT revision FROM guilds WHERE guild_id = ?", (guild_id,))
         return row[0] if row is not None else self.guild(guild_id).revision
 
-    def save_rules(self, guild_id: str, rules: list[dict[str, Any]]) -> None:
+    def save_rules(self, guild_id: str, rules: Sequence[Rule]) -> None:
         self._known_guild(guild_id)
         self._conn.execute(
             "UPDATE guilds SET rules = ?, revision = revision + 1 WHERE guild_id = ?",
-            (json.dumps(rules, ensure_ascii=False), guild_id),
+            (json.dumps(rules_json(rules), ensure_ascii=False), guild_id),
         )
 
     def save_settings(self, guild_id: str, document: Mapping[str, Any]) -> None:

@@ -25,7 +25,7 @@ from thothbot.bot.items import JsonModal, rating_buttons
 from thothbot.core.answers import check_text, parse_triggers
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, ThothError
 from thothbot.core.models import Ticket
-from thothbot.core.rules import MAX_INPUT_BYTES
+from thothbot.core.rules import MAX_INPUT_BYTES, rules_json
 from thothbot.service import CloseSteps, GuildConfig
 
 if TYPE_CHECKING:
@@ -321,7 +321,7 @@ class Flows:
 
     async def export_text(self, guild_id: str, kind: str) -> str:
         if kind == "rules":
-            document: Any = (await self.desk.config(guild_id)).rules
+            document: Any = rules_json((await self.desk.config(guild_id)).rules)
         else:  # secrets masked; pasted back unchanged, they keep the stored ones
             document = await self.desk.settings_export(guild_id)
         return json.dumps(document, indent=2, ensure_ascii=False)

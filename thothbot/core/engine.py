@@ -9,10 +9,9 @@ and the cascade is at most ``MAX_DEPTH`` levels deep, so no rule set can loop.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from thothbot.core import tickets
 from thothbot.core.models import (
@@ -37,48 +36,19 @@ from thothbot.core.models import (
     UrgencyKnown,
 )
 from thothbot.core.routing import QueuedTicket, RoutingState
+from thothbot.core.rules import Action, Rule
 from thothbot.core.settings import GuildSettings
 
 MAX_DEPTH = 3
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
-    type: ActionType
-    tag: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """A normalized, enabled rule, ready to evaluate."""
-
-    id: str
-    name: str | None
-    trigger: Trigger
-    match: str | None
-    match_folded: str  # empty unless the trigger is message_contains
-    type_id: str | None
-    actions: tuple[Action, ...]
-    urgency: frozenset[str] | None = None  # None: any urgency, known or not
-
-    @property
-    def label(self) -> str:
-        return self.name or self.id
-
-    def applies_to(self, ticket: Ticket) -> bool:
-        if self.type_id is not None and self.type_id != ticket.type_id:
-            return False
-        # A ticket whose urgency is not known yet matches no rule with an urgency condition.
-        return self.urgency is None or ticket.urgency in self.urgency
-
-
 class RuleSet:
-    """A server's normalized rules, compiled once and indexed by trigger."""
+    """A server's enabled rules, indexed by trigger once."""
 
     __slots__ = ("_by_trigger", "_needs_routing", "rules", "uses_round_robin")
 
-    def __init__(self, normalized: Sequence[Mapping[str, Any]]) -> None:
-        self.rules = tuple(_compile(r) for r in normalized if r.get("enabled", True))
+    def __init__(self, normalized: Iterable[Rule]) -> None:
+        self.rules = tuple(r for r in normalized if r.enabled)
         self._by_trigger: dict[Trigger, tuple[Rule, ...]] = {
             trigger: tuple(r for r in self.rules if r.trigger is trigger) for trigger in Trigger
         }
@@ -110,21 +80,6 @@ class RuleSet:
             for rule in self._by_trigger[Trigger.MESSAGE_CONTAINS]
             if rule.match_folded in folded and rule.applies_to(ticket)
         ]
-
-
-def _compile(raw: Mapping[str, Any]) -> Rule:
-    match = raw.get("match")
-    urgency = raw.get("urgency")
-    return Rule(
-        id=raw["id"],
-        name=raw.get("name"),
-        trigger=Trigger(raw["trigger"]),
-        match=match,
-        match_folded=match.casefold() if match is not None else "",
-        type_id=raw.get("ticketTypeId"),
-        actions=tuple(Action(ActionType(a["type"]), a.get("tag")) for a in raw["actions"]),
-        urgency=frozenset(urgency) if urgency is not None else None,
-    )
 
 
 @dataclass(slots=True)

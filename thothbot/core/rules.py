@@ -3,6 +3,9 @@
 The admin pastes a JSON array of rules. ``validate_and_normalize`` refuses what cannot be read
 as one, drops the rules and actions that are invalid, and reports every problem with a path
 (``[3].match``) and a sentence the admin can act on. Its output normalizes to itself.
+
+What it keeps are ``Rule`` values, the engine's own: from here on rules travel typed, and JSON
+is only their form at the edges (the stored text, exports, ``thothbot rules validate``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,13 @@ from enum import Enum, StrEnum
 from typing import Any, NoReturn
 
 from thothbot.core import jsonkeys
-from thothbot.core.models import DEFAULT_URGENCY_LABELS, MAX_TAG_LENGTH, ActionType, Trigger
+from thothbot.core.models import (
+    DEFAULT_URGENCY_LABELS,
+    MAX_TAG_LENGTH,
+    ActionType,
+    Ticket,
+    Trigger,
+)
 
 MAX_RULES = 25
 MAX_INPUT_BYTES = 256 * 1024
@@ -34,6 +43,88 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _BOM = "\ufeff"
 _JSON_SPACE = " \t\r\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One normalized action of a rule; ``tag`` is set exactly for ``add_tag``."""
+
+    type: ActionType
+    tag: str | None = None
+
+    def to_json(self) -> dict[str, str]:
+        return {"type": self.type.value} | ({"tag": self.tag} if self.tag is not None else {})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A normalized rule: what the validator keeps, the store saves and the engine runs."""
+
+    id: str
+    trigger: Trigger
+    actions: tuple[Action, ...]
+    enabled: bool = True
+    name: str | None = None
+    match: str | None = None  # set exactly for message_contains
+    type_id: str | None = None
+    urgency: tuple[str, ...] | None = None  # None: any urgency, known or not
+    # What messages are searched for (casefolded once, not per message); empty unless ``match``.
+    match_folded: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        folded = self.match.casefold() if self.match is not None else ""
+        object.__setattr__(self, "match_folded", folded)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+    def applies_to(self, ticket: Ticket) -> bool:
+        if self.type_id is not None and self.type_id != ticket.type_id:
+            return False
+        # A ticket whose urgency is not known yet matches no rule with an urgency condition.
+        return self.urgency is None or ticket.urgency in self.urgency
+
+    def to_json(self) -> dict[str, Any]:
+        """The rule in its normalized JSON form, keys in the order rules are exported."""
+        document: dict[str, Any] = {"id": self.id, "enabled": self.enabled}
+        if self.name is not None:
+            document["name"] = self.name
+        document["trigger"] = self.trigger.value
+        if self.match is not None:
+            document["match"] = self.match
+        if self.type_id is not None:
+            document["ticketTypeId"] = self.type_id
+        if self.urgency is not None:
+            document["urgency"] = list(self.urgency)
+        document["actions"] = [action.to_json() for action in self.actions]
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> Rule:
+        """A rule from its normalized JSON (as saved): trusted, not checked again. A rule saved
+        before ``enabled`` was always written is enabled."""
+        urgency = document.get("urgency")
+        return cls(
+            id=document["id"],
+            trigger=Trigger(document["trigger"]),
+            actions=tuple(Action(ActionType(a["type"]), a.get("tag")) for a in document["actions"]),
+            enabled=document.get("enabled", True),
+            name=document.get("name"),
+            match=document.get("match"),
+            type_id=document.get("ticketTypeId"),
+            urgency=tuple(urgency) if urgency is not None else None,
+        )
+
+
+def rules_json(rules: Iterable[Rule]) -> list[dict[str, Any]]:
+    """Rules as the JSON array they are stored, exported and printed as."""
+    return [rule.to_json() for rule in rules]
+
+
+def load_rules(text: str) -> list[Rule]:
+    """Saved rules (the JSON text ``rules_json`` made) as values."""
+    return [Rule.from_json(document) for document in json.loads(text)]
 
 
 class Severity(StrEnum):
@@ -61,10 +152,15 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class Validation:
-    """The normalized, JSON-ready rules and every problem found on the way, in rule order."""
+    """The normalized rules and every problem found on the way, in rule order."""
 
-    rules: list[dict[str, Any]]
+    rules: list[Rule]
     problems: list[Problem]
+
+    @property
+    def document(self) -> list[dict[str, Any]]:
+        """The rules as the normalized JSON array (``thothbot rules validate`` prints it)."""
+        return rules_json(self.rules)
 
     @property
     def refused(self) -> bool:
@@ -606,7 +702,7 @@ class _Batch:
     """The rules kept so far and the problems found, element by element."""
 
     source: list[Any]
-    rules: list[dict[str, Any]] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     kept_ids: set[str] = field(default_factory=set)
     input_ids: frozenset[str] | None = None  # found on the first id assignment
@@ -631,7 +727,7 @@ class _Batch:
         if "id" not in rule:
             rule = {"id": self._assign_id(index, element), **rule}
         self.kept_ids.add(rule["id"])
-        self.rules.append(rule)
+        self.rules.append(Rule.from_json(rule))
 
     def _assign_id(self, index: int, element: dict[str, Any]) -> str:
         """A deterministic ``rule-xxxxxxxx`` id used by no kept rule and absent from the input."""
@@ -672,22 +768,20 @@ def _canonical(element: object) -> str:
         return ""
 
 
-def unknown_urgency_labels(
-    rules: Sequence[Mapping[str, Any]], labels: Sequence[str]
-) -> list[tuple[str, str]]:
+def unknown_urgency_labels(rules: Sequence[Rule], labels: Sequence[str]) -> list[tuple[str, str]]:
     """Saved rules whose ``urgency`` names a label the classifier no longer has, as warnings.
 
     Such a rule is kept (the labels may come back) but cannot match until it is edited.
     """
     warnings = []
     for index, rule in enumerate(rules):
-        missing = [label for label in rule.get("urgency", ()) if label not in labels]
+        missing = [label for label in rule.urgency or () if label not in labels]
         if missing:
             names = ", ".join(json.dumps(label) for label in missing)
             warnings.append(
                 (
-                    f"classifier.labels (rule {rule['id']})",
-                    f"rule [{index}] {json.dumps(rule['id'])} uses urgency {names}, which is no"
+                    f"classifier.labels (rule {rule.id})",
+                    f"rule [{index}] {json.dumps(rule.id)} uses urgency {names}, which is no"
                     " longer a label, so it will not match those tickets until it is edited.",
                 )
             )

@@ -74,7 +74,7 @@ async def paste(live: Live, text: str) -> Interaction:
 async def test_the_rules_editor_opens_prefilled_and_saves_an_edit(live: Live) -> None:
     editor = await open_editor(live)
     current = json.loads(modal_inputs(editor)["document"])
-    assert current == validate_and_normalize(RULES.read_bytes()).rules
+    assert current == validate_and_normalize(RULES.read_bytes()).document
     assert current == json.loads(await export(live))
 
     edited = [rule for rule in current if rule["id"] != "chargeback-watch"]

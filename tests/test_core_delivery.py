@@ -32,6 +32,7 @@ from thothbot.core.delivery import (
     target_label,
     webhook_event,
 )
+from thothbot.core.destinations import DiscordWebhook, HttpEndpoint, Ops
 from thothbot.core.embeds import (
     DESCRIPTION,
     FIELD_NAME,
@@ -274,21 +275,21 @@ def test_ops_comes_first_then_each_matching_destination_in_order() -> None:
     )
     found = destinations(settings, Facts("critical", None, "discord", None))
     assert found == [
-        {"kind": "ops"},
-        {"kind": "http", "url": f"{ENDPOINT}/critical", "secret": SECRET},
-        {"kind": "discord_webhook", "url": f"{HOOK}/all"},
+        Ops(),
+        HttpEndpoint(f"{ENDPOINT}/critical", SECRET),
+        DiscordWebhook(f"{HOOK}/all"),
     ]
     assert destinations(settings, Facts("low", "enterprise", None, None)) == [
-        {"kind": "ops"},
-        {"kind": "discord_webhook", "url": f"{HOOK}/all"},
-        {"kind": "discord_webhook", "url": f"{HOOK}/enterprise"},
+        Ops(),
+        DiscordWebhook(f"{HOOK}/all"),
+        DiscordWebhook(f"{HOOK}/enterprise"),
     ]
 
 
 def test_ops_webhook_replaces_the_bots_ops_channel() -> None:
     found = destinations(guild(ops_webhook=HOOK), Facts(None, None, None, None))
-    assert found == [{"kind": "discord_webhook", "url": HOOK}]
-    assert destinations(GuildSettings(), Facts(None, None, None, None)) == [{"kind": "ops"}]
+    assert found == [DiscordWebhook(HOOK)]
+    assert destinations(GuildSettings(), Facts(None, None, None, None)) == [Ops()]
 
 
 # -- resolve -----------------------------------------------------------------------------------
@@ -783,14 +784,15 @@ def test_a_marked_post_still_fits_discords_limits() -> None:
 
 def test_a_disabled_destination_is_named_by_its_host_never_its_token() -> None:
     hook_url = "https://discord.com/api/webhooks/123/s3cret-token"
-    assert target_label({"kind": "discord_webhook", "url": hook_url}) == (
-        "the Discord webhook at discord.com"
-    )
-    assert target_label({"kind": "http", "url": "https://user:pw@hooks.example:8443/x"}) == (
+    assert target_label(DiscordWebhook(hook_url)) == ("the Discord webhook at discord.com")
+    assert target_label(HttpEndpoint("https://user:pw@hooks.example:8443/x", SECRET)) == (
         "the http destination at hooks.example:8443"
     )
-    hook = {"kind": "discord_webhook", "url": hook_url}
-    assert target(hook) != target({**hook, "url": hook_url + "x"})
+    hook = DiscordWebhook(hook_url)
+    assert target(hook) != target(DiscordWebhook(hook_url + "x"))
     assert "s3cret" not in target(hook)
     # One fingerprint: the one the destination's outbox rows carry.
-    assert target(hook) == reference(hook)["ref"]
+    assert target(hook) == reference({"kind": "discord_webhook", "url": hook_url})["ref"]
+    assert hook.reference.to_json() == json.dumps(
+        reference({"kind": "discord_webhook", "url": hook_url}), sort_keys=True
+    )

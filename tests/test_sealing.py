@@ -31,6 +31,13 @@ from tests.support import thothbot
 from thothbot import keys, sealing
 from thothbot.config import Config
 from thothbot.core.delivery import find_destination
+from thothbot.core.destinations import (
+    DestinationKind,
+    DiscordWebhook,
+    HttpEndpoint,
+    Ops,
+    OutboxRef,
+)
 from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.core.masking import keep_masked, mask, masked_document, reference
 from thothbot.core.settings import GuildSettings
@@ -320,11 +327,12 @@ async def test_an_old_database_is_sealed_on_upgrade_and_its_file_keeps_no_clear_
     assert config.settings.destinations[0].secret == found["destination_secret"]
     assert config.revision == 3
     with sqlite3.connect(path) as conn:
-        rows = [json.loads(r[0]) for r in conn.execute("SELECT destination FROM deliveries")]
+        rows = [r[0] for r in conn.execute("SELECT destination FROM deliveries")]
         flags = conn.execute("SELECT name FROM sealing ORDER BY name").fetchall()
-    assert [find_destination(config.settings, r) for r in rows] == [
-        {"kind": "discord_webhook", "url": config.settings.ops_webhook},
-        {"kind": "http", "url": found["endpoint"], "secret": found["destination_secret"]},
+    assert config.settings.ops_webhook is not None
+    assert [find_destination(config.settings, OutboxRef.from_json(r)) for r in rows] == [
+        DiscordWebhook(config.settings.ops_webhook),
+        HttpEndpoint(found["endpoint"], found["destination_secret"]),
     ]
     assert flags == [("check",)]
 
@@ -564,9 +572,11 @@ def test_an_outbox_reference_names_the_destination_without_its_url_or_secret() -
 
     assert set(ref) == {"kind", "ref"}
     assert SECRET not in json.dumps(ref)
-    assert find_destination(settings, ref) == http
-    assert find_destination(settings, {"kind": "ops"}) == {"kind": "ops"}
-    assert find_destination(settings, reference({"kind": "http", "url": "https://gone"})) is None
+    typed = HttpEndpoint(http["url"], SECRET)
+    assert typed.reference == OutboxRef(DestinationKind.HTTP, ref["ref"])
+    assert find_destination(settings, typed.reference) == typed
+    assert find_destination(settings, OutboxRef(DestinationKind.OPS)) == Ops()
+    assert find_destination(settings, HttpEndpoint("https://gone", SECRET).reference) is None
 
 
 async def test_a_removed_destination_fails_its_waiting_delivery_in_plain_words(

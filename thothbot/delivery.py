@@ -35,6 +35,17 @@ import aiohttp
 
 from thothbot.core import delivery
 from thothbot.core.delivery import OpsPost
+from thothbot.core.destinations import (
+    BUILT_IN,
+    Addressed,
+    Destination,
+    DestinationKind,
+    DiscordWebhook,
+    HttpEndpoint,
+    Ops,
+    OpsNotice,
+    OutboxRef,
+)
 from thothbot.core.errors import TicketNotFound
 from thothbot.core.models import Ticket
 from thothbot.keys import signature
@@ -53,8 +64,8 @@ MAX_LANES = 8  # destinations delivered to at once
 OUTCOMES = ("sent", "summarized", "retried", "failed")
 BODY_CAP = 64 * 1024  # bytes of an answer read; the rest is dropped with the connection
 LOOK_BACK = timedelta(minutes=2)  # before a maybe-accepted try, where its post is looked for
-NOTICE = "ops_notice"  # an outbox row telling the server's admins something in #ops
-OPS = json.dumps({"kind": delivery.OPS})  # an outbox row for the bot's #ops channel
+NOTICE = OutboxRef(DestinationKind.OPS_NOTICE).to_json()  # an outbox row for the admins
+OPS = OutboxRef(DestinationKind.OPS).to_json()  # an outbox row for the bot's #ops channel
 
 
 class Later(Exception):
@@ -188,8 +199,7 @@ class Deliveries:
         except TicketNotFound:
             await self._failed(row, "the ticket no longer exists", permanent=True)
             return None
-        kind = destination["kind"]
-        if kind in ("http", "discord_webhook"):
+        if isinstance(destination, Addressed):
             key = delivery.target(destination)
             disabled = await self.store.run(lambda tx: tx.disabled_destinations(row.guild_id))
             if key in disabled:
@@ -198,22 +208,25 @@ class Deliveries:
                 instead = await self._is_ops_webhook(row.guild_id, destination)
                 await self._failed(row, why, permanent=True, to_ops=instead)
                 return None
-        row = await self._fixed(row, kind, ticket)
+        row = await self._fixed(row, destination, ticket)
         try:
-            if kind == "discord_webhook":
-                await self._to_webhook(row, destination, ticket)
-                return None
-            if kind == NOTICE:
-                message_id = await self._notice(row)
-            elif kind == "ops":
-                message_id = await self._to_ops(row, ticket)
-            else:
-                message_id = await self._to_endpoint(row, destination)
+            match destination:
+                case DiscordWebhook():
+                    await self._to_webhook(row, destination, ticket)
+                    return None
+                case OpsNotice():
+                    message_id = await self._notice(row)
+                case Ops():
+                    message_id = await self._to_ops(row, ticket)
+                case HttpEndpoint():
+                    message_id = await self._to_endpoint(row, destination)
         except Later as later:
             return await self._failed(row, str(later), after=later.after)
         except Refused as refused:
             await self._failed(row, str(refused), permanent=True)
         except Gone as gone:
+            # Only a destination reached at its URL answers Gone (the bot raises Later).
+            assert isinstance(destination, Addressed)
             await self._gone(row, destination, str(gone))
         except aiohttp.ClientConnectorError as error:
             if isinstance(error.os_error, OutboundRefused):
@@ -231,32 +244,33 @@ class Deliveries:
                 await self._sent([row.id], message_id)
         return None
 
-    async def _destination(self, row: DeliveryRow) -> dict[str, Any] | None:
+    async def _destination(self, row: DeliveryRow) -> Destination | None:
         """Where a delivery goes, its URL and secret looked up (unsealed) in the server's
         settings now: the outbox row only names the destination."""
-        ref = json.loads(row.destination)
-        if ref.get("kind") in (delivery.OPS, NOTICE):
-            return dict(ref)
+        ref = OutboxRef.from_json(row.destination)
+        if ref.ref is None:  # the bot's own: nothing to look up
+            return BUILT_IN.get(ref.kind)
         config = await self.desk.config(row.guild_id)
         return delivery.find_destination(config.settings, ref)
 
-    async def _fixed(self, row: DeliveryRow, kind: str, ticket: Ticket) -> DeliveryRow:
+    async def _fixed(
+        self, row: DeliveryRow, destination: Destination, ticket: Ticket
+    ) -> DeliveryRow:
         """The row with its webhook-id (and an http destination's body) fixed for every try."""
         if row.event_id is not None:
             return row
         event_id = delivery.new_event_id(self.clock(), secrets.token_bytes(10))
         body = None
-        if kind == "http":
+        if isinstance(destination, HttpEndpoint):
             body = json.dumps(delivery.webhook_event(ticket, row.reason, self.clock()))
         await self.store.run(lambda tx: tx.fix_event(row.id, event_id, body))
         return dataclasses.replace(row, event_id=event_id, body=body)
 
-    async def _is_ops_webhook(self, guild_id: str, destination: dict[str, Any]) -> bool:
+    async def _is_ops_webhook(self, guild_id: str, destination: Addressed) -> bool:
         """Whether this destination is the server's ``ops_webhook`` (whose escalations go
         through the bot's #ops channel instead while it is disabled)."""
         hook = (await self.desk.config(guild_id)).settings.ops_webhook
-        ops_webhook = {"kind": "discord_webhook", "url": hook}
-        return hook is not None and delivery.target(ops_webhook) == delivery.target(destination)
+        return hook is not None and DiscordWebhook(hook).reference == destination.reference
 
     async def _mark(self, ids: Sequence[int], marker: str | None) -> None:
         """Commit that a post carrying ``marker`` is being tried for ``ids``, before trying it
@@ -317,7 +331,7 @@ class Deliveries:
         await self.ops.notice(row.guild_id, row.reason, nonce=nonce(row.id))
         return "notice"
 
-    async def _to_endpoint(self, row: DeliveryRow, destination: dict[str, Any]) -> str:
+    async def _to_endpoint(self, row: DeliveryRow, destination: HttpEndpoint) -> str:
         """A generic HTTP endpoint, signed as Standard Webhooks: the same body and webhook-id
         on every try (a fresh timestamp and signature each), so the receiver can drop repeats."""
         assert row.event_id is not None
@@ -328,16 +342,16 @@ class Deliveries:
             "content-type": "application/json",
             "webhook-id": row.event_id,
             "webhook-timestamp": timestamp,
-            "webhook-signature": signature(destination["secret"], row.event_id, timestamp, body),
+            "webhook-signature": signature(destination.secret, row.event_id, timestamp, body),
         }
-        await self._http(destination["url"], body, headers)
+        await self._http(destination.url, body, headers)
         return row.event_id
 
     async def _to_webhook(
-        self, row: DeliveryRow, destination: dict[str, Any], ticket: Ticket
+        self, row: DeliveryRow, destination: DiscordWebhook, ticket: Ticket
     ) -> None:
         """A Discord channel webhook: within its rate limit one post each, else a summary."""
-        url = destination["url"]
+        url = destination.url
         why = self.guard.discord_webhook_problem(url)
         if why is not None:
             raise Refused(f"the webhook address {why}")
@@ -365,7 +379,7 @@ class Deliveries:
             message_id = await self._webhook(url, post.body())
             await self._sent([row.id], message_id)
             return
-        first = await self._fixed(waiting[0], "discord_webhook", ticket)
+        first = await self._fixed(waiting[0], destination, ticket)
         assert first.event_id is not None
         tickets = [await self.desk.ticket(w.ticket_id) for w in waiting]
         embed = delivery.summary(tickets, first.event_id)
@@ -511,7 +525,7 @@ class Deliveries:
             self.wake()
         return retry_at
 
-    async def _gone(self, row: DeliveryRow, destination: dict[str, Any], error: str) -> None:
+    async def _gone(self, row: DeliveryRow, destination: Addressed, error: str) -> None:
         """A destination said it is gone: this delivery stops, the destination is disabled
         until the server's settings are saved again, and the admins are told in #ops."""
         label = delivery.target_label(destination)
@@ -522,7 +536,6 @@ class Deliveries:
             " Fix or remove it in the settings; saving the settings again turns it back on."
             + (" Until then they are posted here." if instead else "")
         )
-        notice = json.dumps({"kind": NOTICE}, sort_keys=True)
         log.warning("guild %s: %s disabled after delivery %s: %s",
                     row.guild_id, label, row.id, error)  # fmt: skip
 
@@ -530,7 +543,7 @@ class Deliveries:
             tx.delivery_failed(row.id, error, None)
             tx.attempting([row.id], None, None)
             tx.disable_destination(row.guild_id, delivery.target(destination), label, at, error)
-            tx.insert_deliveries([(row.guild_id, row.ticket_id, notice, text, at)])
+            tx.insert_deliveries([(row.guild_id, row.ticket_id, NOTICE, text, at)])
             if instead:  # the escalation still reaches #ops, through the bot
                 tx.insert_deliveries([(row.guild_id, row.ticket_id, OPS, row.reason, at)])
 

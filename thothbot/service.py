@@ -18,7 +18,7 @@ from thothbot.core import delivery, tickets
 from thothbot.core.answers import SavedAnswer, answer_for
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
-from thothbot.core.masking import masked_document, reference
+from thothbot.core.masking import masked_document
 from thothbot.core.models import (
     AnswerReplied,
     Assigned,
@@ -671,10 +671,9 @@ class Desk:
             # The row names its destination (never its URL or secret, which stay sealed in
             # the settings); the worker looks them up when it sends.
             rows.extend(
-                (ticket.guild_id, ticket.id, json.dumps(reference(d), sort_keys=True), reason,
-                 effect.at)
+                (ticket.guild_id, ticket.id, d.reference.to_json(), reason, effect.at)
                 for d in delivery.destinations(config.settings, known)
-            )  # fmt: skip
+            )
         if rows:
             tx.insert_deliveries(rows)
             result.deliveries = True

@@ -13,14 +13,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from thothbot.core.destinations import (
+    BUILT_IN,
+    Addressed,
+    Destination,
+    DiscordWebhook,
+    HttpEndpoint,
+    Ops,
+    OutboxRef,
+)
 from thothbot.core.embeds import EmbedSpec, cut, fit, flatten_value
-from thothbot.core.masking import reference
 from thothbot.core.models import Ticket
 from thothbot.core.redact import redact
-from thothbot.core.settings import Destination, GuildSettings
+from thothbot.core.settings import Destination as Configured
+from thothbot.core.settings import GuildSettings
 from thothbot.core.text import neutralize
 
-OPS = "ops"
 WINDOW = timedelta(minutes=1)
 WEBHOOK_LIMIT = 30  # Discord channel webhooks: about 30 messages a minute
 SUMMARY_LINES = 20
@@ -48,7 +56,7 @@ def facts(ticket: Ticket, payload: Mapping[str, Any]) -> Facts:
     )
 
 
-def matches(destination: Destination, known: Facts) -> bool:
+def matches(destination: Configured, known: Facts) -> bool:
     when = destination.when
     for wanted, value in (
         (when.urgency, known.urgency),
@@ -61,20 +69,33 @@ def matches(destination: Destination, known: Facts) -> bool:
     return True
 
 
-def destinations(settings: GuildSettings, known: Facts) -> list[dict[str, Any]]:
+def destinations(settings: GuildSettings, known: Facts) -> list[Destination]:
     """Every place one escalation goes: the ops channel (through the bot, or the server's
     ``ops_webhook``), then each matching fan-out destination. Stored with the delivery, so a
     settings change later does not redirect what is already on its way."""
-    ops: dict[str, Any] = {"kind": OPS}
-    if settings.ops_webhook is not None:
-        ops = {"kind": "discord_webhook", "url": settings.ops_webhook}
-    found = [ops]
-    for d in settings.destinations:
+    found: list[Destination] = [_ops(settings)]
+    for configured in settings.destinations:
         # One webhook listed twice (or as ops_webhook too) gets one post, and one rate limit.
-        target = d.model_dump(mode="json", exclude={"when"}, exclude_none=True)
-        if matches(d, known) and target not in found:
-            found.append(target)
+        destination = _addressed(configured)
+        if matches(configured, known) and destination not in found:
+            found.append(destination)
     return found
+
+
+def _ops(settings: GuildSettings) -> Ops | DiscordWebhook:
+    """Where the server's #ops posts go: its ``ops_webhook`` if set, else the bot."""
+    return Ops() if settings.ops_webhook is None else DiscordWebhook(settings.ops_webhook)
+
+
+def _addressed(configured: Configured) -> Addressed:
+    # The settings spell the kind as a Literal string (which mypy checks): pydantic would
+    # name an enum's members, not their values, when it refuses a kind.
+    match configured.kind:
+        case "discord_webhook":
+            return DiscordWebhook(configured.url)
+        case "http":
+            assert configured.secret is not None  # the settings refuse an http one without
+            return HttpEndpoint(configured.url, configured.secret)
 
 
 def resolve(template: str, event: Mapping[str, Any]) -> str:
@@ -219,17 +240,17 @@ def new_event_id(at: datetime, entropy: bytes) -> str:
     return "msg_" + "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in reversed(range(26)))
 
 
-def target(destination: Mapping[str, Any]) -> str:
+def target(destination: Addressed) -> str:
     """A destination's identity for disabling it: the fingerprint its outbox rows carry
-    (``masking.reference``), so no URL or token is kept and one hash names it everywhere."""
-    return reference(destination).get("ref", "")
+    (``OutboxRef.ref``), so no URL or token is kept and one hash names it everywhere."""
+    return destination.reference.ref or ""
 
 
-def target_label(destination: Mapping[str, Any]) -> str:
+def target_label(destination: Addressed) -> str:
     """How admins are told which destination it is, without its token or path."""
-    match = re.match(r"https?://([^/?#]+)", str(destination.get("url", "")))
+    match = re.match(r"https?://([^/?#]+)", destination.url)
     host = match.group(1).rpartition("@")[2] if match else "?"
-    kind = "Discord webhook" if destination.get("kind") == "discord_webhook" else "http destination"
+    kind = "Discord webhook" if isinstance(destination, DiscordWebhook) else "http destination"
     return f"the {kind} at {host}"
 
 
@@ -267,16 +288,14 @@ def summary(tickets: Sequence[Ticket], marker: str | None = None) -> EmbedSpec:
                description="\n".join(lines), footer=footer(marker))  # fmt: skip
 
 
-def find_destination(settings: GuildSettings, ref: Mapping[str, Any]) -> dict[str, Any] | None:
+def find_destination(settings: GuildSettings, ref: OutboxRef) -> Destination | None:
     """The destination (URL and secret included) an outbox row's reference names, as the
     settings hold it now; None when the settings no longer have it."""
-    if ref.get("kind") == OPS:
-        return {"kind": OPS}
-    found: list[dict[str, Any]] = []
+    built_in = BUILT_IN.get(ref.kind)
+    if built_in is not None:
+        return built_in
+    found: list[Destination] = []
     if settings.ops_webhook is not None:
-        found.append({"kind": "discord_webhook", "url": settings.ops_webhook})
-    found += [
-        d.model_dump(mode="json", exclude={"when"}, exclude_none=True)
-        for d in settings.destinations
-    ]
-    return next((d for d in found if reference(d) == dict(ref)), None)
+        found.append(DiscordWebhook(settings.ops_webhook))
+    found += [_addressed(configured) for configured in settings.destinations]
+    return next((d for d in found if d.reference == ref), None)

@@ -129,15 +129,19 @@ def _dotted(path: Path) -> str:
     return text
 
 
-def reference(destination: Mapping[str, Any]) -> dict[str, str]:
-    """What an outbox row keeps of its destination: the kind and a fingerprint of the URL,
-    never the URL or the secret; the worker looks both up in the settings when it sends.
+def fingerprint(kind: str, url: str) -> str:
+    """What an outbox row keeps of a destination's URL (see ``destinations.OutboxRef``).
 
     The fingerprint is unkeyed on purpose: it must outlive a change of master key while a
     delivery waits, and it reveals nothing of a URL whose token is random.
     """
+    return hashlib.sha256(f"{kind}\0{url}".encode()).hexdigest()[:16]
+
+
+def reference(destination: Mapping[str, Any]) -> dict[str, str]:
+    """The outbox reference of a destination in its JSON form: what rows written by older
+    versions (which copied the destination whole) are rewritten to."""
     kind = str(destination["kind"])
     if "url" not in destination:
         return {"kind": kind}
-    digest = hashlib.sha256(f"{kind}\0{destination['url']}".encode()).hexdigest()
-    return {"kind": kind, "ref": digest[:16]}
+    return {"kind": kind, "ref": fingerprint(kind, str(destination["url"]))}

@@ -244,7 +244,7 @@ async def test_staff_escalation_runs_ticket_escalated_rules(harness: Harness) ->
     with pytest.raises(InvalidTransition, match="already escalated"):
         await desk.escalate(ticket.id, "S1", at(2), "again")
     log = await desk.firings(G)
-    assert [(f.rule_id, f.ticket_number, f.outcomes[0]["applied"]) for f in log] == [
+    assert [(f.rule_id, f.ticket_number, f.outcomes[0].applied) for f in log] == [
         ("esc", ticket.number, True)
     ]
 

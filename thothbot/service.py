@@ -47,7 +47,7 @@ from thothbot.core.rules import (
 )
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.stats import DeskStats, desk_stats
-from thothbot.store import Closing, DiscordSetup, FiringRow, Opening, SlaClock, Store, Tx
+from thothbot.store import Closing, DiscordSetup, Opening, SlaClock, Store, Tx
 
 if TYPE_CHECKING:
     from thothbot.outbound import Guard  # aiohttp: only the processes that send need it
@@ -553,7 +553,7 @@ class Desk:
 
         return await self._run(unit)
 
-    async def firings(self, guild_id: str, limit: int = 20) -> list[FiringRow]:
+    async def firings(self, guild_id: str, limit: int = 20) -> list[Firing]:
         return await self.store.run(lambda tx: tx.recent_firings(guild_id, limit))
 
     # SLA

@@ -24,7 +24,15 @@ from pydantic import SecretStr
 from thothbot import sealing
 from thothbot.core.answers import SavedAnswer
 from thothbot.core.masking import map_secrets, reference, secret_fields
-from thothbot.core.models import Firing, SlaTarget, Status, Ticket
+from thothbot.core.models import (
+    ActionOutcome,
+    ActionType,
+    Firing,
+    SlaTarget,
+    Status,
+    Ticket,
+    Trigger,
+)
 from thothbot.core.routing import QueuedTicket, RoutingState
 from thothbot.core.rules import Rule, rules_json
 
@@ -57,17 +65,6 @@ class SlaClock:
     ticket_id: int
     target: SlaTarget
     deadline: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class FiringRow:
-    id: int
-    ticket_id: int
-    ticket_number: int
-    at: datetime
-    trigger: str
-    rule_id: str
-    outcomes: list[dict[str, Any]]
 
 
 _SELECT_TICKET = """
@@ -391,16 +388,27 @@ class Tx:
         )
         return cursor.rowcount
 
-    def recent_firings(self, guild_id: str, limit: int) -> list[FiringRow]:
+    def recent_firings(self, guild_id: str, limit: int) -> list[Firing]:
+        """The server's latest firings, newest first, with their tickets' numbers."""
         rows = self._all(
-            "SELECT f.id, f.ticket_id, t.number, f.at, f.trigger, f.rule_id, f.outcomes"
+            "SELECT f.ticket_id, t.number, f.at, f.trigger, f.rule_id, f.outcomes"
             " FROM rule_firings f JOIN tickets t ON t.id = f.ticket_id"
             " WHERE f.guild_id = ? ORDER BY f.id DESC LIMIT ?",
             (guild_id, limit),
         )
         return [
-            FiringRow(r[0], r[1], r[2], datetime.fromisoformat(r[3]), r[4], r[5], json.loads(r[6]))
-            for r in rows
+            Firing(
+                at=datetime.fromisoformat(at),
+                ticket_id=ticket_id,
+                trigger=Trigger(trigger),
+                rule_id=rule_id,
+                outcomes=tuple(
+                    ActionOutcome(ActionType(o["type"]), o["applied"], o["detail"], o.get("tag"))
+                    for o in json.loads(outcomes)
+                ),
+                ticket_number=number,
+            )
+            for ticket_id, number, at, trigger, rule_id, outcomes in rows
         ]
 
     # Routing

@@ -253,9 +253,11 @@ class Admin(commands.Cog):
     ) -> None:
         async with self.flows.guarded(interaction):
             require_admin(interaction)
-            rows = await self.bot.desk.firings(self.flows.guild_id(interaction), limit)
-            heading = "Latest firings, newest first:" if rows else "No rule has fired yet."
-            await self.flows.reply(interaction, render.problems(render.log_lines(rows), heading))
+            firings = await self.bot.desk.firings(self.flows.guild_id(interaction), limit)
+            heading = "Latest firings, newest first:" if firings else "No rule has fired yet."
+            await self.flows.reply(
+                interaction, render.problems(render.firing_lines(firings), heading)
+            )
 
     @answer.command(name="add", description="Save an answer the bot gives on trigger phrases")
     async def answer_add(

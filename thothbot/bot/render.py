@@ -13,7 +13,6 @@ from thothbot.core.models import Firing, SlaTarget, Ticket
 from thothbot.core.rules import Problem
 from thothbot.core.stats import DeskStats
 from thothbot.core.text import neutralize
-from thothbot.store import FiringRow
 
 COLOR_OPEN = 0x3B82F6
 COLOR_CLOSED = 0x6B7280
@@ -114,26 +113,20 @@ def rule_problems(found: Sequence[Problem]) -> list[str]:
 
 
 def firing_lines(firings: Sequence[Firing]) -> list[str]:
-    lines = []
-    for firing in firings:
-        outcomes = "; ".join(
-            f"{o.type.value}: {'applied' if o.applied else 'no-op'} ({o.detail})"
-            for o in firing.outcomes
-        )
-        lines.append(f"{firing.rule_id} ({firing.trigger.value}): {outcomes or 'no actions'}")
-    return lines
+    """What rules did, one line per firing: ``/automation test`` shows what they would do,
+    ``/automation log`` what they did, with when and on which ticket."""
+    return [_firing_line(firing) for firing in firings]
 
 
-def log_lines(rows: Sequence[FiringRow]) -> list[str]:
-    lines = []
-    for row in rows:
-        outcomes = "; ".join(
-            f"{o['type']}: {'applied' if o['applied'] else 'no-op (' + o['detail'] + ')'}"
-            for o in row.outcomes
-        )
-        when = f"{row.at:%Y-%m-%d %H:%M}"
-        lines.append(f"{when} #{row.ticket_number} {row.rule_id} ({row.trigger}): {outcomes}")
-    return lines
+def _firing_line(firing: Firing) -> str:
+    outcomes = "; ".join(
+        f"{o.type.value}: {'applied' if o.applied else 'no-op'} ({o.detail})"
+        for o in firing.outcomes
+    )
+    line = f"{firing.rule_id} ({firing.trigger.value}): {outcomes or 'no actions'}"
+    if firing.ticket_number is None:  # a dry run: no ticket, and now
+        return line
+    return f"{firing.at:%Y-%m-%d %H:%M} #{firing.ticket_number} {line}"
 
 
 def stats(numbers: DeskStats, days: int) -> discord.Embed:

@@ -217,3 +217,4 @@ class Firing:
     trigger: Trigger
     rule_id: str
     outcomes: tuple[ActionOutcome, ...]
+    ticket_number: int | None = None  # known once it is read back from the log

@@ -38,6 +38,8 @@ from thothbot.core.delivery import OpsPost
 from thothbot.core.destinations import (
     BUILT_IN,
     Addressed,
+    DeliveryOutcome,
+    DeliveryStatus,
     Destination,
     DestinationKind,
     DiscordWebhook,
@@ -61,7 +63,7 @@ MAX_ATTEMPTS = 20  # about four hours of tries
 NO_BOT_WAIT = timedelta(seconds=30)  # ops posts wait for a bot to run
 BOT_CONNECTING_WAIT = timedelta(seconds=1)  # or to finish connecting
 MAX_LANES = 8  # destinations delivered to at once
-OUTCOMES = ("sent", "summarized", "retried", "failed")
+OUTCOMES = tuple(DeliveryOutcome)
 BODY_CAP = 64 * 1024  # bytes of an answer read; the rest is dropped with the connection
 LOOK_BACK = timedelta(minutes=2)  # before a maybe-accepted try, where its post is looked for
 NOTICE = OutboxRef(DestinationKind.OPS_NOTICE).to_json()  # an outbox row for the admins
@@ -183,7 +185,7 @@ class Deliveries:
 
     async def pending(self) -> int:
         counts = await self.store.run(lambda tx: tx.delivery_counts())
-        return counts.get("pending", 0)
+        return counts.get(DeliveryStatus.PENDING, 0)
 
     # One delivery
 
@@ -482,12 +484,12 @@ class Deliveries:
 
         def unit(tx: Tx) -> None:
             tx.delivered([first], at, message_id)
-            tx.delivered(rest, at, message_id, "summarized")
+            tx.delivered(rest, at, message_id, DeliveryStatus.SUMMARIZED)
             tx.attempting(ids, None, None)
 
         await self.store.run(unit)
-        self.outcomes["sent"] += 1
-        self.outcomes["summarized"] += len(rest)
+        self.outcomes[DeliveryOutcome.SENT] += 1
+        self.outcomes[DeliveryOutcome.SUMMARIZED] += len(rest)
 
     async def _failed(
         self,
@@ -520,7 +522,7 @@ class Deliveries:
                 tx.insert_deliveries([(row.guild_id, row.ticket_id, OPS, row.reason, self.clock())])
 
         await self.store.run(unit)
-        self.outcomes["retried" if retry_at else "failed"] += 1
+        self.outcomes[DeliveryOutcome.RETRIED if retry_at else DeliveryOutcome.FAILED] += 1
         if to_ops:
             self.wake()
         return retry_at
@@ -548,7 +550,7 @@ class Deliveries:
                 tx.insert_deliveries([(row.guild_id, row.ticket_id, OPS, row.reason, at)])
 
         await self.store.run(unit)
-        self.outcomes["failed"] += 1
+        self.outcomes[DeliveryOutcome.FAILED] += 1
         self.wake()
 
 

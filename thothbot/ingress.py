@@ -40,8 +40,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from thothbot import keys
 from thothbot.config import Config
 from thothbot.core.classify import Channel, Classification, Source, TicketText, Tier
+from thothbot.core.destinations import DeliveryStatus
 from thothbot.core.errors import DomainError
-from thothbot.core.models import Effect
+from thothbot.core.models import Effect, TicketSource
 from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
@@ -307,7 +308,7 @@ class Metrics:
                 " pending (the delivery queue).",
                 [
                     (f'{{status="{status}"}}', stored.deliveries.get(status, 0))
-                    for status in ("failed", "pending", "sent", "summarized")
+                    for status in sorted(DeliveryStatus)
                 ],
                 "gauge",
             )
@@ -888,7 +889,7 @@ class Ingress:
                 subject,
                 row.received_at,
                 body=event.body,
-                source="api",
+                source=TicketSource.API,
                 ref=event.ticket_id,
                 urgency=urgency,
             )

@@ -35,6 +35,7 @@ from thothbot.core.models import (
     TicketEscalated,
     TicketOpened,
     TicketRated,
+    TicketSource,
     UrgencyKnown,
 )
 from thothbot.core.routing import drain_queue
@@ -219,7 +220,7 @@ class Desk:
         *,
         body: str = "",
         type_id: str | None = None,
-        source: str = "discord",
+        source: TicketSource = TicketSource.DISCORD,
         ref: str | None = None,
         channel_id: str | None = None,
         urgency: str | None = None,
@@ -251,7 +252,7 @@ class Desk:
             config = self._config(tx, guild_id)
             if urgency is not None:
                 _check_urgency(config, urgency)
-            if source == "discord":
+            if source == TicketSource.DISCORD:
                 tickets.check_open_limit(
                     tx.open_tickets_of(guild_id, customer_id), config.settings.max_open_tickets
                 )

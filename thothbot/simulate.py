@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from enum import StrEnum
 from typing import Annotated, Any, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -25,6 +26,7 @@ from thothbot.core.models import (
     RuleFired,
     SlaBreached,
     TagAdded,
+    TicketSource,
 )
 from thothbot.core.rules import Problem
 from thothbot.core.settings import parse_settings
@@ -32,6 +34,19 @@ from thothbot.service import Desk, RecordingSink
 from thothbot.store import MEMORY, Store
 
 GUILD = "simulation"
+
+
+class LineKind(StrEnum):
+    """What a line of the simulation's output says: an effect, or a scenario line refused."""
+
+    RULE_FIRED = "rule_fired"
+    TAG_ADDED = "tag_added"
+    ESCALATED = "escalated"
+    ASSIGNED = "assigned"
+    ASSIGNMENT_QUEUED = "assignment_queued"
+    SLA_BREACHED = "sla_breached"
+    ANSWER_REPLIED = "answer_replied"
+    REJECTED = "rejected"
 
 
 class ScenarioError(InvalidInput):
@@ -191,7 +206,7 @@ class Simulation:
                     raise DomainError(f"Ticket {line.ticket} was already opened.")
                 ticket = await desk.open_ticket(
                     GUILD, line.user, line.subject, line.at, body=line.body, type_id=line.type,
-                    source="simulate", ref=line.ticket, urgency=line.urgency,
+                    source=TicketSource.SIMULATE, ref=line.ticket, urgency=line.urgency,
                 )  # fmt: skip
                 self.ids[line.ticket] = ticket.id
                 self.names[ticket.id] = line.ticket
@@ -220,7 +235,7 @@ class Simulation:
 
     def _reject(self, number: int, line: ScenarioLine, message: str) -> None:
         at = line.at.astimezone(self.zone).isoformat()
-        rejected: dict[str, Any] = {"at": at, "kind": "rejected", "line": number}
+        rejected: dict[str, Any] = {"at": at, "kind": LineKind.REJECTED.value, "line": number}
         ticket = getattr(line, "ticket", None)
         if ticket is not None:
             rejected["ticket"] = ticket
@@ -231,22 +246,26 @@ def effect_line(effect: Effect, ticket: str, zone: tzinfo = UTC) -> dict[str, An
     """An effect as one JSON object: ``at``, ``kind``, ``ticket``, then what it says."""
     at = effect.at.astimezone(zone).isoformat()
     body: dict[str, Any]
+    kind: LineKind
     match effect:
         case RuleFired():
-            body = {"kind": "rule_fired", "rule": effect.rule_id, "trigger": effect.trigger.value}
+            kind, body = (
+                LineKind.RULE_FIRED,
+                {"rule": effect.rule_id, "trigger": effect.trigger.value},
+            )
         case TagAdded():
-            body = {"kind": "tag_added", "tag": effect.tag, "rule": effect.rule_id}
+            kind, body = LineKind.TAG_ADDED, {"tag": effect.tag, "rule": effect.rule_id}
         case Escalated():
-            body = {"kind": "escalated", "reason": effect.reason, "rule": effect.rule_id}
+            kind, body = LineKind.ESCALATED, {"reason": effect.reason, "rule": effect.rule_id}
         case Assigned():
-            body = {"kind": "assigned", "assignee": effect.assignee_id, "rule": effect.rule_id}
+            kind, body = LineKind.ASSIGNED, {"assignee": effect.assignee_id, "rule": effect.rule_id}
         case AssignmentQueued():
-            body = {"kind": "assignment_queued", "rule": effect.rule_id}
+            kind, body = LineKind.ASSIGNMENT_QUEUED, {"rule": effect.rule_id}
         case SlaBreached():
-            body = {"kind": "sla_breached", "target": effect.target.value}
+            kind, body = LineKind.SLA_BREACHED, {"target": effect.target.value}
         case AnswerReplied():
-            body = {"kind": "answer_replied", "answer": effect.answer_id}
-    return {"at": at, "kind": body.pop("kind"), "ticket": ticket} | body
+            kind, body = LineKind.ANSWER_REPLIED, {"answer": effect.answer_id}
+    return {"at": at, "kind": kind.value, "ticket": ticket} | body
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,18 +319,18 @@ class PrettyPrinter:
 def _describe(line: dict[str, Any]) -> str:
     rule = f" (rule {line['rule']})" if line.get("rule") else ""
     match line["kind"]:
-        case "rule_fired":
+        case LineKind.RULE_FIRED:
             return f"rule {line['rule']} fired on {line['trigger']}"
-        case "tag_added":
+        case LineKind.TAG_ADDED:
             return f'  tagged "{line["tag"]}"'
-        case "escalated":
+        case LineKind.ESCALATED:
             return f"  escalated: {line['reason']}" if rule else f"escalated: {line['reason']}"
-        case "assigned":
+        case LineKind.ASSIGNED:
             return f"  assigned to {line['assignee']}{rule}"
-        case "assignment_queued":
+        case LineKind.ASSIGNMENT_QUEUED:
             return "  queued for assignment: nobody is eligible right now"
-        case "sla_breached":
+        case LineKind.SLA_BREACHED:
             return f"SLA breached: {line['target'].replace('_', ' ')}"
-        case "rejected":
+        case LineKind.REJECTED:
             return f"line {line['line']} rejected: {line['message']}"
     return json.dumps(line)

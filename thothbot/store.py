@@ -23,6 +23,7 @@ from pydantic import SecretStr
 
 from thothbot import sealing
 from thothbot.core.answers import SavedAnswer
+from thothbot.core.destinations import DeliveryStatus
 from thothbot.core.masking import map_secrets, reference, secret_fields
 from thothbot.core.models import (
     ActionOutcome,
@@ -31,6 +32,7 @@ from thothbot.core.models import (
     SlaTarget,
     Status,
     Ticket,
+    TicketSource,
     Trigger,
 )
 from thothbot.core.routing import QueuedTicket, RoutingState
@@ -101,7 +103,7 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         first_staff_reply_at=_dt(row[15]),
         closed_at=_dt(row[16]),
         rating=row[17],
-        source=row[18],
+        source=TicketSource(row[18]),
         ref=row[19],
         channel_id=row[20],
         claimed_by=row[21],
@@ -1060,12 +1062,16 @@ class Tx:
         return [datetime.fromisoformat(row[0]) for row in rows]
 
     def delivered(
-        self, ids: Iterable[int], at: datetime, message_id: str | None, status: str = "sent"
+        self,
+        ids: Iterable[int],
+        at: datetime,
+        message_id: str | None,
+        status: DeliveryStatus = DeliveryStatus.SENT,
     ) -> None:
         self._many(
             "UPDATE deliveries SET status = ?, sent_at = ?, message_id = ?,"
             " attempts = attempts + 1, error = NULL WHERE id = ?",
-            [(status, ts(at), message_id, i) for i in ids],
+            [(status.value, ts(at), message_id, i) for i in ids],
         )
 
     def delivery_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
@@ -1151,7 +1157,7 @@ class Tx:
 
     def source_event(self, ticket: Ticket) -> tuple[str, dict[str, Any]] | None:
         """The event (name, payload) an API ticket was opened from."""
-        if ticket.source != "api" or ticket.ref is None:
+        if ticket.source != TicketSource.API or ticket.ref is None:
             return None
         key_id = ticket.customer_id.removeprefix("api:")
         row = self._one(

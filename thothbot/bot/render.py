@@ -9,7 +9,7 @@ import discord
 
 from thothbot.core.answers import SavedAnswer
 from thothbot.core.embeds import fit
-from thothbot.core.models import Firing, SlaTarget, Ticket
+from thothbot.core.models import Firing, SlaTarget, Ticket, TicketSource
 from thothbot.core.rules import Problem
 from thothbot.core.stats import DeskStats
 from thothbot.core.text import neutralize
@@ -62,7 +62,9 @@ def ticket_fields(ticket: Ticket, type_label: str | None) -> list[tuple[str, str
     return [
         (
             "Customer",
-            f"<@{ticket.customer_id}>" if ticket.source == "discord" else ticket.customer_id,
+            f"<@{ticket.customer_id}>"
+            if ticket.source == TicketSource.DISCORD
+            else ticket.customer_id,
         ),
         ("Type", type_label or ticket.type_id or "-"),
         ("Urgency", ticket.urgency or "not known yet"),

@@ -23,7 +23,7 @@ from thothbot.core.destinations import (
     OutboxRef,
 )
 from thothbot.core.embeds import EmbedSpec, cut, fit, flatten_value
-from thothbot.core.models import Ticket
+from thothbot.core.models import Ticket, TicketSource
 from thothbot.core.redact import redact
 from thothbot.core.settings import Destination as Configured
 from thothbot.core.settings import GuildSettings
@@ -153,7 +153,7 @@ def ops_post(
         ("Urgency", ticket.urgency or "not known yet"),
         ("Tags", ", ".join(ticket.tags) or "-"),
     ]
-    if ticket.source == "discord":
+    if ticket.source == TicketSource.DISCORD:
         fields[1:1] = [("Customer", f"<@{ticket.customer_id}>"), ("Type", type_label or "-")]
     template = settings.embed
     if template is not None and template.title:

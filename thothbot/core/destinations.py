@@ -4,7 +4,8 @@ keeps of it.
 The bot's #ops channel and a notice to the server's admins there are the bot's own; a Discord
 channel webhook and a signed http endpoint come from the settings (``ops_webhook`` and
 ``destinations``), and carry their URL and secret only while a delivery is being sent: the
-outbox row keeps an ``OutboxRef``, stored as the JSON ``{"kind": ..., "ref": ...}``.
+outbox row keeps an ``OutboxRef``, stored as the JSON ``{"kind": ..., "ref": ...}``, and a
+``DeliveryStatus``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,24 @@ class DestinationKind(StrEnum):
     OPS_NOTICE = "ops_notice"  # a notice for the server's admins in #ops, through the bot
     DISCORD_WEBHOOK = "discord_webhook"
     HTTP = "http"
+
+
+class DeliveryStatus(StrEnum):
+    """Where an outbox row stands (the deliveries table's ``status``)."""
+
+    PENDING = "pending"
+    SENT = "sent"
+    SUMMARIZED = "summarized"  # folded into a summary post: another row's post stands for it
+    FAILED = "failed"  # given up
+
+
+class DeliveryOutcome(StrEnum):
+    """What one try of a delivery came to, as the worker counts them."""
+
+    SENT = "sent"
+    SUMMARIZED = "summarized"
+    RETRIED = "retried"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,14 @@ class AuthorKind(StrEnum):
     BOT = "bot"
 
 
+class TicketSource(StrEnum):
+    """Where a ticket came from: its Discord channel, the HTTP ingress, or a simulation."""
+
+    DISCORD = "discord"
+    API = "api"
+    SIMULATE = "simulate"
+
+
 class SlaTarget(StrEnum):
     FIRST_RESPONSE = "first_response"
     RESOLUTION = "resolution"
@@ -74,7 +82,7 @@ class Ticket:
     first_staff_reply_at: datetime | None = None
     closed_at: datetime | None = None
     rating: int | None = None
-    source: str = "discord"
+    source: TicketSource = TicketSource.DISCORD
     ref: str | None = None
     channel_id: str | None = None
     claimed_by: str | None = None  # who took the escalation from #ops

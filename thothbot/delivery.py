@@ -125,7 +125,7 @@ class Deliveries:
         self.clock = clock
         self.timeout = timeout
         self._guard = guard
-        self.outcomes: Counter[str] = Counter(dict.fromkeys(OUTCOMES, 0))
+        self.outcomes: Counter[DeliveryOutcome] = Counter(dict.fromkeys(OUTCOMES, 0))
         self._wake = asyncio.Event()
         self._lanes = asyncio.Semaphore(MAX_LANES)
         self._session: aiohttp.ClientSession | None = None

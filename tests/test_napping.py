@@ -14,7 +14,8 @@ async def test_a_nap_ends_at_its_moment_or_when_woken() -> None:
     await asyncio.wait_for(nap(wake, T0 + timedelta(seconds=0.01), T0), 1)
     await asyncio.wait_for(nap(wake, T0 - timedelta(days=1), T0), 1)  # already due
     sleeper = asyncio.create_task(nap(wake, None, T0))
-    await asyncio.sleep(0.01)
+    # Began after the sleeper and ended: had the sleeper a moment, it would have ended too.
+    await asyncio.wait_for(nap(asyncio.Event(), T0 + timedelta(seconds=0.01), T0), 1)
     assert not sleeper.done()
     wake.set()
     await asyncio.wait_for(sleeper, 1)

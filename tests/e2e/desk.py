@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,9 @@ from thothbot.demo import World, build_world, configure, running_bot
 from thothbot.sandbox import Interaction, Sandbox
 
 JSON = dict[str, Any]
+
+# The names discord.py gives the tasks that run event listeners, slash commands and components.
+HANDLERS = ("discord.py: ", "CommandTree-invoker", "discord-ui-view-dispatch-")
 
 
 @dataclass
@@ -61,10 +65,23 @@ class Live:
         return await self.start(**options)
 
     async def settle(self) -> None:
-        """Let the gateway echo arrive and every effect render."""
-        assert self.bot is not None
-        await asyncio.sleep(0.02)
-        await self.bot.effects.settled()
+        """Wait until the bot has read every gateway event the sandbox sent it, the handlers
+        those events started have ended and every effect they published is shown. A positive
+        signal, so a check that something did not happen runs after it would have happened."""
+        bot = self.bot
+        assert bot is not None
+        while True:
+            session = self.sandbox.gateway.sessions[bot.ws.session_id or ""]
+            sent = session.seq
+            await self.sandbox.wait_for(functools.partial(read_up_to, bot, sent))
+            handlers = [t for t in asyncio.all_tasks() if t.get_name().startswith(HANDLERS)]
+            if handlers:
+                _, running = await asyncio.wait(handlers, timeout=5.0)
+                assert not running, f"the bot's handlers did not end: {running}"
+            await bot.effects.settled()
+            # Showing an effect sends events of its own (the echo of the bot's message).
+            if not handlers and session.seq == sent:
+                return
 
     # Acting as people
 
@@ -121,6 +138,12 @@ class Live:
 
     def texts(self, channel: str) -> list[str]:
         return [message_text(m) for m in self.messages(channel)]
+
+
+def read_up_to(bot: ThothBot, seq: int) -> bool:
+    """Whether the bot has read the gateway's events up to ``seq``."""
+    sequence = bot.ws.sequence if bot.ws is not None else None
+    return sequence is not None and sequence >= seq
 
 
 def button(message: JSON, label: str) -> str:

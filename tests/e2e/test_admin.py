@@ -3,7 +3,9 @@ stats, /setup and the panel."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from typing import Any
 
 import pytest
@@ -325,6 +327,12 @@ async def test_refusals_say_why_in_plain_words(
 # Dry runs
 
 
+def escalations(live: Live) -> int:
+    with contextlib.closing(sqlite3.connect(live.db_path)) as db:
+        (count,) = db.execute("SELECT count(*) FROM deliveries").fetchone()
+    return int(count)
+
+
 async def test_a_dry_run_lists_the_rules_that_would_fire_and_changes_nothing(live: Live) -> None:
     w = live.world
     log_before = (await live.slash(w.admin, "automation log")).text()
@@ -341,8 +349,15 @@ async def test_a_dry_run_lists_the_rules_that_would_fire_and_changes_nothing(liv
 
     await live.settle()
     assert [c["id"] for c in live.sandbox.channels(w.guild)] == channels
-    assert live.messages(w.ops) == []
+    # An escalation is in the outbox once its unit of work commits, before anything is posted.
+    assert escalations(live) == 0
     assert (await live.slash(w.admin, "automation log")).text() == log_before
+
+    # The control: the same message in a ticket escalates, and the same checks see it.
+    channel = await live.open_ticket()
+    await live.say(channel, w.customer, "my site is down for everyone")
+    assert escalations(live) == 1
+    await live.sandbox.wait_for(lambda: live.messages(w.ops))
 
 
 async def test_a_dry_run_that_fires_nothing_says_so(live: Live) -> None:
@@ -476,6 +491,11 @@ async def test_saved_answers_stop_while_a_ticket_is_escalated(live: Live) -> Non
 
     await live.say(channel, w.customer, "I forgot password")
     assert ANSWER not in live.texts(channel)
+
+    # The control: the same words in a ticket that is not escalated get the answer.
+    other = await live.open_ticket(subject="Account again")
+    await live.say(other, w.customer, "I forgot password")
+    assert ANSWER in live.texts(other)
 
 
 # Stats

@@ -99,6 +99,16 @@ async def send_all(
         await asyncio.gather(*(client(http) for _ in range(8)))
 
 
+def nothing_pending(db_path: Path) -> bool:
+    """No event waits to become a ticket and no post waits to be sent (or sent again)."""
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        (waiting,) = db.execute(
+            "SELECT (SELECT count(*) FROM ingress_events WHERE status = 'pending')"
+            " + (SELECT count(*) FROM deliveries WHERE status = 'pending')"
+        ).fetchone()
+    return bool(waiting == 0)
+
+
 async def test_sigkill_in_a_burst_loses_no_escalation_and_posts_none_twice(
     discord: Sandbox, tmp_path: Path
 ) -> None:
@@ -151,7 +161,8 @@ async def test_sigkill_in_a_burst_loses_no_escalation_and_posts_none_twice(
         await send_all(url, key.api_key, numbers, again)
         assert again == set(numbers), log.read_text()
         await discord.wait_for(lambda: len(discord.messages(world.ops)) >= EVENTS, timeout=30)
-        await asyncio.sleep(0.5)  # a duplicate would arrive now
+        # Every event taken and every post recorded as sent: a duplicate would be posted by now.
+        await discord.wait_for(lambda: nothing_pending(db_path), timeout=30)
 
     posts = [message_text(m) for m in discord.messages(world.ops)]
     subjects = [

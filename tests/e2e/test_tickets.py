@@ -215,8 +215,7 @@ async def test_staff_roles_come_from_discord_roles(live: Live) -> None:
     channel = await live.open_ticket()
     assert "Only staff" in (await live.slash(newcomer, "duty", {"state": "on"})).text()
     sandbox.set_member_roles(w.guild, newcomer, [w.staff_role])
-    await asyncio.sleep(0.05)  # the member update reaches the bot
-    await live.settle()
+    await live.settle()  # the member update has reached the bot
     assert "You are on duty" in (await live.slash(newcomer, "duty", {"state": "on"})).text()
     claimed = await live.slash(newcomer, "ticket claim", channel=channel)
     assert "You claimed" in claimed.text()

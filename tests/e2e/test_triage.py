@@ -4,7 +4,6 @@ once the label is known, or once the model has had its time."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,12 +14,10 @@ from tests.fakes.openai_server import FakeOpenAI
 from thothbot.llm import UrgencyClassifier
 from thothbot.sandbox import Sandbox
 
-MODEL_DELAY = 0.5
-
 
 @pytest.fixture
 async def model() -> AsyncIterator[FakeOpenAI]:
-    fake = FakeOpenAI("good", label="critical", delay=MODEL_DELAY, stall_seconds=5.0)
+    fake = FakeOpenAI("good", label="critical", stall_seconds=5.0)
     await fake.start()
     yield fake
     await fake.stop()
@@ -57,14 +54,16 @@ async def test_the_customer_does_not_wait_for_the_model_and_critical_tickets_pag
     triage: Live, model: FakeOpenAI
 ) -> None:
     w = triage.world
-    began = time.monotonic()
+    model.answering.clear()  # the model answers only when the test says so
     channel = await triage.open_ticket(
         subject="Question about my invoice",  # the keyword heuristic would say low
         description="Reach me at dana@example.com or +1 415 555 2671.",
     )
-    assert time.monotonic() - began < MODEL_DELAY  # answered before the model
+    # The customer has their answer, and the model, asked, has not answered yet.
+    await triage.sandbox.wait_for(lambda: model.in_flight == 1)
     assert triage.messages(w.ops) == []
 
+    model.answering.set()
     await triage.sandbox.wait_for(lambda: triage.messages(w.ops), timeout=5)
     post = message_text(triage.messages(w.ops)[0])
     assert "Reason: Rule: Page on-call for critical tickets" in post

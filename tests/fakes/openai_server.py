@@ -14,7 +14,8 @@ taken from ``script`` (one per request, in order) or else ``mode``:
 * ``error_500`` / ``error_400``: an HTTP error with an OpenAI-style error body.
 
 It records every request body (``requests``), counts requests in flight and their maximum,
-and can hold good answers for ``delay`` seconds so that concurrency becomes visible.
+and can hold good answers for ``delay`` seconds so that concurrency becomes visible, or while
+``answering`` is clear, so that a test knows no answer has come.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class FakeOpenAI:
         self.base_url = ""
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
+        self.answering = asyncio.Event()
+        self.answering.set()
 
     @property
     def count(self) -> int:
@@ -125,6 +128,7 @@ class FakeOpenAI:
             return _error(500, "The server had an error while processing your request.")
         if mode == "error_400":
             return _error(400, "response_format json_schema is not supported by this model.")
+        await self.answering.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
         labels = _enum(body)

@@ -8,10 +8,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import T0
 from thothbot.cli import main
-from thothbot.core.models import Effect
+from thothbot.core.classify import TicketText
+from thothbot.core.models import Effect, Ticket
 from thothbot.service import Desk, RecordingSink
 from thothbot.store import Store
+
+
+def ticket(number: int = 1, **changes: Any) -> Ticket:
+    """Ticket ``number`` as the core sees it: customer U1's ticket about "Help" in guild "g",
+    opened at T0, its id the same as its number; ``changes`` set any field, the id too."""
+    fields: dict[str, Any] = {
+        "id": number, "guild_id": "g", "number": number, "customer_id": "U1", "subject": "Help",
+        "created_at": T0,
+    }  # fmt: skip
+    return Ticket(**(fields | changes))
+
+
+def ticket_text(subject: str, body: str = "", **extra: Any) -> TicketText:
+    """What the classifier reads of a ticket; ``extra``: the other fields an event may carry."""
+    return TicketText.model_validate({"subject": subject, "body": body} | extra)
 
 
 class Harness:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import T0
+from tests.support import ticket
 from thothbot.core.answers import (
     MAX_TEXT,
     MAX_TRIGGER,
@@ -17,15 +17,11 @@ from thothbot.core.answers import (
     parse_triggers,
 )
 from thothbot.core.errors import DomainError
-from thothbot.core.models import AuthorKind, Ticket
+from thothbot.core.models import AuthorKind
 
 REFUND = SavedAnswer(1, ("refund",), "Refunds take 5 days.")
 PASSWORD = SavedAnswer(2, ("password", "log in"), "Use the reset link.")
 STREET = SavedAnswer(3, ("straße",), "We ship to every street.")
-
-
-def ticket(*, paused: bool = False) -> Ticket:
-    return Ticket(1, "g", 1, "U1", "Help", T0, replies_paused=paused)
 
 
 def nothing_sent() -> list[int]:
@@ -144,7 +140,7 @@ def test_only_customer_messages_get_answers(kind: AuthorKind) -> None:
 
 
 def test_no_answer_while_bot_replies_are_paused() -> None:
-    paused = ticket(paused=True)
+    paused = ticket(replies_paused=True)
     assert answer_for(paused, AuthorKind.CUSTOMER, "refund", [REFUND], never_asked) is None
 
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests import support
 from tests.conftest import T0
 from thothbot.core.delivery import (
     SUMMARY_LINES,
@@ -64,16 +65,9 @@ NO_PINGS = {"parse": [], "roles": [], "users": []}
 
 
 def ticket(number: int = 1, **changes: Any) -> Ticket:
-    values: dict[str, Any] = {
-        "id": number,
-        "guild_id": G,
-        "number": number,
-        "customer_id": "111",
-        "subject": f"Checkout broken {number}",
-        "created_at": T0,
-    }
-    values.update(changes)
-    return Ticket(**values)
+    """Ticket ``number`` of guild G, about a broken checkout."""
+    about = {"guild_id": G, "customer_id": "111", "subject": f"Checkout broken {number}"}
+    return support.ticket(number, **(about | changes))
 
 
 def api_ticket(number: int = 1, **changes: Any) -> Ticket:

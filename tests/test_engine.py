@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
+from tests import support
 from tests.conftest import T0, at
 from thothbot.core.engine import MAX_DEPTH, Context, Outcome, RuleSet, run_rules
 from thothbot.core.models import (
@@ -39,12 +41,8 @@ def rules(*raw: dict[str, Any]) -> RuleSet:
     return RuleSet(validation.rules)
 
 
-def ticket(**overrides: Any) -> Ticket:
-    fields: dict[str, Any] = {
-        "id": 7, "guild_id": "g", "number": 1, "customer_id": "U1", "subject": "Help",
-        "created_at": T0,
-    }  # fmt: skip
-    return Ticket(**(fields | overrides))
+# The engine's effects name a ticket by its id, here 7, apart from its number, 1.
+ticket = functools.partial(support.ticket, id=7)
 
 
 def run(

@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import T0, at
+from tests import support
+from tests.conftest import at
 from thothbot.core.models import Status, Ticket
 from thothbot.core.stats import DeskStats, desk_stats
 
@@ -19,13 +20,9 @@ def ticket(
     rating: int | None = None,
 ) -> Ticket:
     """Ticket ``number``, opened at T0, with a first staff reply ``replied_after`` minutes later."""
-    return Ticket(
-        id=number,
-        guild_id="g",
-        number=number,
+    return support.ticket(
+        number,
         customer_id=f"U{number}",
-        subject="Help",
-        created_at=T0,
         status=Status.CLOSED if closed else Status.OPEN,
         first_staff_reply_at=at(replied_after) if replied_after is not None else None,
         closed_at=at(60) if closed else None,

@@ -4,21 +4,20 @@ the ticket card)."""
 
 from __future__ import annotations
 
+import functools
 import json
-from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests import support
 from thothbot.bot import render
 from thothbot.core.answers import SavedAnswer
 from thothbot.core.delivery import ops_post, summary
-from thothbot.core.models import Ticket
 from thothbot.core.settings import GuildSettings
 from thothbot.core.text import BIDI_CONTROLS, neutralize
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 EVIL = "https://evil.example/login"
 MASKED = f"[click here]({EVIL})"
 # "txt.exe" shown as "exe.txt": a right-to-left override reverses what follows it.
@@ -73,18 +72,15 @@ def test_no_control_or_link_join_survives_and_twice_is_once(text: str) -> None:
     assert shown == kept.replace("](", "] (")
 
 
-def ticket(**changes: object) -> Ticket:
-    values: dict[str, object] = {
-        "id": 1,
-        "guild_id": "g",
-        "number": 7,
-        "customer_id": "111",
-        "subject": f"Refund {MASKED}",
-        "body": f"Open {OVERRIDE} or {MASKED}",
-        "created_at": T0,
-    }
-    values.update(changes)
-    return Ticket(**values)  # type: ignore[arg-type]
+# Ticket #7, whose subject and body carry the hostile text.
+ticket = functools.partial(
+    support.ticket,
+    id=1,
+    number=7,
+    customer_id="111",
+    subject=f"Refund {MASKED}",
+    body=f"Open {OVERRIDE} or {MASKED}",
+)
 
 
 def assert_neutral(rendered: str) -> None:

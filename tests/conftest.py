@@ -1,17 +1,38 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
+from tests.support import T0, Harness, at
+from thothbot.service import Desk
 
-
-def at(minutes: float) -> datetime:
-    """A moment ``minutes`` after T0."""
-    return T0 + timedelta(minutes=minutes)
+__all__ = ["T0", "at"]  # still importable from here, where they used to live
 
 
 @pytest.fixture
 def t0() -> datetime:
     return T0
+
+
+@pytest.fixture
+async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A desk on a database file, set up as the test's module says: its ``RULES`` (which must be
+    valid as they stand) and ``SETTINGS`` saved for its guild ``G`` when it has them, and
+    escalations going through the outbox when its ``OUTBOX`` is true."""
+    module = request.module
+    h = Harness(tmp_path / "data" / "thoth.db", outbox=getattr(module, "OUTBOX", False))
+    rules = getattr(module, "RULES", None)
+    desk = await (h.start() if rules is None else h.start_with_rules(module.G, rules))
+    if (settings := getattr(module, "SETTINGS", None)) is not None:
+        await desk.save_settings(module.G, json.dumps(settings), T0)
+    yield h
+    await h.desk.store.close()
+
+
+@pytest.fixture
+def desk(harness: Harness) -> Desk:
+    return harness.desk

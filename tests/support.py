@@ -5,15 +5,22 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import T0
 from thothbot.cli import main
 from thothbot.core.classify import TicketText
 from thothbot.core.models import Effect, Ticket
 from thothbot.service import Desk, RecordingSink
 from thothbot.store import Store
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # a Monday
+
+
+def at(minutes: float) -> datetime:
+    """A moment ``minutes`` after T0."""
+    return T0 + timedelta(minutes=minutes)
 
 
 def ticket(number: int = 1, **changes: Any) -> Ticket:
@@ -34,13 +41,14 @@ def ticket_text(subject: str, body: str = "", **extra: Any) -> TicketText:
 class Harness:
     """A desk on a database file that a test can close and reopen (a bot restart)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, outbox: bool = False) -> None:
         self.path = path
+        self.outbox = outbox
         self.sink = RecordingSink()
         self.desk: Desk
 
     async def start(self) -> Desk:
-        self.desk = Desk(await Store.open(self.path), self.sink)
+        self.desk = Desk(await Store.open(self.path), self.sink, outbox=self.outbox)
         return self.desk
 
     async def start_with_rules(self, guild_id: str, rules: list[dict[str, Any]]) -> Desk:

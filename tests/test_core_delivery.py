@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import support
-from tests.conftest import T0
+from tests.support import T0
 from thothbot.core.delivery import (
     SUMMARY_LINES,
     WEBHOOK_LIMIT,

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import T0
+from tests.support import T0
 from thothbot import keys
 from thothbot.core.delivery import OpsPost, has_marker
 from thothbot.core.masking import reference

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import T0, at
-from tests.support import Harness
+from tests.support import T0, Harness, at
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, TicketNotFound
 from thothbot.core.models import (
     Assigned,
@@ -30,6 +28,7 @@ from thothbot.store import Store, migrations
 
 G = "guild-1"
 
+# What the ``harness`` fixture saves (tests/conftest.py).
 RULES = [
     {"id": "assign", "trigger": "ticket_opened", "actions": [{"type": "assign_round_robin"}]},
     {
@@ -47,15 +46,6 @@ SETTINGS: dict[str, Any] = {
     "capacity": 1,
     "sla": {"first_response_minutes": 30, "resolution_minutes": 120},
 }
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path / "data" / "thoth.db")
-    desk = await h.start_with_rules(G, RULES)
-    await desk.save_settings(G, json.dumps(SETTINGS), T0)
-    yield h
-    await h.desk.store.close()
 
 
 async def test_the_database_file_uses_wal_and_records_its_migrations(harness: Harness) -> None:

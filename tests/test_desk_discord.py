@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import T0, at
-from tests.support import Harness
+from tests.support import T0, Harness, at
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid
 from thothbot.core.models import (
     MAX_TAG_LENGTH,
@@ -41,6 +38,8 @@ REFUND = {
     "match": "refund",
     "actions": [{"type": "add_tag", "tag": "refund"}, {"type": "escalate"}],
 }
+# What the ``harness`` fixture saves (tests/conftest.py).
+RULES = [ASSIGN, REFUND]
 SETTINGS: dict[str, Any] = {"staff": ["S1", "S2"]}
 
 
@@ -216,20 +215,6 @@ def test_a_ticket_holds_at_most_fifty_tags() -> None:
 
 
 # The desk on a real SQLite file
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path / "data" / "thoth.db")
-    desk = await h.start_with_rules(G, [ASSIGN, REFUND])
-    await desk.save_settings(G, json.dumps(SETTINGS), T0)
-    yield h
-    await h.desk.store.close()
-
-
-@pytest.fixture
-def desk(harness: Harness) -> Desk:
-    return harness.desk
 
 
 async def test_a_customer_may_hold_three_open_discord_tickets_by_default(desk: Desk) -> None:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import T0, at
-from tests.support import Harness
+from tests.support import T0, Harness, at
 from thothbot.core.errors import DomainError
 from thothbot.core.models import Effect, Escalated, RuleFired, TagAdded, Trigger
 
 G = "guild-1"
+# What the ``harness`` fixture saves (tests/conftest.py).
 RULES = [
     {"id": "tag-new", "trigger": "ticket_opened", "actions": [{"type": "add_tag", "tag": "new"}]},
     {
@@ -32,14 +30,6 @@ RULES = [
         "actions": [{"type": "add_tag", "tag": "hot"}],
     },
 ]
-
-
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    h = Harness(tmp_path / "data" / "thoth.db")
-    await h.start_with_rules(G, RULES)
-    yield h
-    await h.desk.store.close()
 
 
 def fired(effects: list[Effect]) -> list[tuple[str, Trigger]]:

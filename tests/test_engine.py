@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests import support
-from tests.conftest import T0, at
+from tests.support import T0, at
 from thothbot.core.engine import MAX_DEPTH, Context, Outcome, RuleSet, run_rules
 from thothbot.core.models import (
     MAX_TAGS,

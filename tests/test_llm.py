@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import T0
 from tests.fakes.openai_server import FakeOpenAI
-from tests.support import ticket_text
+from tests.support import T0, ticket_text
 from thothbot import cli
 from thothbot.config import Config
 from thothbot.core.classify import SCHEMA_NAME, Source, heuristic

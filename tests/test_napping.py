@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import T0
+from tests.support import T0
 from thothbot.napping import nap
 
 

@@ -10,24 +10,25 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.conftest import T0
+from tests.support import T0
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.delivery import Deliveries
 from thothbot.outbound import Guard, OutboundRefused, address_problem
 from thothbot.service import Desk
-from thothbot.store import Store
 
 G = "guild-1"
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 ESCALATE_ON_OPEN = [{"id": "page", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]}]
+# What the ``desk`` fixture saves and uses (tests/conftest.py).
+RULES = ESCALATE_ON_OPEN
+OUTBOX = True
 
 
 @pytest.mark.parametrize(
@@ -142,14 +143,6 @@ def names(answers: dict[str, list[list[str]]]) -> Callable[[str, int], Any]:
         return queue.pop(0) if len(queue) > 1 else queue[0]
 
     return lookup
-
-
-@pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    desk = Desk(await Store.open(tmp_path / "thoth.db"), outbox=True)
-    assert (await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))).saved
-    yield desk
-    await desk.store.close()
 
 
 async def test_settings_pointing_inside_are_refused_at_save_naming_each_field(

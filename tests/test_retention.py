@@ -8,13 +8,12 @@ import asyncio
 import io
 import json
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import T0
+from tests.support import T0
 from tests.test_ingress import eventually
 from thothbot.config import Config
 from thothbot.ingress import serve
@@ -27,15 +26,8 @@ RULES = [
     {"id": "tag", "trigger": "ticket_opened", "actions": [{"type": "add_tag", "tag": "new"}]},
     {"id": "page", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]},
 ]
+OUTBOX = True  # the ``desk`` fixture's escalations go through the outbox (tests/conftest.py)
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    desk = Desk(await Store.open(tmp_path / "thoth.db"), RecordingSink(), outbox=True)
-    assert (await desk.save_rules(G, json.dumps(RULES))).saved
-    yield desk
-    await desk.store.close()
 
 
 def rows(desk: Desk, sql: str) -> list[tuple[object, ...]]:

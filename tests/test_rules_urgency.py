@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import T0, at
+from tests.support import T0, at
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules
 from thothbot.core.models import (
     AuthorKind,

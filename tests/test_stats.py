@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from tests import support
-from tests.conftest import at
+from tests.support import at
 from thothbot.core.models import Status, Ticket
 from thothbot.core.stats import DeskStats, desk_stats
 

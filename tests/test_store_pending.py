@@ -4,26 +4,18 @@ recorded, the kept transcript dropped when a closing finishes, and 0008's upgrad
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import T0
+from tests.support import T0
 from thothbot import store as store_module
 from thothbot.service import CloseSteps, Desk
 from thothbot.store import Store
 
 G = "guild-1"
 STEPS = CloseSteps("Sam", "solved", upload_limit=1024, delete_after=timedelta(seconds=10))
-
-
-@pytest.fixture
-async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    store = await Store.open(tmp_path / "thoth.db")
-    yield Desk(store)
-    await store.close()
 
 
 async def test_an_opening_keeps_its_number_and_the_ticket_finishes_it(desk: Desk) -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,11 +10,6 @@ from tests.support import T0, Harness, at
 from thothbot.service import Desk
 
 __all__ = ["T0", "at"]  # still importable from here, where they used to live
-
-
-@pytest.fixture
-def t0() -> datetime:
-    return T0
 
 
 @pytest.fixture

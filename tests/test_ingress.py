@@ -740,17 +740,27 @@ async def test_events_left_pending_by_a_crash_are_processed_on_start_exactly_onc
             runner = await start_ingress(Desk(store), store, config)
             await eventually(lambda: _pending(path) == 0)
             await runner.cleanup()
-            rows = await store.run(
-                lambda tx: [tx.ingress_event("evt_lost"), tx.ingress_event("evt_half")]
-            )
-            assert [(r.status if r else None) for r in rows] == ["done", "done"]
-            opened = [await Desk(store).ticket(r.ticket_id) for r in rows if r and r.ticket_id]
+            rows = _outcomes(path, "evt_lost", "evt_half")
+            assert [status for status, _ in rows] == ["done", "done"]
+            opened = [await Desk(store).ticket(ticket_id) for _, ticket_id in rows if ticket_id]
             assert [(t.ref, t.escalated) for t in opened] == [("T-1", True), ("T-2", True)]
             assert opened[1].subject == "Opened before the crash"  # found again, not opened twice
         finally:
             await store.close()
         with sqlite3.connect(path) as conn:
             assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone() == (2,)
+
+
+def _outcomes(path: Path, *event_ids: str) -> list[tuple[str, int | None]]:
+    """Each event's status and the ticket it opened, in the order asked."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        found = {
+            event_id: (status, ticket_id)
+            for event_id, status, ticket_id in conn.execute(
+                "SELECT event_id, status, ticket_id FROM ingress_events"
+            )
+        }
+    return [found[event_id] for event_id in event_ids]
 
 
 def _pending(path: Path) -> int:

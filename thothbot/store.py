@@ -692,10 +692,6 @@ class Tx:
             ),
         )
 
-    def ingress_event(self, event_id: str) -> IngressEventRow | None:
-        row = self._one(_SELECT_INGRESS_EVENT + " WHERE event_id = ?", (event_id,))
-        return _ingress_event(row) if row is not None else None
-
     def pending_ingress_events(self, limit: int = 100) -> list[IngressEventRow]:
         """Events accepted but not yet processed, oldest first."""
         rows = self._all(

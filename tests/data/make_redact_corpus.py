@@ -60,10 +60,6 @@ def luhn_digit(body: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def luhn_ok(number: str) -> bool:
-    return luhn_digit(number[:-1]) == number[-1]
-
-
 def group(number: str, sizes: list[int], sep: str) -> str:
     parts, pos = [], 0
     for size in sizes:

@@ -30,10 +30,6 @@ from typing import Any
 
 from aiohttp import web
 
-MODES = (
-    "good", "bad_label", "not_json", "missing_key", "extra_key", "obey", "stall", "trickle",
-    "error_500", "error_400",
-)  # fmt: skip
 _ORDER = re.compile(r"answer (?:with )?(?:the label )?['\"]?([A-Za-z0-9_-]+)")
 
 

@@ -15,7 +15,6 @@ from thothbot.core.stats import DeskStats
 from thothbot.core.text import neutralize
 
 COLOR_OPEN = 0x3B82F6
-COLOR_CLOSED = 0x6B7280
 
 NO_PINGS = discord.AllowedMentions.none()
 

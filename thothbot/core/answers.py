@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from thothbot.core.errors import DomainError
 from thothbot.core.models import AuthorKind, Ticket
 
-MAX_ANSWERS = 100
 MAX_TRIGGERS = 10
 MAX_TRIGGER = 100
 MAX_TEXT = 2000  # one Discord message

@@ -91,11 +91,6 @@ class Gateway:
         self.connections: set[_Connection] = set()
         self.connected = asyncio.Event()
 
-    @property
-    def has_sessions(self) -> bool:
-        """Whether a bot has identified (its events would matter)."""
-        return bool(self.sessions)
-
     def dispatch(self, event: str, data: JSON, *, intent: int = 0) -> None:
         """Send an event to every session whose intents ask for it."""
         intent = intent or _EVENT_INTENTS.get(event, 0)

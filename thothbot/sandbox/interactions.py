@@ -67,7 +67,6 @@ class Interaction:
         self.original: JSON | None = None
         self.modal: JSON | None = None
         self.deferred = False
-        self.responded_at: float | None = None
         self.created_at = time.monotonic()
         self.final = False  # the user has a visible answer
 
@@ -107,7 +106,6 @@ class Interaction:
     def answered(self, callback_type: int, data: JSON) -> None:
         """Record the callback."""
         self.callback = {"type": callback_type, "data": data}
-        self.responded_at = time.monotonic()
         self.deferred = callback_type in (DEFERRED_CHANNEL_MESSAGE, DEFERRED_UPDATE)
         if callback_type == MODAL:
             self.modal = data

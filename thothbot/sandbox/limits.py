@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from .world import JSON, ApiError, form_error
 
@@ -165,8 +164,3 @@ def normalize_channel_name(name: str, type_: int) -> str:
     if type_ in (0, 5):
         return "-".join(name.lower().split())
     return name
-
-
-def as_int(value: Any) -> int:
-    """A permission value sent as int or string."""
-    return int(value or 0)

@@ -77,11 +77,6 @@ class Hold:
             and (self.where is None or self.where(record))
         )
 
-    @property
-    def reached(self) -> bool:
-        """Whether a request is held (or was, and was released)."""
-        return self._reached.is_set()
-
     async def wait(self, timeout: float = 10.0) -> RecordedRequest:  # noqa: ASYNC109
         """Wait until a matching request is held; the request."""
         try:

@@ -339,20 +339,6 @@ class Sandbox:
             data["guild_id"] = found["guild_id"]
         return self._interact(2, channel, user_id, data)
 
-    async def user_command(
-        self, guild_id: str, channel_id: str, user_id: str, name: str, target_id: str
-    ) -> Interaction:
-        """A user runs a user context-menu command on another user."""
-        channel = self._guild_channel(guild_id, channel_id, user_id)
-        found = find_command(self.world, guild_id, name, 2)
-        builder = OptionBuilder(self.world, guild_id)
-        builder._user(str(self.world.user(target_id)["id"]))
-        data: JSON = {"id": found["id"], "name": name, "type": 2, "target_id": target_id,
-                      "resolved": builder.resolved}  # fmt: skip
-        if "guild_id" in found:
-            data["guild_id"] = found["guild_id"]
-        return self._interact(2, channel, user_id, data)
-
     def _channel(self, channel_id: str) -> JSON:
         channel = self.world.channels.get(str(channel_id))
         if channel is None:

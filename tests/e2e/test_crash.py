@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.desk import Live, message_text
-from thothbot.demo import build_world
+from thothbot.demo import World, build_world
 from thothbot.keys import new_key
 from thothbot.sandbox import Sandbox
 from thothbot.service import Desk
@@ -30,6 +30,19 @@ PACE = 0.04  # seconds between one client's requests: the burst lasts 1.5 s or m
 ESCALATE_ALL = [{"id": "page", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]}]
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+
+
+def run_env(discord: Sandbox, world: World, db_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of a `thothbot run` on ``db_path`` serving ``world`` in the sandbox."""
+    return {
+        **os.environ,
+        "DISCORD_TOKEN": discord.bot_token,
+        "THOTH_DB_PATH": str(db_path),
+        "THOTH_DISCORD_API_URL": discord.api_url,
+        "THOTH_DISCORD_GATEWAY_URL": discord.gateway_url,
+        "THOTH_GUILD_IDS": world.guild,
+        **settings,
+    }
 
 
 def free_port() -> int:
@@ -127,18 +140,13 @@ async def test_sigkill_in_a_burst_loses_no_escalation_and_posts_none_twice(
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "DISCORD_TOKEN": discord.bot_token,
-        "THOTH_DB_PATH": str(db_path),
-        "THOTH_DISCORD_API_URL": discord.api_url,
-        "THOTH_DISCORD_GATEWAY_URL": discord.gateway_url,
-        "THOTH_GUILD_IDS": world.guild,
-        "THOTH_INGRESS_PORT": str(port),
-        "THOTH_INGRESS_RATE": "100000",
-        "THOTH_INGRESS_BURST": "100000",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = run_env(
+        discord, world, db_path,
+        THOTH_INGRESS_PORT=str(port),
+        THOTH_INGRESS_RATE="100000",
+        THOTH_INGRESS_BURST="100000",
+        LOG_LEVEL="WARNING",
+    )  # fmt: skip
     log = tmp_path / "thothbot.log"
     numbers = list(range(EVENTS))
     accepted: set[int] = set()

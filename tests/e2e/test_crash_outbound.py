@@ -26,7 +26,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.desk import Live
-from tests.e2e.test_crash import free_port, healthy, send_all, thothbot_run
+from tests.e2e.test_crash import free_port, healthy, run_env, send_all, thothbot_run
 from thothbot.demo import World, build_world
 from thothbot.keys import new_key
 from thothbot.outbound import Guard
@@ -154,17 +154,12 @@ async def set_up(discord: Sandbox, tmp_path: Path, settings: dict[str, Any]) -> 
     await store.run(lambda tx: tx.insert_api_key(key.row))
     await store.close()
     port = free_port()
-    env = {
-        **os.environ,
-        "DISCORD_TOKEN": discord.bot_token,
-        "THOTH_DB_PATH": str(db_path),
-        "THOTH_DISCORD_API_URL": discord.api_url,
-        "THOTH_DISCORD_GATEWAY_URL": discord.gateway_url,
-        "THOTH_GUILD_IDS": world.guild,
-        "THOTH_INGRESS_PORT": str(port),
-        "THOTH_OUTBOUND_ALLOW": LOOPBACK,
-        "LOG_LEVEL": "INFO",
-    }
+    env = run_env(
+        discord, world, db_path,
+        THOTH_INGRESS_PORT=str(port),
+        THOTH_OUTBOUND_ALLOW=LOOPBACK,
+        LOG_LEVEL="INFO",
+    )  # fmt: skip
     return Desked(world, env, f"http://127.0.0.1:{port}", key.api_key, db_path)
 
 

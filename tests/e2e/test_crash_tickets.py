@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.desk import Live, message_text
-from tests.e2e.test_crash import thothbot_run
+from tests.e2e.test_crash import run_env, thothbot_run
 from thothbot.demo import World, build_world
 from thothbot.sandbox import RecordedRequest, Sandbox
 from thothbot.service import Desk
@@ -162,16 +162,7 @@ async def desk(discord: Sandbox, tmp_path: Path) -> Crashable:
         DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
     )
     await store.close()
-    env = {
-        **os.environ,
-        "DISCORD_TOKEN": discord.bot_token,
-        "THOTH_DB_PATH": str(db_path),
-        "THOTH_DISCORD_API_URL": discord.api_url,
-        "THOTH_DISCORD_GATEWAY_URL": discord.gateway_url,
-        "THOTH_GUILD_IDS": world.guild,
-        "THOTH_CLOSE_DELAY": "0.5",
-        "LOG_LEVEL": "INFO",
-    }
+    env = run_env(discord, world, db_path, THOTH_CLOSE_DELAY="0.5", LOG_LEVEL="INFO")
     return Crashable(discord, world, db_path, env, tmp_path, tmp_path / "thothbot.log")
 
 

@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import re
-import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -157,28 +156,22 @@ async def test_no_retry_when_retries_is_zero(fake: FakeOpenAI) -> None:
     assert fake.count == 1
 
 
-async def test_a_stalled_server_times_out_twice_quickly_then_the_heuristic(
+async def test_a_stalled_server_times_out_twice_then_the_heuristic(
     fake: FakeOpenAI, classifier: UrgencyClassifier
 ) -> None:
-    fake.mode = "stall"
-    started = time.perf_counter()
+    fake.mode = "stall"  # a late answer, "low" from the model, would show a missing timeout
     result = await classifier.classify(ticket_text("URGENT: payment failed"))
-    elapsed = time.perf_counter() - started
     assert fake.count == 2
     assert (result.label, result.source) == ("high", Source.HEURISTIC)
-    assert elapsed < 2 * TIMEOUT + 0.4
 
 
 async def test_a_server_that_trickles_its_answer_is_cut_off_at_the_timeout(
     fake: FakeOpenAI, classifier: UrgencyClassifier
 ) -> None:
     fake.mode = "trickle"  # every read gets a byte in time: only a bound on the whole helps
-    started = time.perf_counter()
-    result = await classifier.classify(ticket_text("Outage"))
-    elapsed = time.perf_counter() - started
+    result = await classifier.classify(ticket_text("Outage"))  # the late answer would be "low"
     assert fake.count == 2
     assert (result.label, result.source) == ("critical", Source.HEURISTIC)
-    assert elapsed < 2 * TIMEOUT + 0.4
 
 
 async def test_an_unreachable_endpoint_falls_back_to_the_heuristic() -> None:

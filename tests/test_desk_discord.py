@@ -460,6 +460,9 @@ async def test_an_escalated_ticket_gets_no_saved_answer(desk: Desk) -> None:
     effects = await desk.post_message(ticket.id, "U2", "refund please", at(4))
     assert (await desk.ticket(ticket.id)).escalated
     assert replies(effects) == []
+    # The control: the same words in a ticket that is not escalated get the answer.
+    calm = await desk.open_ticket(G, "U3", "Help", at(5))
+    assert len(replies(await desk.post_message(calm.id, "U3", "password", at(6)))) == 1
 
 
 async def test_the_next_matching_answer_follows_one_already_sent(desk: Desk) -> None:

@@ -126,8 +126,8 @@ class Desk:
     ) -> None:
         self.store = store
         self.sink: EffectSink = sink or RecordingSink()
-        # With an outbox, each escalation is saved for delivery in its own transaction, and
-        # ``on_outbox`` (the delivery worker's wake-up) is called once it is committed.
+        # With an outbox, each escalation is saved for delivery in the transaction that made it,
+        # and ``on_outbox`` (the delivery worker's wake-up) is called once it is committed.
         self.outbox = outbox
         self.on_outbox: Callable[[], None] = lambda: None
         # Where destinations may lead (THOTH_OUTBOUND_ALLOW); checked at save when set.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import T0, at
+from tests.support import T0, at
 from thothbot.bot import render
 from thothbot.core.destinations import (
     DestinationKind,

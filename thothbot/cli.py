@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import io
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from thothbot import __version__
-from thothbot.config import Config, load_env_file
+from thothbot.config import Config, StartupFailure, load_env_file
 from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.core.rules import validate_and_normalize
 from thothbot.core.settings import parse_settings
@@ -26,7 +27,7 @@ from thothbot.keys import (
     cmd_keys_rotate,
 )
 from thothbot.simulate import PrettyPrinter, run_scenario
-from thothbot.store import StoreUnavailable
+from thothbot.store import StoreUnavailable, announce
 
 EXIT_OK, EXIT_DROPPED, EXIT_REFUSED = 0, 1, 2
 
@@ -104,8 +105,18 @@ def cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     load_env_file()
     config = Config.from_env(os.environ)
     config.configure_logging()
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(run(config, out))
+    except (InvalidInput, StoreUnavailable, StartupFailure, KeyboardInterrupt):
+        raise
+    except Exception as error:
+        # A bug or a fault nobody foresaw: one line on the terminal, the trace in the log.
+        logging.getLogger(__name__).debug("thothbot run stopped", exc_info=True)
+        raise CliError(
+            f"stopped by an unexpected error ({type(error).__name__}): LOG_LEVEL=DEBUG logs"
+            " where it happened",
+            code=1,
+        ) from None
     return EXIT_OK
 
 
@@ -149,6 +160,102 @@ def cmd_ingress(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     config.configure_logging()
     asyncio.run(serve(config, out))
     return EXIT_OK
+
+
+def _database(args: argparse.Namespace) -> Path:
+    load_env_file()
+    return Path(Config.from_env(os.environ).db_path)
+
+
+def cmd_db_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from thothbot import backup  # noqa: PLC0415  (only the db commands need it)
+
+    found = backup.info(_database(args))
+    if args.json:
+        document = {
+            "path": str(found.path),
+            "schema": found.schema,
+            "schema_known": found.known,
+            "schema_current": found.schema == found.known,
+            "sizes": found.sizes,
+            "rows": found.rows,
+        }
+        out.write(json.dumps(document) + "\n")
+        return EXIT_OK
+    out.write(f"database  {found.path}\n")
+    out.write(f"schema    {found.schema} of {found.known} ({found.schema_state})\n")
+    for name, size in found.sizes.items():
+        out.write(f"size      {name}: {_bytes(size)}\n")
+    width = max((len(table) for table in found.rows), default=0)
+    out.write("rows\n")
+    for table, count in found.rows.items():
+        out.write(f"  {table.ljust(width)}  {count}\n")
+    return EXIT_OK
+
+
+def _bytes(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / 1024 / 1024:.1f} MiB"
+
+
+def cmd_db_backup(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from thothbot import backup  # noqa: PLC0415  (only the db commands need it)
+
+    database = _database(args)
+    size = backup.backup(database, Path(args.file))
+    out.write(f"Backed up {database.resolve()} to {Path(args.file).resolve()} ({_bytes(size)}).\n")
+    out.write(backup.secret_key_note(database) + "\n")
+    return EXIT_OK
+
+
+def cmd_db_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from thothbot import backup  # noqa: PLC0415  (only the db commands need it)
+
+    database = _database(args)
+    kept = backup.restore(database, Path(args.file))
+    out.write(f"Restored {Path(args.file).resolve()} into {database.resolve()}.\n")
+    out.write(f"The database as it was before is kept in {kept}: delete it when sure.\n")
+    out.write(
+        "Secrets in the restored database open only with the secret key in use when the backup"
+        " was taken (THOTH_SECRET_KEY or secret.key beside the database).\n"
+    )
+    return EXIT_OK
+
+
+def _add_db_commands(commands: Any) -> None:
+    db = commands.add_parser("db", help="the database: what it holds, back it up, restore it")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    info = db_commands.add_parser(
+        "info",
+        help="where the database is, its schema version, sizes and rows",
+        description="Show the database THOTH_DB_PATH points to (its absolute path), its schema"
+        " version and whether this thothbot's is the same, the size of its files and the rows"
+        " of each table. Changes nothing.",
+    )
+    info.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    info.set_defaults(handler=cmd_db_info)
+    backup = db_commands.add_parser(
+        "backup",
+        help="copy the database to a new file, safely while the bot runs",
+        description="Copy the database into FILE with SQLite's online backup API: safe while"
+        " thothbot runs. FILE must not exist yet. The backup's secrets are sealed with the"
+        " secret key (THOTH_SECRET_KEY or secret.key beside the database): keep that key too,"
+        " apart from the backups.",
+    )
+    backup.add_argument("file", metavar="FILE", help="the backup file to create")
+    backup.set_defaults(handler=cmd_db_backup)
+    restore = db_commands.add_parser(
+        "restore",
+        help="put a backup back in place of the database (thothbot stopped)",
+        description="Replace the database's content with the backup FILE. Refused while"
+        " thothbot (or anything else) has the database open: stop it first. The database as"
+        " it was is kept beside it as <name>.before-restore-<time>.",
+    )
+    restore.add_argument("file", metavar="FILE", help="a file made by `thothbot db backup`")
+    restore.set_defaults(handler=cmd_db_restore)
 
 
 def _lines(path: str, stdin: TextIO) -> Iterator[bytes]:
@@ -336,7 +443,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=cmd_demo)
     _add_ingress_commands(commands)
     _add_redact_command(commands)
+    _add_db_commands(commands)
     return parser
+
+
+@contextlib.contextmanager
+def _saying_which_database(args: argparse.Namespace, err: TextIO) -> Iterator[None]:
+    """Commands that open the database say which file on stderr (``run`` and ``ingress`` log
+    it through their own logging instead, in the format the operator chose)."""
+    # The demo's database is a throwaway in a temporary folder: naming it would only distract.
+    if args.handler in (cmd_run, cmd_ingress, cmd_demo):
+        yield
+        return
+    handler = logging.StreamHandler(err)
+    handler.setFormatter(logging.Formatter("thothbot: %(message)s"))
+    announce.addHandler(handler)
+    announce.setLevel(logging.INFO)
+    announce.propagate = False
+    try:
+        yield
+    finally:
+        announce.removeHandler(handler)
+        announce.propagate = True
+        announce.setLevel(logging.NOTSET)
 
 
 def main(
@@ -346,11 +475,12 @@ def main(
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
     try:
-        code: int = args.handler(args, out, err)
+        with _saying_which_database(args, err):
+            code: int = args.handler(args, out, err)
     except CliError as error:
         err.write(f"thothbot: {error}\n")
         return error.code
-    except (InvalidInput, StoreUnavailable) as error:
+    except (InvalidInput, StoreUnavailable, StartupFailure) as error:
         err.write(f"thothbot: {error}\n")
         return EXIT_REFUSED
     except KeyboardInterrupt:

@@ -19,6 +19,7 @@ from thothbot.core.errors import InvalidInput
 DEFAULT_DB_PATH = "./data/thothbot.db"
 N = TypeVar("N", int, float)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
 DEFAULT_INGRESS_HOST = "127.0.0.1"
 DEFAULT_INGRESS_PORT = 8080
 DEFAULT_INGRESS_RATE = 50.0
@@ -32,11 +33,16 @@ DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 DEFAULT_CLOSE_DELAY = 10.0
 
 
+class StartupFailure(Exception):
+    """Why ``thothbot run`` (or ``ingress``) cannot start, in one line for the operator."""
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     db_path: str = DEFAULT_DB_PATH
     discord_token: SecretStr | None = None
     log_level: str = "INFO"
+    log_format: str = "text"  # or "json": one object a line, for a log collector
     # Servers to sync slash commands to at start (instant); none means global commands.
     guild_ids: tuple[int, ...] = ()
     # Where Discord is: a REST proxy, or the local sandbox (``thothbot demo``, the e2e tests).
@@ -71,6 +77,9 @@ class Config:
         level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
         if level not in LOG_LEVELS:
             raise InvalidInput(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}.")
+        log_format = env.get("LOG_FORMAT", "text").strip().lower() or "text"
+        if log_format not in LOG_FORMATS:
+            raise InvalidInput(f"LOG_FORMAT must be text or json, not {log_format!r}.")
         token = env.get("DISCORD_TOKEN", "").strip()
         base_url = env.get("THOTH_LLM_BASE_URL", "").strip() or None
         if base_url is not None and not base_url.startswith(("http://", "https://")):
@@ -85,6 +94,7 @@ class Config:
             db_path=env.get("THOTH_DB_PATH", "").strip() or DEFAULT_DB_PATH,
             discord_token=SecretStr(token) if token else None,
             log_level=level,
+            log_format=log_format,
             guild_ids=_guild_ids(env.get("THOTH_GUILD_IDS", "")),
             discord_api_url=_url(env, "THOTH_DISCORD_API_URL", DEFAULT_DISCORD_API_URL, "http"),
             discord_gateway_url=_url(
@@ -102,6 +112,12 @@ class Config:
         )
 
     def configure_logging(self) -> None:
+        from thothbot.logs import configure_json, quiet_reconnects  # noqa: PLC0415
+
+        quiet_reconnects()
+        if self.log_format == "json":
+            configure_json(self.log_level)
+            return
         logging.basicConfig(
             level=self.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )

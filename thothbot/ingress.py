@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import ipaddress
 import json
@@ -38,7 +39,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from thothbot import keys
-from thothbot.config import Config
+from thothbot.config import Config, StartupFailure
 from thothbot.core.classify import Channel, Classification, Source, TicketText, Tier
 from thothbot.core.destinations import DeliveryStatus
 from thothbot.core.errors import DomainError
@@ -326,6 +327,34 @@ class StoredCounts:
     breaches: int
 
 
+METRICS_HEADERS = {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
+
+
+async def stored_metrics(
+    metrics: Metrics,
+    run: Callable[[Callable[[Tx], Any]], Awaitable[Any]],
+    within: float | None = None,
+) -> str:
+    """``metrics`` rendered with what the database counts (left out if it does not answer)."""
+    pending: int | None = None
+    stored: StoredCounts | None = None
+    try:
+        pending, stored = await asyncio.wait_for(
+            run(
+                lambda tx: (
+                    tx.count_pending_ingress_events(),
+                    StoredCounts(tx.delivery_counts(), tx.breach_count()),
+                )
+            ),
+            within,
+        )
+    except TimeoutError:
+        log.warning("metrics: the database did not answer within %g s", within)
+    except Exception:
+        log.exception("metrics: the stored counts could not be read")
+    return metrics.render(pending, stored)
+
+
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
@@ -473,12 +502,15 @@ class Ingress:
         self._attempts: Counter[str] = Counter()
         self._jobs: set[asyncio.Task[Any]] = set()
 
-    def app(self) -> web.Application:
+    def app(self, *, health: bool = True) -> web.Application:
+        """The ingress's routes; ``health=False`` leaves /healthz and /metrics to the caller
+        (``thothbot run``'s health server, which knows about Discord too)."""
         app = web.Application(client_max_size=self.settings.max_body, middlewares=[_json_errors])
         app.router.add_post("/v1/events/{name}", self.handle_event)
         app.router.add_post("/v1/webhooks/{key_id}", self.handle_webhook)
-        app.router.add_get("/healthz", self.handle_health)
-        app.router.add_get("/metrics", self.handle_metrics)
+        if health:
+            app.router.add_get("/healthz", self.handle_health)
+            app.router.add_get("/metrics", self.handle_metrics)
         app.cleanup_ctx.append(self._working)
         return app
 
@@ -545,21 +577,8 @@ class Ingress:
         return web.json_response({"status": "ok"})
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
-        pending: int | None = None
-        stored: StoredCounts | None = None
-        try:
-            pending, stored = await self.commits.run(
-                lambda tx: (
-                    tx.count_pending_ingress_events(),
-                    StoredCounts(tx.delivery_counts(), tx.breach_count()),
-                )
-            )
-        except Exception:
-            log.exception("metrics: the stored counts could not be read")
-        return web.Response(
-            body=self.metrics.render(pending, stored).encode(),
-            headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
-        )
+        text = await stored_metrics(self.metrics, self.commits.run)
+        return web.Response(body=text.encode(), headers=METRICS_HEADERS)
 
     # Checks
 
@@ -1151,10 +1170,31 @@ async def start_ingress(
     try:
         site = web.TCPSite(runner, config.ingress_host, config.ingress_port)
         await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        raise StartupFailure(cannot_listen(config, error)) from None
     except BaseException:
         await runner.cleanup()
         raise
     return runner
+
+
+def cannot_listen(config: Config, error: OSError) -> str:
+    where = f"{config.ingress_host}:{config.ingress_port}"
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"cannot listen on {where}: another program uses that port. Stop it, or set"
+            " THOTH_INGRESS_PORT to a free port."
+        )
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return (
+            f"cannot listen on {where}: permission denied (ports below 1024 need privileges):"
+            " set THOTH_INGRESS_PORT to 1024 or above."
+        )
+    return (
+        f"cannot listen on {where}: {error.strerror or error}. Check THOTH_INGRESS_HOST (an"
+        " address of this machine, or 0.0.0.0) and THOTH_INGRESS_PORT."
+    )
 
 
 def addresses(runner: web.AppRunner) -> list[str]:

@@ -1,18 +1,22 @@
-"""Starting the bot for real: store, desk, classifier, the ingress when keys exist, then Discord."""
+"""Starting the bot for real: store, desk, classifier, the health server (with the ingress's
+routes when an API key exists), then Discord, until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from typing import TextIO
+import signal
+from typing import Any, TextIO
 
+import aiohttp
 import discord
 
+from thothbot import health
 from thothbot.bot.client import ThothBot, point_at
-from thothbot.config import Config
+from thothbot.config import Config, StartupFailure
 from thothbot.core.errors import InvalidInput
-from thothbot.ingress import addresses, start_ingress
+from thothbot.ingress import Ingress, IngressSettings, addresses
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance
 from thothbot.outbound import Guard
@@ -23,47 +27,147 @@ log = logging.getLogger(__name__)
 
 
 async def run(config: Config, out: TextIO) -> None:
-    """Run the bot (and the ingress, when any API key exists) until stopped."""
+    """Run the bot (and the ingress, when any API key exists) until stopped by a signal."""
     if config.discord_token is None:
         raise InvalidInput(
             "DISCORD_TOKEN is not set: put your bot's token from the Discord developer portal"
             " in .env (see .env.example), or try `make demo`, which needs none."
         )
+    token = config.discord_token.get_secret_value()
+    # No voice here: discord.py's two "voice will NOT be supported" warnings on every start
+    # would only teach operators to skip warnings.
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
     point_at(config.discord_api_url, config.discord_gateway_url)
     store = await Store.open(config.db_path, secret_key=config.secret_key)
     classifier = UrgencyClassifier.from_config(config, store)
     desk = Desk(store)
     desk.outbound = Guard.from_config(config)
+    rest = health.RestCounter()
     bot = ThothBot(
-        desk, classifier=classifier, guild_ids=config.guild_ids, close_delay=config.close_delay
+        desk,
+        classifier=classifier,
+        guild_ids=config.guild_ids,
+        close_delay=config.close_delay,
+        http_trace=rest.trace_config(),
     )
+    gateway = health.GatewayWatch(bot)
     runner = None
+    tasks: list[asyncio.Task[Any]] = []
     # Retention runs with the bot whether or not the ingress does.
     maintenance = asyncio.create_task(Maintenance(store).run(), name="maintenance")
     try:
+        ingress = None
         if await store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):
-            runner = await start_ingress(desk, store, config, classifier=classifier)
-            out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}\n")
-            out.flush()
-        try:
-            await bot.start(config.discord_token.get_secret_value())
-        except discord.LoginFailure:
-            raise InvalidInput(
-                "Discord refused DISCORD_TOKEN: copy the token again from the Bot page of your"
-                " application in the developer portal (Reset Token if unsure)."
-            ) from None
-        except discord.PrivilegedIntentsRequired:
-            raise InvalidInput(
-                "Discord refused the bot's intents: on the Bot page of the developer portal,"
-                " turn on Server Members Intent and Message Content Intent."
-            ) from None
+            settings = IngressSettings.from_config(config)
+            ingress = Ingress(desk, store, settings, classifier=classifier)
+        monitor = health.Health(store, gateway=gateway, rest=rest, ingress=ingress)
+        runner = await health.start(monitor, config)
+        urls = addresses(runner)
+        stopping = asyncio.create_task(_stop_signal(), name="stop-signal")
+        connecting = asyncio.create_task(_connect(bot, token, config), name="discord")
+        tasks = [stopping, connecting]
+        tasks.append(asyncio.create_task(_say_ready(gateway, bot, urls, ingress is not None)))
+        await asyncio.wait((stopping, connecting), return_when=asyncio.FIRST_COMPLETED)
+        if stopping.done():
+            log.info(
+                "%s received: stopping (work under way finishes; the outbox keeps what is not"
+                " delivered yet)",
+                stopping.result(),
+            )
+        else:
+            connecting.result()  # the reason it ended, if any
     finally:
+        # bot.start() is cancelled before bot.close(): left running, discord.py's connect loop
+        # took the closed socket for a dropped one and resumed the session (seen against the
+        # sandbox), so the process left a session open instead of ending it.
+        for task in tasks:
+            task.cancel()
         maintenance.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await maintenance
-        if not bot.is_closed():
-            await bot.close()
+        # The ingress first: no new events, and its worker finishes the tickets it is opening.
         if runner is not None:
             await runner.cleanup()
+        # Then Discord: background loops are cancelled (a unit already handed to the database
+        # still commits), the gateway closes.
+        if not bot.is_closed():
+            await bot.close()
         await classifier.close()
-        await store.close()
+        await store.close()  # after every unit queued before it
+    log.info("stopped")
+
+
+async def _connect(bot: ThothBot, token: str, config: Config) -> None:
+    """Log in and stay connected; what keeps the bot from starting, in one line."""
+    try:
+        await bot.start(token)
+    except discord.LoginFailure:
+        raise StartupFailure(
+            "Discord refused DISCORD_TOKEN: copy the token again from the Bot page of your"
+            " application in the developer portal (Reset Token if unsure)."
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise StartupFailure(
+            "Discord refused the bot's intents: on the Bot page of the developer portal,"
+            " turn on Server Members Intent and Message Content Intent."
+        ) from None
+    except (aiohttp.ClientConnectionError, OSError) as error:
+        raise StartupFailure(
+            f"cannot reach Discord at {config.discord_api_url} ({_why(error)}): check the"
+            " network, a proxy or firewall in the way, and THOTH_DISCORD_API_URL."
+        ) from None
+    except discord.HTTPException as error:
+        raise StartupFailure(
+            f"Discord answered {error.status} while the bot logged in: try again later"
+            " (https://discordstatus.com shows outages)."
+        ) from None
+
+
+def _why(error: BaseException) -> str:
+    if isinstance(error, aiohttp.ClientConnectorError) and error.os_error.strerror:
+        return error.os_error.strerror.lower()
+    return str(error) or type(error).__name__
+
+
+async def _say_ready(
+    gateway: health.GatewayWatch, bot: ThothBot, urls: list[str], ingress: bool
+) -> None:
+    """One line once the bot is in: who it is, where, and what else runs."""
+    await gateway.first_ready.wait()
+    servers = len(bot.guilds)
+    where = ", ".join(urls)
+    ingress_part = (
+        f"the ingress on {where}" if ingress else "no ingress (no API key: thothbot keys create)"
+    )
+    log.info(
+        "ready: logged in as %s (id %s) in %d server%s; %s; health on %s",
+        bot.user,
+        bot.user.id if bot.user is not None else "?",
+        servers,
+        "" if servers == 1 else "s",
+        ingress_part,
+        health.health_url(urls),
+    )
+
+
+async def _stop_signal() -> str:
+    """Wait for SIGTERM (``docker stop``, systemd) or SIGINT (Ctrl-C): the name of the one that
+    came. Only the first is caught: a second acts as usual, so a stop that hangs can be cut."""
+    loop = asyncio.get_running_loop()
+    came: asyncio.Future[str] = loop.create_future()
+    watched = (signal.SIGTERM, signal.SIGINT)
+
+    def first(signum: signal.Signals) -> None:
+        if not came.done():
+            came.set_result(signum.name)
+
+    for signum in watched:
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            loop.add_signal_handler(signum, first, signum)
+    try:
+        return await came
+    finally:
+        for signum in watched:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)

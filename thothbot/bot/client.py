@@ -190,3 +190,11 @@ class ThothBot(commands.Bot):
         text = TicketText(subject=ticket.subject, body=ticket.body)
         result = await self.classifier.classify(text, config.settings.classifier)
         await self.desk.set_urgency(ticket.id, result.label, self.now())
+        log.info(
+            "ticket %s of server %s: urgency %s (%s)",
+            ticket.id,
+            ticket.guild_id,
+            result.label,
+            result.source.value,
+            extra={"ticket_id": ticket.id, "guild_id": ticket.guild_id},
+        )

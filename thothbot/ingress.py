@@ -1214,10 +1214,11 @@ async def serve(config: Config, out: TextIO) -> None:
     try:
         desk = Desk(store, LogSink(), outbox=True)
         desk.outbound = Guard.from_config(config)
+        # Listening first: a port that cannot be had then leaves no background task behind.
+        runner = await start_ingress(desk, store, config, classifier=classifier)
         # Webhook and HTTP destinations go out now; #ops posts wait for `thothbot run`.
         deliveries = asyncio.create_task(Deliveries(desk).run())
         maintenance = asyncio.create_task(Maintenance(store).run(), name="maintenance")
-        runner = await start_ingress(desk, store, config, classifier=classifier)
         try:
             out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
             out.write(" (Ctrl-C to stop)\n")

@@ -41,7 +41,7 @@ async def test_a_ticket_opened_with_its_urgency_fires_the_urgency_rules(harness:
     ticket = await desk.open_ticket(G, "U1", "Site down", T0, urgency="critical")
     assert ticket.urgency == "critical"
     assert ticket.escalated
-    assert ticket.tags == ["new", "hot"]
+    assert ticket.tags == ("new", "hot")
     assert fired(harness.sink.effects) == [
         ("tag-new", Trigger.TICKET_OPENED),
         ("page", Trigger.TICKET_OPENED),
@@ -49,7 +49,7 @@ async def test_a_ticket_opened_with_its_urgency_fires_the_urgency_rules(harness:
     ]
     await harness.restart()
     stored = await harness.desk.ticket(ticket.id)
-    assert (stored.urgency, stored.escalated, stored.tags) == ("critical", True, ["new", "hot"])
+    assert (stored.urgency, stored.escalated, stored.tags) == ("critical", True, ("new", "hot"))
 
 
 async def test_a_ticket_without_urgency_matches_no_urgency_rule(harness: Harness) -> None:
@@ -73,7 +73,7 @@ async def test_urgency_known_later_runs_the_waiting_rules_once(harness: Harness)
     assert await desk.set_urgency(ticket.id, "critical", at(3)) == []
     await harness.restart()
     stored = await harness.desk.ticket(ticket.id)
-    assert (stored.urgency, stored.tags, stored.escalated) == ("critical", ["new", "hot"], True)
+    assert (stored.urgency, stored.tags, stored.escalated) == ("critical", ("new", "hot"), True)
     firings = await harness.desk.firings(G)
     assert [f.rule_id for f in firings] == ["hot", "page", "tag-new"]
 

@@ -55,8 +55,7 @@ def run(
     t = t or ticket()
     outcome = Outcome()
     context = Context(ruleset, settings or GuildSettings(), routing or RoutingState())
-    run_rules(t, event, context, outcome)
-    return t, outcome
+    return run_rules(t, event, context, outcome), outcome
 
 
 def fired(outcome: Outcome) -> list[str]:
@@ -83,7 +82,7 @@ def test_every_matching_rule_fires_in_array_order() -> None:
     )
     t, outcome = run(ruleset, TicketOpened(T0))
     assert fired(outcome) == ["a", "c"]
-    assert t.tags == ["one", "two"]
+    assert t.tags == ("one", "two")
     assert [type(e) for e in outcome.effects] == [RuleFired, TagAdded, RuleFired, TagAdded]
 
 
@@ -157,8 +156,8 @@ def test_the_opening_subject_is_not_a_message() -> None:
 
 def test_add_tag_skips_a_tag_the_ticket_has_in_any_case() -> None:
     ruleset = rules({"id": "a", "trigger": "ticket_opened", "actions": [tag("VIP")]})
-    t, outcome = run(ruleset, TicketOpened(T0), ticket(tags=["vip"]))
-    assert t.tags == ["vip"]
+    t, outcome = run(ruleset, TicketOpened(T0), ticket(tags=("vip",)))
+    assert t.tags == ("vip",)
     assert [type(e) for e in outcome.effects] == [RuleFired]
     (firing,) = outcome.firings
     assert not firing.outcomes[0].applied
@@ -167,7 +166,7 @@ def test_add_tag_skips_a_tag_the_ticket_has_in_any_case() -> None:
 
 def test_a_ticket_holds_at_most_fifty_tags() -> None:
     ruleset = rules({"id": "a", "trigger": "ticket_opened", "actions": [tag("one-more")]})
-    full = ticket(tags=[f"t{i}" for i in range(MAX_TAGS)])
+    full = ticket(tags=tuple(f"t{i}" for i in range(MAX_TAGS)))
     t, outcome = run(ruleset, TicketOpened(T0), full)
     assert len(t.tags) == MAX_TAGS
     assert "one-more" not in t.tags
@@ -215,7 +214,7 @@ def test_raised_events_run_after_all_rules_of_the_current_event() -> None:
     )
     t, outcome = run(ruleset, TicketOpened(T0))
     assert fired(outcome) == ["first", "second", "on-esc"]
-    assert t.tags == ["open", "esc"]
+    assert t.tags == ("open", "esc")
 
 
 def test_each_rule_fires_at_most_once_per_cascade() -> None:

@@ -240,7 +240,7 @@ def test_escalation_by_an_urgency_rule_names_the_rule() -> None:
     rules = ruleset(rule(id="page", name="Page on-call", urgency="critical"))
     ticket = Ticket(7, "g", 1, "U1", "Down", T0, urgency="critical")
     outcome = Outcome()
-    run_rules(ticket, TicketOpened(T0), Context(rules, GuildSettings(), None), outcome)
+    ticket = run_rules(ticket, TicketOpened(T0), Context(rules, GuildSettings(), None), outcome)
     assert ticket.escalated
     assert [e.reason for e in outcome.effects if isinstance(e, Escalated)] == [
         "Automation: Page on-call"

@@ -256,13 +256,15 @@ class Desk:
                 tickets.check_open_limit(
                     tx.open_tickets_of(guild_id, customer_id), config.settings.max_open_tickets
                 )
-            ticket = tx.insert_ticket(draft)
+            inserted = tx.insert_ticket(draft)
             if opening is not None:
-                tx.opening_saved(opening, ticket.id)
-            ticket.urgency = urgency  # saved with what the rules decide, by _decide
+                tx.opening_saved(opening, inserted.id)
+            # The urgency is saved with what the rules decide.
+            ticket = inserted if urgency is None else tickets.with_urgency(inserted, urgency)
             deadlines = config.settings.sla_policy(type_id).deadlines(at)
             tx.start_clocks(ticket.id, deadlines)
-            outcome = self._decide(tx, config, ticket, TicketOpened(at))
+            ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at))
+            _save(tx, inserted, ticket)
             return ticket, _Result(guild_id, outcome.effects, list(deadlines.values()))
 
         return await self._run_returning(unit)
@@ -320,16 +322,16 @@ class Desk:
         """
 
         def unit(tx: Tx) -> _Result:
-            ticket = _load(tx, ticket_id)
-            config = self._config(tx, ticket.guild_id)
+            stored = _load(tx, ticket_id)
+            config = self._config(tx, stored.guild_id)
             _check_urgency(config, label)
-            first = ticket.urgency is None
-            ticket.urgency = label
-            if not first:
-                tx.update_ticket(ticket)
-                return _Result(ticket.guild_id, [], [])
-            outcome = self._decide(tx, config, ticket, UrgencyKnown(at))
-            return _Result(ticket.guild_id, outcome.effects, [])
+            ticket = tickets.with_urgency(stored, label)
+            effects: list[Effect] = []
+            if stored.urgency is None:
+                ticket, outcome = self._decide(tx, config, ticket, UrgencyKnown(at))
+                effects = outcome.effects
+            _save(tx, stored, ticket)
+            return _Result(ticket.guild_id, effects, [])
 
         return await self._run(unit)
 
@@ -345,18 +347,20 @@ class Desk:
         """A message in a ticket: first staff reply for SLA, then ``message_contains`` rules."""
 
         def unit(tx: Tx) -> _Result:
-            ticket = _load(tx, ticket_id)
-            config = self._config(tx, ticket.guild_id)
+            stored = _load(tx, ticket_id)
+            config = self._config(tx, stored.guild_id)
             kind = tickets.author_kind(
-                ticket, author_id, is_staff=config.settings.is_staff(author_id), is_bot=is_bot
+                stored, author_id, is_staff=config.settings.is_staff(author_id), is_bot=is_bot
             )
-            if tickets.record_message(ticket, kind, at):
+            ticket, first_reply = tickets.record_message(stored, kind, at)
+            if first_reply:
                 clock = tx.pending_clock(ticket.id, SlaTarget.FIRST_RESPONSE)
                 # A reply after the deadline leaves the clock pending: the breach still fires.
                 if clock is not None and tickets.target_met(clock.deadline, at):
                     tx.resolve_clock(clock, "met", at)
             event = MessagePosted(at, author_id, kind, content)
-            outcome = self._decide(tx, config, ticket, event)
+            ticket, outcome = self._decide(tx, config, ticket, event)
+            _save(tx, stored, ticket)
             reply = answer_for(
                 ticket, kind, content, config.answers, lambda: tx.answers_sent(ticket_id)
             )
@@ -373,12 +377,13 @@ class Desk:
         """A staff member escalates; ``ticket_escalated`` rules run."""
 
         def unit(tx: Tx) -> _Result:
-            ticket = _load(tx, ticket_id)
-            config = self._config(tx, ticket.guild_id)
+            stored = _load(tx, ticket_id)
+            config = self._config(tx, stored.guild_id)
             why = (reason or "").strip() or "Escalated by staff"
-            tickets.escalate_by_staff(ticket, why, is_staff=config.settings.is_staff(by))
+            ticket = tickets.escalate_by_staff(stored, why, is_staff=config.settings.is_staff(by))
             outcome = Outcome(effects=[Escalated(at, ticket.id, why, None)])
-            self._decide(tx, config, ticket, TicketEscalated(at, why), outcome)
+            ticket, _ = self._decide(tx, config, ticket, TicketEscalated(at, why), outcome)
+            _save(tx, stored, ticket)
             return _Result(ticket.guild_id, outcome.effects, [])
 
         return await self._run(unit)
@@ -387,17 +392,17 @@ class Desk:
         """Assign by hand (a claim or /ticket assign); capacity does not apply."""
 
         def unit(tx: Tx) -> _Result:
-            ticket = _load(tx, ticket_id)
-            config = self._config(tx, ticket.guild_id)
+            stored = _load(tx, ticket_id)
+            config = self._config(tx, stored.guild_id)
             if not config.settings.is_staff(by):
                 raise DomainError("Only staff can assign tickets.")
-            previous = ticket.assignee_id
-            if not tickets.assign(ticket, agent, is_staff=config.settings.is_staff(agent)):
-                return _Result(ticket.guild_id, [], [])
-            tx.update_ticket(ticket)
+            ticket = tickets.assign(stored, agent, is_staff=config.settings.is_staff(agent))
+            if ticket is None:
+                return _Result(stored.guild_id, [], [])
+            _save(tx, stored, ticket)
             tx.dequeue([ticket.id])
             outcome = Outcome(effects=[Assigned(at, ticket.id, agent, None)])
-            if previous is not None:
+            if stored.assignee_id is not None:
                 self._drain(tx, config, at, outcome)
             return _Result(ticket.guild_id, outcome.effects, [])
 
@@ -413,15 +418,15 @@ class Desk:
         """A staff member takes an escalated ticket from #ops (or with ``/ticket claim``)."""
 
         def unit(tx: Tx) -> _Result:
-            ticket = _load(tx, ticket_id)
-            config = self._config(tx, ticket.guild_id)
-            previous = ticket.assignee_id
-            if not tickets.claim(ticket, agent, is_staff=config.settings.is_staff(agent)):
-                return _Result(ticket.guild_id, [], [])
-            tx.update_ticket(ticket)
+            stored = _load(tx, ticket_id)
+            config = self._config(tx, stored.guild_id)
+            ticket = tickets.claim(stored, agent, is_staff=config.settings.is_staff(agent))
+            if ticket is None:
+                return _Result(stored.guild_id, [], [])
+            _save(tx, stored, ticket)
             tx.dequeue([ticket.id])
             outcome = Outcome(effects=[Assigned(at, ticket.id, agent, None)])
-            if previous not in (None, agent):  # the previous assignee has room again
+            if stored.assignee_id not in (None, agent):  # the previous assignee has room again
                 self._drain(tx, config, at, outcome)
             return _Result(ticket.guild_id, outcome.effects, [])
 
@@ -431,10 +436,11 @@ class Desk:
         """Staff add or remove a tag by hand (no rule runs: tags are not a trigger)."""
 
         def unit(tx: Tx) -> Ticket:
-            ticket = _load(tx, ticket_id)
-            config = self._config(tx, ticket.guild_id)
-            tickets.tag_by_staff(ticket, tag, add=add, is_staff=config.settings.is_staff(by))
-            tx.update_ticket(ticket)
+            stored = _load(tx, ticket_id)
+            config = self._config(tx, stored.guild_id)
+            is_staff = config.settings.is_staff(by)
+            ticket = tickets.tag_by_staff(stored, tag, add=add, is_staff=is_staff)
+            _save(tx, stored, ticket)
             return ticket
 
         return await self.store.run(unit)
@@ -445,10 +451,10 @@ class Desk:
         """Close a ticket; with ``steps``, its Discord steps are saved as pending with it."""
 
         def unit(tx: Tx) -> _Result:
-            ticket = _load(tx, ticket_id)
-            config = self._config(tx, ticket.guild_id)
-            tickets.close(ticket, by, at, is_staff=config.settings.is_staff(by))
-            tx.update_ticket(ticket)
+            stored = _load(tx, ticket_id)
+            config = self._config(tx, stored.guild_id)
+            ticket = tickets.close(stored, by, at, is_staff=config.settings.is_staff(by))
+            _save(tx, stored, ticket)
             if steps is not None:
                 tx.insert_closing(
                     Closing(
@@ -481,10 +487,11 @@ class Desk:
         """The customer rates a closed ticket; a low rating fires ``csat_negative``."""
 
         def unit(tx: Tx) -> _Result:
-            ticket = _load(tx, ticket_id)
-            config = self._config(tx, ticket.guild_id)
-            tickets.rate(ticket, by, rating)
-            outcome = self._decide(tx, config, ticket, TicketRated(at, rating))
+            stored = _load(tx, ticket_id)
+            config = self._config(tx, stored.guild_id)
+            ticket = tickets.rate(stored, by, rating)
+            ticket, outcome = self._decide(tx, config, ticket, TicketRated(at, rating))
+            _save(tx, stored, ticket)
             return _Result(ticket.guild_id, outcome.effects, [])
 
         return await self._run(unit)
@@ -586,11 +593,13 @@ class Desk:
                 await self._finish(result)
 
     def _breach(self, tx: Tx, clock: SlaClock) -> _Result:
-        ticket = _load(tx, clock.ticket_id)
-        config = self._config(tx, ticket.guild_id)
+        stored = _load(tx, clock.ticket_id)
+        config = self._config(tx, stored.guild_id)
         tx.resolve_clock(clock, "breached", clock.deadline)
-        outcome = Outcome(effects=[SlaBreached(clock.deadline, ticket.id, clock.target)])
-        self._decide(tx, config, ticket, SlaBreach(clock.deadline, clock.target), outcome)
+        outcome = Outcome(effects=[SlaBreached(clock.deadline, stored.id, clock.target)])
+        event = SlaBreach(clock.deadline, clock.target)
+        ticket, _ = self._decide(tx, config, stored, event, outcome)
+        _save(tx, stored, ticket)
         return _Result(ticket.guild_id, outcome.effects, [])
 
     # Internals
@@ -602,21 +611,23 @@ class Desk:
         ticket: Ticket,
         event: Event,
         outcome: Outcome | None = None,
-    ) -> Outcome:
-        """Gather routing state if rules may need it, run the rules, save what they decided."""
+    ) -> tuple[Ticket, Outcome]:
+        """Gather routing state if rules may need it and run the rules: the ticket as they
+        leave it, for the caller to save, and their outcome, whose firings and routing are
+        saved here."""
         outcome = outcome or Outcome()
         routing = None
         trigger = trigger_for(event, ticket, config.settings)
         if trigger is not None and config.ruleset.needs_routing(trigger):
             routing = tx.routing_state(ticket.guild_id, config.settings.capacity, [ticket.id])
-        run_rules(ticket, event, Context(config.ruleset, config.settings, routing), outcome)
-        tx.update_ticket(ticket)
+        context = Context(config.ruleset, config.settings, routing)
+        ticket = run_rules(ticket, event, context, outcome)
         if outcome.firings:
             tx.insert_firings(ticket.guild_id, outcome.firings)
         if routing is not None:
             tx.enqueue(ticket.guild_id, outcome.queued)
             tx.save_pointers(ticket.guild_id, routing)
-        return outcome
+        return ticket, outcome
 
     def _drain(self, tx: Tx, config: GuildConfig, at: datetime, outcome: Outcome) -> None:
         """Assign this server's queued tickets, oldest first, to whoever is eligible now."""
@@ -628,8 +639,7 @@ class Desk:
         assignments = drain_queue(queue, settings.pool, settings.pools(), routing)
         for entry, agent in assignments:
             ticket = _load(tx, entry.ticket_id)
-            ticket.assignee_id = agent
-            tx.update_ticket(ticket)
+            _save(tx, ticket, tickets.assign_round_robin(ticket, agent))
             outcome.effects.append(Assigned(at, ticket.id, agent, entry.rule_id))
         tx.dequeue(entry.ticket_id for entry, _ in assignments)
         tx.save_pointers(config.guild_id, routing)
@@ -705,6 +715,12 @@ def _check_urgency(config: GuildConfig, label: str) -> None:
         raise DomainError(
             f"{label!r} is not an urgency label of this server (use {', '.join(labels)})."
         )
+
+
+def _save(tx: Tx, stored: Ticket, ticket: Ticket) -> None:
+    """Save what the core returned, when it differs from the ticket as it was read."""
+    if ticket != stored:
+        tx.save_ticket(ticket)
 
 
 def _load(tx: Tx, ticket_id: int) -> Ticket:

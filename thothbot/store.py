@@ -15,7 +15,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -100,7 +100,7 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         escalation_reason=row[9],
         replies_paused=bool(row[10]),
         assignee_id=row[11],
-        tags=json.loads(row[12]),
+        tags=tuple(json.loads(row[12])),
         urgency=row[13],
         created_at=datetime.fromisoformat(row[14]),
         first_staff_reply_at=_dt(row[15]),
@@ -110,24 +110,6 @@ def _ticket(row: sqlite3.Row) -> Ticket:
         ref=row[19],
         channel_id=row[20],
         claimed_by=row[21],
-    )
-
-
-def _state(ticket: Ticket) -> tuple[Any, ...]:
-    """What ``update_ticket`` could write, cheap to compare: unchanged tickets are not written."""
-    return (
-        ticket.status,
-        ticket.escalated,
-        ticket.escalation_reason,
-        ticket.replies_paused,
-        ticket.assignee_id,
-        tuple(ticket.tags),
-        ticket.urgency,
-        ticket.first_staff_reply_at,
-        ticket.closed_at,
-        ticket.rating,
-        ticket.channel_id,
-        ticket.claimed_by,
     )
 
 
@@ -154,8 +136,6 @@ class Tx:
     def __init__(self, conn: sqlite3.Connection, sealer: sealing.Sealer) -> None:
         self._conn = conn
         self._sealer = sealer
-        # Each ticket's updatable columns as loaded, so an unchanged ticket is not written back.
-        self._loaded: dict[int, tuple[Any, ...]] = {}
 
     def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return self._conn.execute(sql, tuple(params)).fetchall()
@@ -316,23 +296,15 @@ class Tx:
                 ticket.channel_id,
             ),
         )
-        ticket.id = cast(int, cursor.lastrowid)
-        ticket.number = number
-        self._loaded[ticket.id] = _state(ticket)
-        return ticket
+        return replace(ticket, id=cast(int, cursor.lastrowid), number=number)
 
     def ticket(self, ticket_id: int) -> Ticket | None:
-        return self._load(self._one(_TICKET_BY["id"], (ticket_id,)))
+        row = self._one(_TICKET_BY["id"], (ticket_id,))
+        return _ticket(row) if row is not None else None
 
     def ticket_by_channel(self, channel_id: str) -> Ticket | None:
-        return self._load(self._one(_TICKET_BY["channel_id"], (channel_id,)))
-
-    def _load(self, row: sqlite3.Row | None) -> Ticket | None:
-        if row is None:
-            return None
-        ticket = _ticket(row)
-        self._loaded[ticket.id] = _state(ticket)
-        return ticket
+        row = self._one(_TICKET_BY["channel_id"], (channel_id,))
+        return _ticket(row) if row is not None else None
 
     def delete_ticket(self, ticket_id: int) -> None:
         for table in (
@@ -341,13 +313,9 @@ class Tx:
         ):  # fmt: skip
             self._conn.execute(f"DELETE FROM {table} WHERE ticket_id = ?", (ticket_id,))  # noqa: S608
         self._conn.execute("DELETE FROM tickets WHERE id = ?", (ticket_id,))
-        self._loaded.pop(ticket_id, None)
 
-    def update_ticket(self, ticket: Ticket) -> None:
-        """Write back what changed since the ticket was loaded (nothing, often)."""
-        state = _state(ticket)
-        if self._loaded.get(ticket.id) == state:
-            return
+    def save_ticket(self, ticket: Ticket) -> None:
+        """Write a ticket's changeable columns (the service saves only tickets that changed)."""
         self._conn.execute(
             "UPDATE tickets SET status = ?, escalated = ?, escalation_reason = ?,"
             " replies_paused = ?, assignee_id = ?, tags = ?, urgency = ?,"
@@ -355,7 +323,6 @@ class Tx:
             " WHERE id = ?",
             (*_updatable(ticket), ticket.id),
         )
-        self._loaded[ticket.id] = state
 
     # Rule firings
 
@@ -793,7 +760,7 @@ class Tx:
             + " AND status = 'open' ORDER BY id",
             (guild_id, customer_id),
         )
-        return [t for t in map(self._load, rows) if t is not None]
+        return [_ticket(row) for row in rows]
 
     def tickets_since(self, guild_id: str, since: datetime) -> list[Ticket]:
         rows = self._all(

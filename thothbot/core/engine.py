@@ -19,7 +19,6 @@ from thothbot.core.models import (
     ActionType,
     Assigned,
     AssignmentQueued,
-    AuthorKind,
     Effect,
     Escalated,
     Event,
@@ -109,7 +108,7 @@ def trigger_for(event: Event, ticket: Ticket, settings: GuildSettings) -> Trigge
     if isinstance(event, TicketEscalated):
         return Trigger.TICKET_ESCALATED
     if isinstance(event, MessagePosted):
-        if event.author_kind is AuthorKind.BOT or not ticket.is_open:
+        if not tickets.takes_message(ticket, event.author_kind):
             return None
         return Trigger.MESSAGE_CONTAINS
     if isinstance(event, TicketRated):
@@ -119,9 +118,12 @@ def trigger_for(event: Event, ticket: Ticket, settings: GuildSettings) -> Trigge
     raise TypeError(f"unknown event {event!r}")
 
 
-def run_rules(ticket: Ticket, event: Event, context: Context, outcome: Outcome) -> None:
-    """Fire the rules for ``event`` and everything it cascades into; changes ``ticket`` in place."""
-    _Cascade(ticket, context, outcome).run(event)
+def run_rules(ticket: Ticket, event: Event, context: Context, outcome: Outcome) -> Ticket:
+    """Fire the rules for ``event`` and everything it cascades into: the ticket as the rules
+    leave it (``ticket`` itself when they changed nothing); what they did goes in ``outcome``."""
+    cascade = _Cascade(ticket, context, outcome)
+    cascade.run(event)
+    return cascade.ticket
 
 
 class _Cascade:
@@ -170,17 +172,20 @@ class _Cascade:
 
     def _add_tag(self, action: Action, rule: Rule, at: datetime) -> ActionOutcome:
         assert action.tag is not None  # normalized add_tag actions always carry a tag
-        why_not = tickets.add_tag(self.ticket, action.tag)
-        if why_not is not None:
-            return ActionOutcome(action.type, False, f"no-op: {why_not}", action.tag)
+        tagged = tickets.add_tag(self.ticket, action.tag)
+        if isinstance(tagged, str):
+            return ActionOutcome(action.type, False, f"no-op: {tagged}", action.tag)
+        self.ticket = tagged
         self.outcome.effects.append(TagAdded(at, self.ticket.id, action.tag, rule.id))
         return ActionOutcome(action.type, True, f'added the tag "{action.tag}"', action.tag)
 
     def _escalate(self, rule: Rule, at: datetime, depth: int) -> ActionOutcome:
         kind = ActionType.ESCALATE
         reason = f"Automation: {rule.label}"
-        if not tickets.escalate(self.ticket, reason):
+        escalated = tickets.escalate(self.ticket, reason)
+        if escalated is None:
             return ActionOutcome(kind, False, "no-op: the ticket is already escalated")
+        self.ticket = escalated
         self.outcome.effects.append(Escalated(at, self.ticket.id, reason, rule.id, rule.name))
         if depth >= MAX_DEPTH:
             return ActionOutcome(
@@ -207,6 +212,6 @@ class _Cascade:
             why = "the staff pool is empty" if not members else "nobody is on duty with capacity"
             return ActionOutcome(kind, True, f"queued: {why}")
         routing.record_assignment(pool_key, agent)
-        ticket.assignee_id = agent
+        self.ticket = tickets.assign_round_robin(ticket, agent)
         self.outcome.effects.append(Assigned(at, ticket.id, agent, rule.id))
         return ActionOutcome(kind, True, f"assigned to {agent}")

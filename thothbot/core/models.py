@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -60,9 +60,13 @@ class SlaTarget(StrEnum):
     RESOLUTION = "resolution"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Ticket:
-    """A support ticket. ``id`` is assigned by the store; ``number`` counts per server."""
+    """A support ticket. ``id`` is assigned by the store; ``number`` counts per server.
+
+    Frozen: a transition (core/tickets.py) returns a new ticket, and the shell saves the one
+    it is given back, so nothing changes a ticket behind anybody's back.
+    """
 
     id: int
     guild_id: str
@@ -77,7 +81,7 @@ class Ticket:
     escalation_reason: str | None = None
     replies_paused: bool = False
     assignee_id: str | None = None
-    tags: list[str] = field(default_factory=list)
+    tags: tuple[str, ...] = ()
     urgency: str | None = None  # a label of the server's classifier; None until known
     first_staff_reply_at: datetime | None = None
     closed_at: datetime | None = None

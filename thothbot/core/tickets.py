@@ -1,8 +1,12 @@
-"""Ticket lifecycle: the transitions people ask for, and why the domain refuses some of them."""
+"""Ticket lifecycle: the transitions people ask for, and why the domain refuses some of them.
+
+A transition returns the ticket as it is after it (tickets are frozen); the shell saves that.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from thothbot.core.errors import InvalidTransition
@@ -26,63 +30,65 @@ def author_kind(ticket: Ticket, author_id: str, *, is_staff: bool, is_bot: bool)
     return AuthorKind.STAFF
 
 
-def record_message(ticket: Ticket, kind: AuthorKind, at: datetime) -> bool:
-    """Take a message into account; True when it is the first staff reply."""
+def takes_message(ticket: Ticket, kind: AuthorKind) -> bool:
+    """Whether a message counts for the ticket (SLA, rules, saved answers): closed tickets and
+    bots (the desk's own notices among them) take no messages. Every path asks here."""
+    return ticket.is_open and kind is not AuthorKind.BOT
+
+
+def record_message(ticket: Ticket, kind: AuthorKind, at: datetime) -> tuple[Ticket, bool]:
+    """Take a message into account: the ticket after it, and whether it is the first staff
+    reply. A closed ticket refuses it (a bot's message changes nothing: ``takes_message``)."""
     if not ticket.is_open:
         raise InvalidTransition(f"Ticket #{ticket.number} is closed; messages are not accepted.")
     if kind is AuthorKind.STAFF and ticket.first_staff_reply_at is None:
-        ticket.first_staff_reply_at = at
-        return True
-    return False
+        return replace(ticket, first_staff_reply_at=at), True
+    return ticket, False
 
 
-def escalate(ticket: Ticket, reason: str) -> bool:
-    """Escalate and pause bot replies; False (a no-op) when it already is escalated."""
+def escalate(ticket: Ticket, reason: str) -> Ticket | None:
+    """Escalate and pause bot replies; None (a no-op) when it already is escalated."""
     if ticket.escalated:
-        return False
-    ticket.escalated = True
-    ticket.escalation_reason = reason
-    ticket.replies_paused = True
-    return True
+        return None
+    return replace(ticket, escalated=True, escalation_reason=reason, replies_paused=True)
 
 
-def escalate_by_staff(ticket: Ticket, reason: str, *, is_staff: bool) -> None:
+def escalate_by_staff(ticket: Ticket, reason: str, *, is_staff: bool) -> Ticket:
     if not is_staff:
         raise InvalidTransition("Only staff can escalate a ticket.")
     if not ticket.is_open:
         raise InvalidTransition(f"Ticket #{ticket.number} is closed and cannot be escalated.")
-    if not escalate(ticket, reason):
+    escalated = escalate(ticket, reason)
+    if escalated is None:
         raise InvalidTransition(f"Ticket #{ticket.number} is already escalated.")
+    return escalated
 
 
-def add_tag(ticket: Ticket, tag: str) -> str | None:
-    """Add a tag; returns why it was not added, or None when it was."""
+def add_tag(ticket: Ticket, tag: str) -> Ticket | str:
+    """The ticket with the tag added, or why it was not added, in words."""
     if ticket.has_tag(tag):
         return f'the ticket already has the tag "{tag}"'
     if len(ticket.tags) >= MAX_TAGS:
         return f"the ticket already holds {MAX_TAGS} tags, the most it can"
-    ticket.tags.append(tag)
-    return None
+    return replace(ticket, tags=(*ticket.tags, tag))
 
 
-def remove_tag(ticket: Ticket, tag: str) -> bool:
+def remove_tag(ticket: Ticket, tag: str) -> Ticket | None:
+    """The ticket without the tag (any case); None when it has no such tag."""
     folded = tag.casefold()
-    kept = [t for t in ticket.tags if t.casefold() != folded]
-    removed = len(kept) != len(ticket.tags)
-    ticket.tags = kept
-    return removed
+    kept = tuple(t for t in ticket.tags if t.casefold() != folded)
+    return replace(ticket, tags=kept) if len(kept) != len(ticket.tags) else None
 
 
-def close(ticket: Ticket, by: str, at: datetime, *, is_staff: bool) -> None:
+def close(ticket: Ticket, by: str, at: datetime, *, is_staff: bool) -> Ticket:
     if by != ticket.customer_id and not is_staff:
         raise InvalidTransition("Only staff or the ticket's customer can close it.")
     if not ticket.is_open:
         raise InvalidTransition(f"Ticket #{ticket.number} is already closed.")
-    ticket.status = Status.CLOSED
-    ticket.closed_at = at
+    return replace(ticket, status=Status.CLOSED, closed_at=at)
 
 
-def rate(ticket: Ticket, by: str, rating: int) -> None:
+def rate(ticket: Ticket, by: str, rating: int) -> Ticket:
     if by != ticket.customer_id:
         raise InvalidTransition("Only the ticket's customer can rate it.")
     if ticket.is_open:
@@ -93,34 +99,42 @@ def rate(ticket: Ticket, by: str, rating: int) -> None:
         raise InvalidTransition(f"Ticket #{ticket.number} was already rated {ticket.rating}.")
     if not RATING_MIN <= rating <= RATING_MAX:
         raise InvalidTransition(f"A rating is a whole number from {RATING_MIN} to {RATING_MAX}.")
-    ticket.rating = rating
+    return replace(ticket, rating=rating)
 
 
-def assign(ticket: Ticket, agent: str, *, is_staff: bool) -> bool:
-    """Assign by hand (a claim, or /ticket assign); False when it already is this agent's."""
+def assign(ticket: Ticket, agent: str, *, is_staff: bool) -> Ticket | None:
+    """Assign by hand (a claim, or /ticket assign); None when it already is this agent's."""
     if not is_staff:
         raise InvalidTransition("Tickets can only be assigned to staff.")
     if not ticket.is_open:
         raise InvalidTransition(f"Ticket #{ticket.number} is closed.")
     if ticket.assignee_id == agent:
-        return False
-    ticket.assignee_id = agent
-    return True
+        return None
+    return replace(ticket, assignee_id=agent)
 
 
-def claim(ticket: Ticket, agent: str, *, is_staff: bool) -> bool:
+def assign_round_robin(ticket: Ticket, agent: str) -> Ticket:
+    """Round robin chose the agent (its pools hold only staff, so there is nothing to check)."""
+    return replace(ticket, assignee_id=agent)
+
+
+def claim(ticket: Ticket, agent: str, *, is_staff: bool) -> Ticket | None:
     """Take a ticket (an escalation from #ops): it becomes the agent's, whoever round robin
-    gave it to. False when the agent already claimed it; nobody claims over another claim
+    gave it to. None when the agent already claimed it; nobody claims over another claim
     (reassigning a claimed ticket is ``/ticket assign``'s job)."""
     if not is_staff:
         raise InvalidTransition("Only staff can claim tickets.")
     if ticket.claimed_by == agent:
-        return False
+        return None
     if ticket.claimed_by is not None:
         raise InvalidTransition(f"Ticket #{ticket.number} was already claimed by someone else.")
-    assign(ticket, agent, is_staff=is_staff)
-    ticket.claimed_by = agent
-    return True
+    assigned = assign(ticket, agent, is_staff=is_staff) or ticket
+    return replace(assigned, claimed_by=agent)
+
+
+def with_urgency(ticket: Ticket, label: str) -> Ticket:
+    """The ticket with its urgency label (the classifier's, or staff's)."""
+    return replace(ticket, urgency=label)
 
 
 DUPLICATE_WINDOW = timedelta(seconds=60)
@@ -145,18 +159,21 @@ def duplicate_of(open_tickets: Sequence[Ticket], subject: str, at: datetime) -> 
     return None
 
 
-def tag_by_staff(ticket: Ticket, tag: str, *, add: bool, is_staff: bool) -> None:
+def tag_by_staff(ticket: Ticket, tag: str, *, add: bool, is_staff: bool) -> Ticket:
     if not is_staff:
         raise InvalidTransition("Only staff can change a ticket's tags.")
     tag = tag.strip()
     if not 1 <= len(tag) <= MAX_TAG_LENGTH:
         raise InvalidTransition(f"A tag is 1 to {MAX_TAG_LENGTH} characters.")
     if add:
-        problem = add_tag(ticket, tag)
-        if problem is not None:
-            raise InvalidTransition(problem[0].upper() + problem[1:] + ".")
-    elif not remove_tag(ticket, tag):
+        tagged = add_tag(ticket, tag)
+        if isinstance(tagged, str):
+            raise InvalidTransition(tagged[0].upper() + tagged[1:] + ".")
+        return tagged
+    untagged = remove_tag(ticket, tag)
+    if untagged is None:
         raise InvalidTransition(f'The ticket has no tag "{tag}".')
+    return untagged
 
 
 def target_met(deadline: datetime, at: datetime) -> bool:

@@ -98,3 +98,21 @@ def test_the_rules_return_the_ticket_they_changed() -> None:
     # Positive control: the same message from the customer on an open ticket is tagged.
     event = MessagePosted(at(1), "U1", AuthorKind.CUSTOMER, "refund please")
     assert run_rules(ticket(), event, context, Outcome()).tags == ("billing",)
+
+
+def test_a_subject_over_the_limit_is_cut_and_kept_whole_in_the_description() -> None:
+    long = "Refund " + "x" * 300
+    subject, body = tickets.subject_and_body(f"  {long}  ", "My card was charged twice.")
+    assert len(subject) == tickets.MAX_SUBJECT
+    assert subject == long[: tickets.MAX_SUBJECT - 1] + "…"
+    assert body == f"{long}\n\nMy card was charged twice."
+    assert tickets.subject_and_body(long, "  ")[1] == long
+    # Cutting twice changes nothing more: a reserved opening is cut before it is opened.
+    assert tickets.subject_and_body(subject, body) == (subject, body)
+
+
+def test_a_subject_within_the_limit_is_kept_as_written_and_a_blank_one_is_refused() -> None:
+    exact = "y" * tickets.MAX_SUBJECT
+    assert tickets.subject_and_body(f" {exact} ", "body") == (exact, "body")
+    with pytest.raises(InvalidTransition, match="A ticket needs a subject"):
+        tickets.subject_and_body(" \n ", "body")

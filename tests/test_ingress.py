@@ -289,10 +289,12 @@ async def test_a_long_or_blank_subject_still_opens_a_ticket(server: Server) -> N
     assert (await server.event({**EVENT, "subject": "x" * 500})).status == 202
     assert (await server.event({**EVENT, "subject": "   "})).status == 202
     await server.settled()
-    subjects = [row[2] for row in tickets(server)]
-    assert len(subjects[0]) == 200
-    assert subjects[0].endswith("…")
-    assert subjects[1] == "(no subject)"
+    [long, blank] = [(row[2], row[3]) for row in tickets(server)]
+    assert len(long[0]) == 200
+    assert long[0].endswith("…")
+    # Nothing the sender wrote is lost: the whole subject opens the description.
+    assert long[1] == "x" * 500 + "\n\n" + EVENT["body"]
+    assert blank == ("(no subject)", EVENT["body"])
 
 
 async def test_events_are_classified_by_the_model_and_urgency_rules_act_on_it(

@@ -101,3 +101,19 @@ async def test_0008_turns_scheduled_deletions_into_closings(
         "before 0008", "before 0008", "before 0008", "before 0008", None,
     )  # fmt: skip
     assert closing.delete_at == T0 + timedelta(seconds=10)
+
+
+async def test_a_long_subject_opens_a_ticket_cut_with_the_whole_of_it_in_the_description(
+    desk: Desk,
+) -> None:
+    long = "Charged twice " + "z" * 300
+    opening = await desk.reserve_opening(G, "C1", long, T0, body="Order 1042.")
+    assert (len(opening.subject), opening.body) == (200, f"{long}\n\nOrder 1042.")
+    # The opener passes the opening's subject and body on: they come through unchanged.
+    ticket = await desk.open_ticket(
+        G, "C1", opening.subject, T0, body=opening.body, number=opening.number
+    )
+    assert (ticket.subject, ticket.body) == (opening.subject, opening.body)
+    direct = await desk.open_ticket(G, "C2", long, T0, source="simulate")
+    assert (direct.subject, direct.body) == (opening.subject, long)
+    assert await desk.ticket(direct.id) == direct

@@ -50,7 +50,7 @@ from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import IDEMPOTENCY_TTL, Maintenance
 from thothbot.napping import utc_now
 from thothbot.outbound import Guard
-from thothbot.service import MAX_SUBJECT, Desk
+from thothbot.service import Desk
 from thothbot.store import ApiKeyRow, IdempotencyRecord, IngressEventRow, Store, Tx
 
 log = logging.getLogger(__name__)
@@ -898,14 +898,11 @@ class Ingress:
         self, row: IngressEventRow, event: SupportTicketCreated, urgency: str | None
     ) -> _Finish | None:
         """Open the event's ticket: how the event ends, or None when it stays pending."""
-        subject = event.subject.strip() or NO_SUBJECT
-        if len(subject) > MAX_SUBJECT:
-            subject = subject[: MAX_SUBJECT - 1].rstrip() + "…"
         try:
             ticket = await self.desk.open_ticket(
                 row.guild_id,
                 _customer(row),
-                subject,
+                event.subject.strip() or NO_SUBJECT,  # a long one is cut by the desk
                 row.received_at,
                 body=event.body,
                 source=TicketSource.API,

@@ -57,8 +57,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_SUBJECT = 200
-
 
 class EffectSink(Protocol):
     """Where effects go once saved: the bot renders them in Discord; tests and simulate record."""
@@ -233,7 +231,7 @@ class Desk:
         first). A customer's Discord tickets are held to the server's ``max_open_tickets``.
         ``opening`` is the reserved opening this ticket finishes (``reserve_opening``).
         """
-        subject = _subject(subject)
+        subject, body = tickets.subject_and_body(subject, body)
         draft = Ticket(
             id=0,
             guild_id=guild_id,
@@ -281,7 +279,7 @@ class Desk:
     ) -> Opening:
         """Take a number for a Discord ticket and keep what it needs before its channel exists,
         so a crash while the channel is made is finished or undone after a restart."""
-        subject = _subject(subject)
+        subject, body = tickets.subject_and_body(subject, body)
 
         def unit(tx: Tx) -> Opening:
             config = self._config(tx, guild_id)
@@ -304,10 +302,12 @@ class Desk:
         """Check a customer may open a ticket (or raise why not); return the ticket they opened
         with the same subject moments ago, so a double click does not make two."""
 
+        cut, _ = tickets.subject_and_body(subject, "")  # as the twin's subject was saved
+
         def unit(tx: Tx) -> Ticket | None:
             config = self._config(tx, guild_id)
             mine = tx.open_tickets_of(guild_id, customer_id)
-            twin = tickets.duplicate_of(mine, subject, at)
+            twin = tickets.duplicate_of(mine, cut, at)
             if twin is None:
                 tickets.check_open_limit(mine, config.settings.max_open_tickets)
             return twin
@@ -698,15 +698,6 @@ class Desk:
                 self._next_deadline = earliest
         if result.effects:
             await self.sink.publish(result.guild_id, result.effects)
-
-
-def _subject(subject: str) -> str:
-    subject = subject.strip()
-    if not subject:
-        raise DomainError("A ticket needs a subject.")
-    if len(subject) > MAX_SUBJECT:
-        raise DomainError(f"A ticket's subject can be at most {MAX_SUBJECT} characters.")
-    return subject
 
 
 def _check_urgency(config: GuildConfig, label: str) -> None:

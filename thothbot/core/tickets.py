@@ -137,6 +137,26 @@ def with_urgency(ticket: Ticket, label: str) -> Ticket:
     return replace(ticket, urgency=label)
 
 
+MAX_SUBJECT = 200
+SUBJECT_CUT = "\u2026"  # an ellipsis shows the subject goes on in the description
+
+
+def subject_and_body(subject: str, body: str) -> tuple[str, str]:
+    """A new ticket's subject and description, for every way a ticket opens.
+
+    A subject over ``MAX_SUBJECT`` characters is cut (ending in an ellipsis) rather than
+    refused: a refused webhook is sent again by its sender, and a customer's words are never
+    dropped, so the whole subject opens the description. A blank subject is refused.
+    """
+    subject = subject.strip()
+    if not subject:
+        raise InvalidTransition("A ticket needs a subject.")
+    if len(subject) <= MAX_SUBJECT:
+        return subject, body
+    cut = subject[: MAX_SUBJECT - len(SUBJECT_CUT)].rstrip() + SUBJECT_CUT
+    return cut, f"{subject}\n\n{body}" if body.strip() else subject
+
+
 DUPLICATE_WINDOW = timedelta(seconds=60)
 
 

@@ -344,32 +344,67 @@ class Desk:
     async def post_message(
         self, ticket_id: int, author_id: str, content: str, at: datetime, *, is_bot: bool = False
     ) -> list[Effect]:
-        """A message in a ticket: first staff reply for SLA, then ``message_contains`` rules."""
+        """A message in a ticket: first staff reply for SLA, then ``message_contains`` rules.
+        A closed ticket refuses it; a bot's message changes nothing."""
 
         def unit(tx: Tx) -> _Result:
             stored = _load(tx, ticket_id)
-            config = self._config(tx, stored.guild_id)
-            kind = tickets.author_kind(
-                stored, author_id, is_staff=config.settings.is_staff(author_id), is_bot=is_bot
-            )
-            ticket, first_reply = tickets.record_message(stored, kind, at)
-            if first_reply:
-                clock = tx.pending_clock(ticket.id, SlaTarget.FIRST_RESPONSE)
-                # A reply after the deadline leaves the clock pending: the breach still fires.
-                if clock is not None and tickets.target_met(clock.deadline, at):
-                    tx.resolve_clock(clock, "met", at)
-            event = MessagePosted(at, author_id, kind, content)
-            ticket, outcome = self._decide(tx, config, ticket, event)
-            _save(tx, stored, ticket)
-            reply = answer_for(
-                ticket, kind, content, config.answers, lambda: tx.answers_sent(ticket_id)
-            )
-            if reply is not None:
-                tx.mark_answer_sent(ticket.id, reply.id)
-                outcome.effects.append(AnswerReplied(at, ticket.id, reply.id, reply.text))
-            return _Result(ticket.guild_id, outcome.effects, [])
+            return self._message(tx, stored, author_id, content, at, is_bot=is_bot)
 
         return await self._run(unit)
+
+    async def post_in_channel(
+        self, channel_id: str, author_id: str, content: str, at: datetime, *, is_bot: bool
+    ) -> list[Effect]:
+        """A message in a Discord channel: a ticket's message when the channel is a ticket's
+        and it takes the message (``tickets.takes_message``); otherwise nothing, silently."""
+
+        def unit(tx: Tx) -> _Result:
+            stored = tx.ticket_by_channel(channel_id)
+            if stored is None:
+                return _Result("", [], [])
+            return self._message(tx, stored, author_id, content, at, is_bot=is_bot, quiet=True)
+
+        return await self._run(unit)
+
+    def _message(
+        self,
+        tx: Tx,
+        stored: Ticket,
+        author_id: str,
+        content: str,
+        at: datetime,
+        *,
+        is_bot: bool,
+        quiet: bool = False,
+    ) -> _Result:
+        """One message of a ticket; ``quiet`` drops one the ticket does not take instead of
+        refusing it (in Discord nobody asked the desk, the message is just there)."""
+        config = self._config(tx, stored.guild_id)
+        kind = tickets.author_kind(
+            stored, author_id, is_staff=config.settings.is_staff(author_id), is_bot=is_bot
+        )
+        nothing = _Result(stored.guild_id, [], [])
+        if quiet and not tickets.takes_message(stored, kind):
+            return nothing
+        ticket, first_reply = tickets.record_message(stored, kind, at)  # refused when closed
+        if not tickets.takes_message(ticket, kind):
+            return nothing
+        if first_reply:
+            clock = tx.pending_clock(ticket.id, SlaTarget.FIRST_RESPONSE)
+            # A reply after the deadline leaves the clock pending: the breach still fires.
+            if clock is not None and tickets.target_met(clock.deadline, at):
+                tx.resolve_clock(clock, "met", at)
+        event = MessagePosted(at, author_id, kind, content)
+        ticket, outcome = self._decide(tx, config, ticket, event)
+        _save(tx, stored, ticket)
+        reply = answer_for(
+            ticket, kind, content, config.answers, lambda: tx.answers_sent(ticket.id)
+        )
+        if reply is not None:
+            tx.mark_answer_sent(ticket.id, reply.id)
+            outcome.effects.append(AnswerReplied(at, ticket.id, reply.id, reply.text))
+        return _Result(ticket.guild_id, outcome.effects, [])
 
     async def escalate(
         self, ticket_id: int, by: str, at: datetime, reason: str | None = None

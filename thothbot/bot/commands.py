@@ -91,17 +91,21 @@ class Tickets(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        """Every message in a ticket channel goes through the desk (rules, SLA, answers)."""
-        if message.author.bot or message.guild is None:
-            return
-        ticket = await self.bot.desk.ticket_by_channel(str(message.channel.id))
-        if ticket is None or not ticket.is_open:
+        """Every message in a server channel goes to the desk, which decides whether a ticket
+        takes it (rules, SLA, answers). Only our own posts coming back are not sent: the desk
+        takes no bot's message, and this saves it a read for each of ours."""
+        me = self.bot.user
+        if message.guild is None or (me is not None and message.author.id == me.id):
             return
         content = message.content
         if message.attachments:
             content += "\n" + "\n".join(f"[attachment: {a.filename}]" for a in message.attachments)
-        await self.bot.desk.post_message(
-            ticket.id, str(message.author.id), content, message.created_at
+        await self.bot.desk.post_in_channel(
+            str(message.channel.id),
+            str(message.author.id),
+            content,
+            message.created_at,
+            is_bot=message.author.bot,
         )
 
 

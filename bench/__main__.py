@@ -5,7 +5,14 @@ from __future__ import annotations
 import importlib
 import sys
 
-SUITES = ["bench.rules", "bench.simulate", "bench.redact", "bench.ingress", "bench.bot"]
+SUITES = [
+    "bench.rules",
+    "bench.simulate",
+    "bench.redact",
+    "bench.ingress",
+    "bench.bot",
+    "bench.trips",
+]
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ from thothbot.core.models import Ticket
 from thothbot.keys import signature
 from thothbot.napping import nap, utc_now
 from thothbot.outbound import Guard, OutboundRefused
-from thothbot.service import Desk
+from thothbot.service import Desk, Escalation, GuildConfig
 from thothbot.store import DeliveryRow, Tx
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ BACKOFF = (2.0, 5.0, 15.0, 60.0, 300.0, 900.0)  # seconds, by attempt; the last 
 MAX_ATTEMPTS = 20  # about four hours of tries
 NO_BOT_WAIT = timedelta(seconds=30)  # ops posts wait for a bot to run
 BOT_CONNECTING_WAIT = timedelta(seconds=1)  # or to finish connecting
+DUE_BATCH = 100  # outbox rows read at once
 MAX_LANES = 8  # destinations delivered to at once
 OUTCOMES = tuple(DeliveryOutcome)
 BODY_CAP = 64 * 1024  # bytes of an answer read; the rest is dropped with the connection
@@ -160,7 +161,8 @@ class Deliveries:
         """Send every delivery due now; how many were handled."""
         handled = 0
         while True:
-            due = await self.store.run(partial(Tx.due_deliveries, now=self.clock()))
+            now = self.clock()
+            due = await self.store.run(partial(Tx.due_deliveries, now=now, limit=DUE_BATCH))
             if not due:
                 return handled
             # One lane per server and destination, in order within it, lanes side by side:
@@ -170,6 +172,9 @@ class Deliveries:
                 lanes.setdefault((row.guild_id, row.destination), []).append(row)
             await asyncio.gather(*(self._lane(rows) for rows in lanes.values()))
             handled += len(due)
+            if len(due) < DUE_BATCH and not self._wake.is_set():
+                # All that was due is handled, and nothing was saved since (a save wakes us).
+                return handled
 
     async def _lane(self, rows: Sequence[DeliveryRow]) -> None:
         async with self._lanes:
@@ -192,15 +197,20 @@ class Deliveries:
     async def _deliver(self, row: DeliveryRow) -> datetime | None:
         """Send one delivery and record the outcome; when the destination could not take it
         for now, the moment to try it again."""
-        destination = await self._destination(row)
+        # The ticket, its server's configuration and its source event, read once for the try.
+        try:
+            view: Escalation | None = await self.desk.escalation(row.ticket_id)
+        except TicketNotFound:
+            view = None
+        config = view.config if view is not None else await self.desk.config(row.guild_id)
+        destination = _destination(row, config)
         if destination is None:
             await self._failed(row, "its destination is no longer in the settings", permanent=True)
             return None
-        try:
-            ticket = await self.desk.ticket(row.ticket_id)
-        except TicketNotFound:
+        if view is None:
             await self._failed(row, "the ticket no longer exists", permanent=True)
             return None
+        ticket = view.ticket
         if isinstance(destination, Addressed):
             key = delivery.target(destination)
             disabled = await self.store.run(lambda tx: tx.disabled_destinations(row.guild_id))
@@ -214,12 +224,12 @@ class Deliveries:
         try:
             match destination:
                 case DiscordWebhook():
-                    await self._to_webhook(row, destination, ticket)
+                    await self._to_webhook(row, destination, view)
                     return None
                 case OpsNotice():
                     message_id = await self._notice(row)
                 case Ops():
-                    message_id = await self._to_ops(row, ticket)
+                    message_id = await self._to_ops(row, view)
                 case HttpEndpoint():
                     message_id = await self._to_endpoint(row, destination)
         except Later as later:
@@ -246,15 +256,6 @@ class Deliveries:
                 await self._sent([row.id], message_id)
         return None
 
-    async def _destination(self, row: DeliveryRow) -> Destination | None:
-        """Where a delivery goes, its URL and secret looked up (unsealed) in the server's
-        settings now: the outbox row only names the destination."""
-        ref = OutboxRef.from_json(row.destination)
-        if ref.ref is None:  # the bot's own: nothing to look up
-            return BUILT_IN.get(ref.kind)
-        config = await self.desk.config(row.guild_id)
-        return delivery.find_destination(config.settings, ref)
-
     async def _fixed(
         self, row: DeliveryRow, destination: Destination, ticket: Ticket
     ) -> DeliveryRow:
@@ -280,10 +281,18 @@ class Deliveries:
         at = self.clock() if marker is not None else None
         await self.store.run(lambda tx: tx.attempting(ids, marker, at))
 
-    async def render(self, ticket: Ticket, reason: str, marker: str | None = None) -> OpsPost:
-        """The #ops post for an escalated ticket, as it stands now."""
-        config = await self.desk.config(ticket.guild_id)
-        source = await self.store.run(lambda tx: tx.source_event(ticket))
+    async def render(
+        self,
+        ticket: Ticket,
+        reason: str,
+        marker: str | None = None,
+        *,
+        view: Escalation | None = None,
+    ) -> OpsPost:
+        """The #ops post for an escalated ticket, as it stands now (``view``: read already)."""
+        if view is None:
+            view = await self.desk.escalation(ticket.id)
+        config, source = view.config, view.source
         type_ = config.settings.types.get(ticket.type_id) if ticket.type_id else None
         return delivery.ops_post(
             ticket,
@@ -306,7 +315,8 @@ class Deliveries:
         await self.store.run(lambda tx: tx.postpone(ids, retry))
         return False
 
-    async def _to_ops(self, row: DeliveryRow, ticket: Ticket) -> str | None:
+    async def _to_ops(self, row: DeliveryRow, view: Escalation) -> str | None:
+        ticket = view.ticket
         if not await self._bot_ready([row.id]):
             return None
         assert self.ops is not None
@@ -322,7 +332,7 @@ class Deliveries:
                 )
                 return message_id
         await self._mark([row.id], row.event_id)
-        post = await self.render(ticket, row.reason, row.event_id)
+        post = await self.render(ticket, row.reason, row.event_id, view=view)
         return await self.ops.post(ticket, post, reason=row.reason, nonce=nonce(row.id))
 
     async def _notice(self, row: DeliveryRow) -> str | None:
@@ -350,9 +360,10 @@ class Deliveries:
         return row.event_id
 
     async def _to_webhook(
-        self, row: DeliveryRow, destination: DiscordWebhook, ticket: Ticket
+        self, row: DeliveryRow, destination: DiscordWebhook, view: Escalation
     ) -> None:
         """A Discord channel webhook: within its rate limit one post each, else a summary."""
+        ticket = view.ticket
         url = destination.url
         why = self.guard.discord_webhook_problem(url)
         if why is not None:
@@ -376,7 +387,7 @@ class Deliveries:
             return
         if step == "send":
             assert row.event_id is not None
-            post = await self.render(ticket, row.reason, row.event_id)
+            post = await self.render(ticket, row.reason, row.event_id, view=view)
             await self._mark([row.id], row.event_id)
             message_id = await self._webhook(url, post.body())
             await self._sent([row.id], message_id)
@@ -552,6 +563,15 @@ class Deliveries:
         await self.store.run(unit)
         self.outcomes[DeliveryOutcome.FAILED] += 1
         self.wake()
+
+
+def _destination(row: DeliveryRow, config: GuildConfig) -> Destination | None:
+    """Where a delivery goes, its URL and secret looked up (unsealed) in the server's settings
+    as they are now: the outbox row only names the destination."""
+    ref = OutboxRef.from_json(row.destination)
+    if ref.ref is None:  # the bot's own: nothing to look up
+        return BUILT_IN.get(ref.kind)
+    return delivery.find_destination(config.settings, ref)
 
 
 def nonce(delivery_id: int) -> str:

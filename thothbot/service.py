@@ -106,6 +106,17 @@ class CloseSteps:
     delete_after: timedelta  # the channel stays this long at least, for the rating
 
 
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """What posting an escalated ticket needs, read in one unit: the ticket, its server's
+    configuration, and the event that opened it (name and payload) when it came from the
+    ingress."""
+
+    ticket: Ticket
+    config: GuildConfig
+    source: tuple[str, dict[str, Any]] | None
+
+
 @dataclass(slots=True)
 class _Result:
     """What a unit hands back to the event loop: effects to publish, deadlines to note."""
@@ -337,6 +348,15 @@ class Desk:
 
     async def ticket(self, ticket_id: int) -> Ticket:
         return await self.store.run(lambda tx: _load(tx, ticket_id))
+
+    async def escalation(self, ticket_id: int) -> Escalation:
+        """A ticket with what its #ops post or webhook needs, in one read."""
+
+        def unit(tx: Tx) -> Escalation:
+            ticket = _load(tx, ticket_id)
+            return Escalation(ticket, self._config(tx, ticket.guild_id), tx.source_event(ticket))
+
+        return await self.store.run(unit)
 
     async def ticket_by_channel(self, channel_id: str) -> Ticket | None:
         return await self.store.run(lambda tx: tx.ticket_by_channel(channel_id))

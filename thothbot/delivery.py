@@ -220,7 +220,8 @@ class Deliveries:
                 instead = await self._is_ops_webhook(row.guild_id, destination)
                 await self._failed(row, why, permanent=True, to_ops=instead)
                 return None
-        row = await self._fixed(row, destination, ticket)
+        # An #ops post fixes its id with its attempting mark, in one unit (``_to_ops``).
+        row = await self._fixed(row, destination, ticket, save=not isinstance(destination, Ops))
         try:
             match destination:
                 case DiscordWebhook():
@@ -257,16 +258,18 @@ class Deliveries:
         return None
 
     async def _fixed(
-        self, row: DeliveryRow, destination: Destination, ticket: Ticket
+        self, row: DeliveryRow, destination: Destination, ticket: Ticket, *, save: bool = True
     ) -> DeliveryRow:
-        """The row with its webhook-id (and an http destination's body) fixed for every try."""
+        """The row with its webhook-id (and an http destination's body) fixed for every try;
+        without ``save``, the caller saves it before anything carrying it is sent."""
         if row.event_id is not None:
             return row
         event_id = delivery.new_event_id(self.clock(), secrets.token_bytes(10))
         body = None
         if isinstance(destination, HttpEndpoint):
             body = json.dumps(delivery.webhook_event(ticket, row.reason, self.clock()))
-        await self.store.run(lambda tx: tx.fix_event(row.id, event_id, body))
+        if save:
+            await self.store.run(lambda tx: tx.fix_event(row.id, event_id, body))
         return dataclasses.replace(row, event_id=event_id, body=body)
 
     async def _is_ops_webhook(self, guild_id: str, destination: Addressed) -> bool:
@@ -275,11 +278,19 @@ class Deliveries:
         hook = (await self.desk.config(guild_id)).settings.ops_webhook
         return hook is not None and DiscordWebhook(hook).reference == destination.reference
 
-    async def _mark(self, ids: Sequence[int], marker: str | None) -> None:
+    async def _mark(
+        self, ids: Sequence[int], marker: str | None, *, fixed: DeliveryRow | None = None
+    ) -> None:
         """Commit that a post carrying ``marker`` is being tried for ``ids``, before trying it
-        (None: settled, nothing to look for)."""
+        (None: settled, nothing to look for); with ``fixed``, that row's id is saved too."""
         at = self.clock() if marker is not None else None
-        await self.store.run(lambda tx: tx.attempting(ids, marker, at))
+
+        def unit(tx: Tx) -> None:
+            if fixed is not None and fixed.event_id is not None:
+                tx.fix_event(fixed.id, fixed.event_id, fixed.body)  # kept if it had one
+            tx.attempting(ids, marker, at)
+
+        await self.store.run(unit)
 
     async def render(
         self,
@@ -331,7 +342,7 @@ class Deliveries:
                     lambda tx: tx.add_ops_message(ticket.id, channel_id, message_id, row.reason)
                 )
                 return message_id
-        await self._mark([row.id], row.event_id)
+        await self._mark([row.id], row.event_id, fixed=row)
         post = await self.render(ticket, row.reason, row.event_id, view=view)
         return await self.ops.post(ticket, post, reason=row.reason, nonce=nonce(row.id))
 

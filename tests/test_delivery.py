@@ -171,7 +171,9 @@ class OpsStub:
         self.notices: list[tuple[str, str]] = []
         self.looked: list[tuple[str | None, str]] = []
 
-    async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str:
+    async def post(
+        self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
+    ) -> str:
         self.posts.append((ticket, post, reason, nonce))
         return f"ops-{len(self.posts)}"
 
@@ -701,12 +703,16 @@ async def test_a_stalled_destination_does_not_hold_up_the_ops_posts(world: World
     retried_by_then: list[int] = []
 
     class Watched(OpsStub):
-        async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str:
+        async def post(
+            self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
+        ) -> str:
             # Posted only while the webhook stalls: a worker that sent one after the other
             # would never get here (the bound only ends the test sooner).
             await asyncio.wait_for(stalling.wait(), 5)
             retried_by_then.append(worker.outcomes["retried"])
-            return await super().post(ticket, post, reason=reason, nonce=nonce)
+            return await super().post(
+                ticket, post, reason=reason, nonce=nonce, channel_id=channel_id
+            )
 
     ops = Watched()
     worker = world.worker(ops=ops, timeout=0.5)
@@ -1060,8 +1066,10 @@ async def test_a_restart_sends_what_was_pending_exactly_once(world: World) -> No
 class NoAnswerOps(OpsStub):
     """Discord takes the post, then the answer is lost (as when the process is killed)."""
 
-    async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str:
-        await super().post(ticket, post, reason=reason, nonce=nonce)
+    async def post(
+        self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
+    ) -> str:
+        await super().post(ticket, post, reason=reason, nonce=nonce, channel_id=channel_id)
         raise TimeoutError
 
 
@@ -1188,7 +1196,9 @@ async def test_an_answered_failure_clears_the_mark_so_nothing_is_looked_for(worl
     await world.open("Checkout broken")
 
     class Refusing(OpsStub):
-        async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str:
+        async def post(
+            self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
+        ) -> str:
             raise Later("Discord answered 403")
 
     await world.worker(ops=Refusing()).send_due()

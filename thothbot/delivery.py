@@ -94,7 +94,11 @@ class OpsChannel(Protocol):
     @property
     def ready(self) -> bool: ...
 
-    async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str: ...
+    async def post(
+        self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
+    ) -> str:
+        """Post in ``channel_id``, the server's #ops as the worker read it (None: not set up)."""
+        ...
 
     async def find(
         self, guild_id: str, channel_id: str | None, marker: str, since: datetime,
@@ -344,7 +348,14 @@ class Deliveries:
                 return message_id
         await self._mark([row.id], row.event_id, fixed=row)
         post = await self.render(ticket, row.reason, row.event_id, view=view)
-        return await self.ops.post(ticket, post, reason=row.reason, nonce=nonce(row.id))
+        setup = view.config.setup
+        return await self.ops.post(
+            ticket,
+            post,
+            reason=row.reason,
+            nonce=nonce(row.id),
+            channel_id=setup.ops_channel_id if setup else None,
+        )
 
     async def _notice(self, row: DeliveryRow) -> str | None:
         """Tell the server's admins (a destination was disabled) in #ops, through the bot."""

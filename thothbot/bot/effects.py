@@ -157,9 +157,10 @@ class BotOps:
     def ready(self) -> bool:
         return self.bot.is_ready()
 
-    async def post(self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str) -> str:
-        config = await self.bot.desk.config(ticket.guild_id)
-        ops = await self.bot.text_channel(config.setup.ops_channel_id if config.setup else None)
+    async def post(
+        self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
+    ) -> str:
+        ops = await self.bot.text_channel(channel_id)
         if ops is None:
             raise Later("the server has no ops channel (an admin runs /setup)", after=300)
         pings = post.allowed_mentions

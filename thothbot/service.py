@@ -124,6 +124,10 @@ class _Result:
     guild_id: str
     effects: list[Effect]
     new_deadlines: list[datetime]
+    # The ticket as the unit saved it and its server's configuration, when the unit was about
+    # one ticket: the outbox rows of its escalations are made from them without reading again.
+    ticket: Ticket | None = None
+    config: GuildConfig | None = None
     deliveries: bool = False  # escalations were put in the outbox
 
 
@@ -274,7 +278,9 @@ class Desk:
             tx.start_clocks(ticket.id, deadlines)
             ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at))
             _save(tx, inserted, ticket)
-            return ticket, _Result(guild_id, outcome.effects, list(deadlines.values()))
+            return ticket, _Result(
+                guild_id, outcome.effects, list(deadlines.values()), ticket, config
+            )
 
         return await self._run_returning(unit)
 
@@ -342,7 +348,7 @@ class Desk:
                 ticket, outcome = self._decide(tx, config, ticket, UrgencyKnown(at))
                 effects = outcome.effects
             _save(tx, stored, ticket)
-            return _Result(ticket.guild_id, effects, [])
+            return _Result(ticket.guild_id, effects, [], ticket, config)
 
         return await self._run(unit)
 
@@ -424,7 +430,7 @@ class Desk:
         if reply is not None:
             tx.mark_answer_sent(ticket.id, reply.id)
             outcome.effects.append(AnswerReplied(at, ticket.id, reply.id, reply.text))
-        return _Result(ticket.guild_id, outcome.effects, [])
+        return _Result(ticket.guild_id, outcome.effects, [], ticket, config)
 
     async def escalate(
         self, ticket_id: int, by: str, at: datetime, reason: str | None = None
@@ -439,7 +445,7 @@ class Desk:
             outcome = Outcome(effects=[Escalated(at, ticket.id, why, None)])
             ticket, _ = self._decide(tx, config, ticket, TicketEscalated(at, why), outcome)
             _save(tx, stored, ticket)
-            return _Result(ticket.guild_id, outcome.effects, [])
+            return _Result(ticket.guild_id, outcome.effects, [], ticket, config)
 
         return await self._run(unit)
 
@@ -547,7 +553,7 @@ class Desk:
             ticket = tickets.rate(stored, by, rating)
             ticket, outcome = self._decide(tx, config, ticket, TicketRated(at, rating))
             _save(tx, stored, ticket)
-            return _Result(ticket.guild_id, outcome.effects, [])
+            return _Result(ticket.guild_id, outcome.effects, [], ticket, config)
 
         return await self._run(unit)
 
@@ -655,6 +661,8 @@ class Desk:
         event = SlaBreach(clock.deadline, clock.target)
         ticket, _ = self._decide(tx, config, stored, event, outcome)
         _save(tx, stored, ticket)
+        # Not handing the ticket on: another of its clocks may breach later in this unit, and
+        # its outbox rows are made once all have (from the ticket as they leave it).
         return _Result(ticket.guild_id, outcome.effects, [])
 
     # Internals
@@ -727,8 +735,14 @@ class Desk:
         for effect in result.effects:
             if not isinstance(effect, Escalated):
                 continue
-            ticket = _load(tx, effect.ticket_id)
-            config = self._config(tx, ticket.guild_id)
+            if result.ticket is not None and result.ticket.id == effect.ticket_id:
+                ticket = result.ticket
+            else:
+                ticket = _load(tx, effect.ticket_id)
+            if result.config is not None and result.config.guild_id == ticket.guild_id:
+                config = result.config
+            else:
+                config = self._config(tx, ticket.guild_id)
             source = tx.source_event(ticket)
             known = delivery.facts(ticket, source[1] if source else {})
             reason = (

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from thothbot.core import delivery, tickets
-from thothbot.core.answers import SavedAnswer, answer_for
+from thothbot.core.answers import SavedAnswer, first_not_sent, matching_answers
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
 from thothbot.core.masking import masked_document
@@ -424,9 +424,8 @@ class Desk:
         event = MessagePosted(at, author_id, kind, content)
         ticket, outcome = self._decide(tx, config, ticket, event)
         _save(tx, stored, ticket)
-        reply = answer_for(
-            ticket, kind, content, config.answers, lambda: tx.answers_sent(ticket.id)
-        )
+        matching = matching_answers(ticket, kind, content, config.answers)
+        reply = first_not_sent(matching, set(tx.answers_sent(ticket.id))) if matching else None
         if reply is not None:
             tx.mark_answer_sent(ticket.id, reply.id)
             outcome.effects.append(AnswerReplied(at, ticket.id, reply.id, reply.text))

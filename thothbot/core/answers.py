@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from thothbot.core.errors import DomainError
@@ -52,21 +52,29 @@ def check_text(text: str) -> str:
     return text
 
 
+def matching_answers(
+    ticket: Ticket, kind: AuthorKind, content: str, answers: Sequence[SavedAnswer]
+) -> list[SavedAnswer]:
+    """The saved answers whose trigger phrase the customer's message contains
+    (case-insensitive), in order; none while bot replies are paused. The shell reads which
+    answers the ticket had only when this is not empty."""
+    if not answers or kind is not AuthorKind.CUSTOMER or ticket.replies_paused:
+        return []
+    folded = content.casefold()
+    return [a for a in answers if any(t.casefold() in folded for t in a.triggers)]
+
+
+def first_not_sent(matching: Iterable[SavedAnswer], sent: Collection[int]) -> SavedAnswer | None:
+    """The first matching answer the ticket has not had yet (each answer once per ticket)."""
+    return next((a for a in matching if a.id not in sent), None)
+
+
 def answer_for(
     ticket: Ticket,
     kind: AuthorKind,
     content: str,
     answers: Sequence[SavedAnswer],
-    sent: Callable[[], Iterable[int]],
+    sent: Collection[int],
 ) -> SavedAnswer | None:
-    """The first saved answer whose trigger phrase the customer's message contains
-    (case-insensitive) and that this ticket has not had yet; none while bot replies are paused.
-    ``sent`` lists the answers the ticket had; it is asked only when some answer matches."""
-    if not answers or kind is not AuthorKind.CUSTOMER or ticket.replies_paused:
-        return None
-    folded = content.casefold()
-    matching = [a for a in answers if any(t.casefold() in folded for t in a.triggers)]
-    if not matching:
-        return None
-    already = set(sent())
-    return next((a for a in matching if a.id not in already), None)
+    """The answer a customer's message gets, given the answers the ticket had (``sent``)."""
+    return first_not_sent(matching_answers(ticket, kind, content, answers), sent)

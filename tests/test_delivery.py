@@ -173,9 +173,9 @@ class OpsStub:
 
     async def post(
         self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
-    ) -> str:
+    ) -> tuple[str, str]:
         self.posts.append((ticket, post, reason, nonce))
-        return f"ops-{len(self.posts)}"
+        return "ops-channel", f"ops-{len(self.posts)}"
 
     async def find(
         self, guild_id: str, channel_id: str | None, marker: str, since: datetime,
@@ -705,7 +705,7 @@ async def test_a_stalled_destination_does_not_hold_up_the_ops_posts(world: World
     class Watched(OpsStub):
         async def post(
             self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
-        ) -> str:
+        ) -> tuple[str, str]:
             # Posted only while the webhook stalls: a worker that sent one after the other
             # would never get here (the bound only ends the test sooner).
             await asyncio.wait_for(stalling.wait(), 5)
@@ -1068,7 +1068,7 @@ class NoAnswerOps(OpsStub):
 
     async def post(
         self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
-    ) -> str:
+    ) -> tuple[str, str]:
         await super().post(ticket, post, reason=reason, nonce=nonce, channel_id=channel_id)
         raise TimeoutError
 
@@ -1198,7 +1198,7 @@ async def test_an_answered_failure_clears_the_mark_so_nothing_is_looked_for(worl
     class Refusing(OpsStub):
         async def post(
             self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
-        ) -> str:
+        ) -> tuple[str, str]:
             raise Later("Discord answered 403")
 
     await world.worker(ops=Refusing()).send_due()

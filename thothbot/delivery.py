@@ -96,8 +96,9 @@ class OpsChannel(Protocol):
 
     async def post(
         self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
-    ) -> str:
-        """Post in ``channel_id``, the server's #ops as the worker read it (None: not set up)."""
+    ) -> tuple[str, str]:
+        """Post in ``channel_id``, the server's #ops as the worker read it (None: not set up):
+        (channel id, message id) of the post, which the worker records with the delivery."""
         ...
 
     async def find(
@@ -226,6 +227,7 @@ class Deliveries:
                 return None
         # An #ops post fixes its id with its attempting mark, in one unit (``_to_ops``).
         row = await self._fixed(row, destination, ticket, save=not isinstance(destination, Ops))
+        ops_post: tuple[str, str] | None = None  # (channel id, message id) of an #ops post
         try:
             match destination:
                 case DiscordWebhook():
@@ -234,7 +236,8 @@ class Deliveries:
                 case OpsNotice():
                     message_id = await self._notice(row)
                 case Ops():
-                    message_id = await self._to_ops(row, view)
+                    ops_post = await self._to_ops(row, view)
+                    message_id = ops_post[1] if ops_post is not None else None
                 case HttpEndpoint():
                     message_id = await self._to_endpoint(row, destination)
         except Later as later:
@@ -258,7 +261,8 @@ class Deliveries:
             await self._failed(row, f"{type(error).__name__}: {error}", settled=False)
         else:
             if message_id is not None:
-                await self._sent([row.id], message_id)
+                ops_message = (row.ticket_id, *ops_post, row.reason) if ops_post else None
+                await self._sent([row.id], message_id, ops_message=ops_message)
         return None
 
     async def _fixed(
@@ -330,7 +334,8 @@ class Deliveries:
         await self.store.run(lambda tx: tx.postpone(ids, retry))
         return False
 
-    async def _to_ops(self, row: DeliveryRow, view: Escalation) -> str | None:
+    async def _to_ops(self, row: DeliveryRow, view: Escalation) -> tuple[str, str] | None:
+        """(channel id, message id) of the ticket's #ops post; None when the bot cannot now."""
         ticket = view.ticket
         if not await self._bot_ready([row.id]):
             return None
@@ -341,11 +346,7 @@ class Deliveries:
             found = await self.ops.find(row.guild_id, None, row.attempt, since)
             if found is not None:
                 log.info("delivery %s was posted before a restart; not posting it again", row.id)
-                channel_id, message_id = found
-                await self.store.run(
-                    lambda tx: tx.add_ops_message(ticket.id, channel_id, message_id, row.reason)
-                )
-                return message_id
+                return found
         await self._mark([row.id], row.event_id, fixed=row)
         post = await self.render(ticket, row.reason, row.event_id, view=view)
         setup = view.config.setup
@@ -509,13 +510,24 @@ class Deliveries:
 
     # Outcomes
 
-    async def _sent(self, ids: Sequence[int], message_id: str, *, summary: bool = False) -> None:
+    async def _sent(
+        self,
+        ids: Sequence[int],
+        message_id: str,
+        *,
+        summary: bool = False,
+        ops_message: tuple[int, str, str, str] | None = None,
+    ) -> None:
         """Record a post; a summary stands for all ``ids``: the first counts as the one post
-        sent (for the rate limit), the rest as summarized, in one transaction."""
+        sent (for the rate limit), the rest as summarized, in one transaction. An #ops post
+        (``ops_message``: ticket, channel, message, reason) is remembered with it, so a claim
+        can update it."""
         at = self.clock()
         first, *rest = ids
 
         def unit(tx: Tx) -> None:
+            if ops_message is not None:
+                tx.add_ops_message(*ops_message)
             tx.delivered([first], at, message_id)
             tx.delivered(rest, at, message_id, DeliveryStatus.SUMMARIZED)
             tx.attempting(ids, None, None)

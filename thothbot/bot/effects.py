@@ -159,7 +159,7 @@ class BotOps:
 
     async def post(
         self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
-    ) -> str:
+    ) -> tuple[str, str]:
         ops = await self.bot.text_channel(channel_id)
         if ops is None:
             raise Later("the server has no ops channel (an admin runs /setup)", after=300)
@@ -179,10 +179,7 @@ class BotOps:
         except discord.HTTPException as error:
             # Discord.py already retried 429s and 5xx; permissions may be fixed by an admin.
             raise Later(f"Discord answered {error.status} ({error.code}): {error.text}") from error
-        await self.bot.desk.store.run(
-            lambda tx: tx.add_ops_message(ticket.id, str(ops.id), str(message.id), reason)
-        )
-        return str(message.id)
+        return str(ops.id), str(message.id)  # the worker records it with the delivery
 
     async def find(
         self, guild_id: str, channel_id: str | None, marker: str, since: datetime,

@@ -41,6 +41,8 @@ def run_env(discord: Sandbox, world: World, db_path: Path, **settings: str) -> d
         "THOTH_DISCORD_API_URL": discord.api_url,
         "THOTH_DISCORD_GATEWAY_URL": discord.gateway_url,
         "THOTH_GUILD_IDS": world.guild,
+        # The health server always listens: a port of its own, never 8080 (another program's).
+        "THOTH_INGRESS_PORT": "0",
         **settings,
     }
 

@@ -43,6 +43,7 @@ async def test_thothbot_run_deletes_what_is_past_its_retention(
         "THOTH_DB_PATH": str(path),
         "THOTH_DISCORD_API_URL": discord.api_url,
         "THOTH_DISCORD_GATEWAY_URL": discord.gateway_url,
+        "THOTH_INGRESS_PORT": "0",  # the health server's port: any free one, never 8080
     }
     with (tmp_path / "run.log").open("wb") as log:
         process = await asyncio.create_subprocess_exec(

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from tests.support import T0
 from thothbot import keys
+from thothbot.changes import Topic
 from thothbot.core.delivery import OpsPost, has_marker
 from thothbot.core.masking import reference
 from thothbot.core.models import Ticket
@@ -312,8 +313,7 @@ async def test_deliveries_are_saved_with_the_escalation_before_any_worker_runs(
     await world.configure(
         {"destinations": [{"kind": "http", "url": world.url(ENDPOINT), "secret": SECRET}]}
     )
-    woken: list[int] = []
-    world.desk.on_outbox = lambda: woken.append(1)
+    woken = world.desk.changes.wake_on(Topic.OUTBOX)
 
     ticket = await world.open("Checkout broken")
 
@@ -331,7 +331,7 @@ async def test_deliveries_are_saved_with_the_escalation_before_any_worker_runs(
         assert row["reason"] == REASON
         assert at(row["next_at"]) == T0
         assert at(row["created_at"]) == T0
-    assert woken == [1]  # the worker is woken once the escalation is committed
+    assert woken.is_set()  # the worker is woken once the escalation is committed
     assert world.destinations.seen == []
 
 

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from thothbot.changes import Topic
 from thothbot.core import delivery
 from thothbot.core.delivery import OpsPost
 from thothbot.core.destinations import (
@@ -132,10 +133,10 @@ class Deliveries:
         self.timeout = timeout
         self._guard = guard
         self.outcomes: Counter[DeliveryOutcome] = Counter(dict.fromkeys(OUTCOMES, 0))
-        self._wake = asyncio.Event()
+        # Woken by the desk's notifier once escalations are committed to the outbox.
+        self._wake = desk.changes.wake_on(Topic.OUTBOX)
         self._lanes = asyncio.Semaphore(MAX_LANES)
         self._session: aiohttp.ClientSession | None = None
-        desk.on_outbox = self.wake
 
     @property
     def guard(self) -> Guard:

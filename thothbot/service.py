@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from thothbot.changes import Changes, Topic
 from thothbot.core import delivery, tickets
 from thothbot.core.answers import SavedAnswer, first_not_sent, matching_answers
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
@@ -135,16 +136,23 @@ class Desk:
     """The ticket desk: every change to tickets, rules, settings, routing and SLA passes here."""
 
     def __init__(
-        self, store: Store, sink: EffectSink | None = None, *, outbox: bool = False
+        self,
+        store: Store,
+        sink: EffectSink | None = None,
+        *,
+        outbox: bool = False,
+        outbound: Guard | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.store = store
         self.sink: EffectSink = sink or RecordingSink()
         # With an outbox, each escalation is saved for delivery in the transaction that made it,
-        # and ``on_outbox`` (the delivery worker's wake-up) is called once it is committed.
+        # and the outbox topic is announced once it is committed (the delivery worker wakes).
         self.outbox = outbox
-        self.on_outbox: Callable[[], None] = lambda: None
         # Where destinations may lead (THOTH_OUTBOUND_ALLOW); checked at save when set.
-        self.outbound: Guard | None = None
+        self.outbound = outbound
+        # After each commit: what changed, for every background loop that cares.
+        self.changes = changes or Changes()
         self._configs: dict[str, GuildConfig] = {}
         self._next_deadline: datetime | None = None
         self._deadline_known = False
@@ -759,11 +767,13 @@ class Desk:
 
     async def _finish(self, result: _Result) -> None:
         if result.deliveries:
-            self.on_outbox()
-        if result.new_deadlines and self._deadline_known:
-            earliest = min(result.new_deadlines)
-            if self._next_deadline is None or earliest < self._next_deadline:
-                self._next_deadline = earliest
+            self.changes.changed(Topic.OUTBOX)
+        if result.new_deadlines:
+            if self._deadline_known:
+                earliest = min(result.new_deadlines)
+                if self._next_deadline is None or earliest < self._next_deadline:
+                    self._next_deadline = earliest
+            self.changes.changed(Topic.DEADLINES)
         if result.effects:
             await self.sink.publish(result.guild_id, result.effects)
 

@@ -9,33 +9,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from thothbot.napping import nap
+from thothbot.changes import Topic
+from thothbot.napping import LONGEST, nap
 
 if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot
+    from thothbot.service import Desk
 
 log = logging.getLogger(__name__)
 
 
-class Timers:
-    def __init__(self, bot: ThothBot) -> None:
-        self.bot = bot
-        self._sla_wake = asyncio.Event()
-        self._closing_wake = asyncio.Event()
+class SlaChecker:
+    """Fires SLA breaches when their deadlines come: naps until the earliest stored deadline,
+    and wakes early when the desk announces a new one (a ticket opened by any adapter)."""
 
-    def poke(self) -> None:
-        """Something may be due sooner than the loops think (a new ticket, a moved clock)."""
-        self._sla_wake.set()
-        self._closing_wake.set()
+    def __init__(
+        self, desk: Desk, clock: Callable[[], datetime], *, longest: float = LONGEST
+    ) -> None:
+        self.desk = desk
+        self.clock = clock
+        self.longest = longest  # the nap's cap: a safety net should a wake-up be missed
+        self.wake = desk.changes.wake_on(Topic.DEADLINES)
 
-    async def run_sla(self) -> None:
-        desk = self.bot.desk
+    async def run(self) -> None:
+        desk = self.desk
         while True:
-            self._sla_wake.clear()
+            self.wake.clear()
             try:
-                now = self.bot.now()
+                now = self.clock()
                 upcoming = await desk.next_deadline()
                 if upcoming is not None and upcoming <= now:
                     await desk.process_due(now)
@@ -43,7 +48,22 @@ class Timers:
             except Exception:
                 log.exception("the SLA checker failed; retrying")
                 upcoming = None
-            await nap(self._sla_wake, upcoming, self.bot.now())
+            await nap(self.wake, upcoming, self.clock(), self.longest)
+
+
+class Timers:
+    def __init__(self, bot: ThothBot) -> None:
+        self.bot = bot
+        self.sla = SlaChecker(bot.desk, bot.now)
+        self._closing_wake = asyncio.Event()
+
+    def poke(self) -> None:
+        """Something may be due sooner than the loops think (a new ticket, a moved clock)."""
+        self.sla.wake.set()
+        self._closing_wake.set()
+
+    async def run_sla(self) -> None:
+        await self.sla.run()
 
     async def run_closings(self) -> None:
         """Work closed tickets' pending steps, each when it is due (after a restart: at once)."""

@@ -1,0 +1,36 @@
+"""One change notifier: after a commit the desk says what changed, and every background loop
+that cares about it wakes (the outbox worker, the SLA checker, closed tickets' steps, the
+ingress worker), whichever adapter made the change.
+
+A loop asks for its wake-up once (``wake_on``), clears it before it reads what decides its
+next moment and naps on it (``napping.nap``), so a change that comes while it works is not
+lost. Nothing here touches the database: the notifier only carries "look again".
+"""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+
+
+class Topic(StrEnum):
+    OUTBOX = "outbox"  # deliveries were put in the outbox
+    DEADLINES = "deadlines"  # an SLA deadline was stored (a ticket opened, a clock moved)
+
+
+class Changes:
+    """Who wakes on what: ``changed(topic)`` after a commit sets every wake-up on that topic."""
+
+    def __init__(self) -> None:
+        self._wakes: dict[Topic, list[asyncio.Event]] = {}
+
+    def wake_on(self, *topics: Topic) -> asyncio.Event:
+        """A wake-up set whenever one of ``topics`` changes; for one loop to nap on."""
+        wake = asyncio.Event()
+        for topic in topics:
+            self._wakes.setdefault(topic, []).append(wake)
+        return wake
+
+    def changed(self, topic: Topic) -> None:
+        for wake in self._wakes.get(topic, ()):
+            wake.set()

@@ -18,11 +18,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+from thothbot.application import bot_desk
 from thothbot.bot.client import ThothBot, point_at
 from thothbot.napping import utc_now
 from thothbot.sandbox import Interaction, Sandbox
 from thothbot.sandbox.testing import running
-from thothbot.service import Desk
 from thothbot.store import Store
 
 MANAGE_GUILD = 1 << 5
@@ -119,7 +119,7 @@ async def running_bot(
     """The real bot, connected to the sandbox (already pointed at) until the block ends."""
     store = await Store.open(db_path)
     bot = ThothBot(
-        Desk(store),
+        bot_desk(store),
         guild_ids=guild_ids,
         clock=clock,
         close_delay=close_delay,

@@ -46,10 +46,8 @@ from thothbot.core.errors import DomainError
 from thothbot.core.models import Effect, TicketSource
 from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.delivery import Deliveries
-from thothbot.llm import UrgencyClassifier
-from thothbot.maintenance import IDEMPOTENCY_TTL, Maintenance
+from thothbot.maintenance import IDEMPOTENCY_TTL
 from thothbot.napping import utc_now
-from thothbot.outbound import Guard
 from thothbot.service import Desk
 from thothbot.store import ApiKeyRow, IdempotencyRecord, IngressEventRow, Store, Tx
 
@@ -1205,35 +1203,22 @@ def addresses(runner: web.AppRunner) -> list[str]:
 
 async def serve(config: Config, out: TextIO) -> None:
     """Run the ingress alone (no Discord bot) until Ctrl-C or SIGTERM."""
-    store = await Store.open(config.db_path, secret_key=config.secret_key)
-    # The heuristic decides alone when no THOTH_LLM_MODEL is set.
-    classifier = UrgencyClassifier.from_config(config, store)
-    try:
-        desk = Desk(store, LogSink(), outbox=True)
-        desk.outbound = Guard.from_config(config)
+    from thothbot.application import build  # noqa: PLC0415  (the composition root imports this module)
+
+    async with build(config) as app:
         # Listening first: a port that cannot be had then leaves no background task behind.
-        runner = await start_ingress(desk, store, config, classifier=classifier)
-        # Webhook and HTTP destinations go out now; #ops posts wait for `thothbot run`.
-        deliveries = asyncio.create_task(Deliveries(desk).run())
-        maintenance = asyncio.create_task(Maintenance(store).run(), name="maintenance")
-        try:
-            out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
-            out.write(" (Ctrl-C to stop)\n")
-            out.flush()
-            received = await _stop_signal()
-            log.info("%s received: finishing the requests and tickets under way", received)
-        finally:
-            # Stops listening, gives requests under way REQUEST_GRACE to finish, then the
-            # worker STOP_GRACE to finish the tickets it is opening; the rest stays pending.
-            await runner.cleanup()
-            # A delivery cut off here stays in the outbox and is sent after the restart.
-            for task in (deliveries, maintenance):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-    finally:
-        await classifier.close()
-        await store.close()
+        # Closing stops listening, gives requests under way REQUEST_GRACE to finish, then the
+        # worker STOP_GRACE to finish the tickets it is opening; the rest stays pending.
+        runner = await app.listen_ingress()
+        # Webhook and HTTP destinations go out now; #ops posts wait for `thothbot run`. A
+        # delivery cut off at the stop stays in the outbox and is sent after the restart.
+        app.spawn(Deliveries(app.desk).run(), name="deliveries")
+        app.spawn(app.maintenance.run(), name="maintenance")
+        out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
+        out.write(" (Ctrl-C to stop)\n")
+        out.flush()
+        received = await _stop_signal()
+        log.info("%s received: finishing the requests and tickets under way", received)
     out.write("thothbot ingress stopped\n")
     out.flush()
 

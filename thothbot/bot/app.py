@@ -1,5 +1,6 @@
-"""Starting the bot for real: store, desk, classifier, the health server (with the ingress's
-routes when an API key exists), then Discord, until SIGTERM or Ctrl-C."""
+"""Starting the bot for real: the application (``thothbot.application.build``), the health
+server (with the ingress's routes when an API key exists), then Discord, until SIGTERM or
+Ctrl-C."""
 
 from __future__ import annotations
 
@@ -12,16 +13,11 @@ from typing import Any, TextIO
 import aiohttp
 import discord
 
-from thothbot import health
+from thothbot import application, health
 from thothbot.bot.client import ThothBot, point_at
 from thothbot.config import Config, StartupFailure
 from thothbot.core.errors import InvalidInput
 from thothbot.ingress import Ingress, IngressSettings, addresses
-from thothbot.llm import UrgencyClassifier
-from thothbot.maintenance import Maintenance
-from thothbot.outbound import Guard
-from thothbot.service import Desk
-from thothbot.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -39,30 +35,32 @@ async def run(config: Config, out: TextIO) -> None:
     discord.VoiceClient.warn_nacl = False
     discord.VoiceClient.warn_dave = False
     point_at(config.discord_api_url, config.discord_gateway_url)
-    store = await Store.open(config.db_path, secret_key=config.secret_key)
-    classifier = UrgencyClassifier.from_config(config, store)
-    desk = Desk(store)
-    desk.outbound = Guard.from_config(config)
-    rest = health.RestCounter()
-    bot = ThothBot(
-        desk,
-        classifier=classifier,
-        guild_ids=config.guild_ids,
-        close_delay=config.close_delay,
-        http_trace=rest.trace_config(),
-    )
+    async with application.build(config, bot=True) as app:
+        assert app.bot is not None  # built with bot=True
+        assert app.rest is not None
+        await _serve(app, app.bot, app.rest, token)
+    log.info("stopped")
+
+
+async def _serve(
+    app: application.Application, bot: ThothBot, rest: health.RestCounter, token: str
+) -> None:
+    config = app.config
     gateway = health.GatewayWatch(bot)
-    runner = None
     tasks: list[asyncio.Task[Any]] = []
     # Retention runs with the bot whether or not the ingress does.
-    maintenance = asyncio.create_task(Maintenance(store).run(), name="maintenance")
+    app.spawn(app.maintenance.run(), name="maintenance")
     try:
         ingress = None
-        if await store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):
+        if await app.store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):
             settings = IngressSettings.from_config(config)
-            ingress = Ingress(desk, store, settings, classifier=classifier)
-        monitor = health.Health(store, gateway=gateway, rest=rest, ingress=ingress)
+            ingress = Ingress(app.desk, app.store, settings, classifier=app.classifier)
+        monitor = health.Health(app.store, gateway=gateway, rest=rest, ingress=ingress)
         runner = await health.start(monitor, config)
+        # Closed before the bot: no new events, and the ingress's worker finishes the tickets
+        # it is opening. Then Discord: background loops are cancelled (a unit already handed
+        # to the database still commits), the gateway closes; the store last.
+        app.on_close(runner.cleanup)
         urls = addresses(runner)
         stopping = asyncio.create_task(_stop_signal(), name="stop-signal")
         connecting = asyncio.create_task(_connect(bot, token, config), name="discord")
@@ -83,19 +81,6 @@ async def run(config: Config, out: TextIO) -> None:
         # sandbox), so the process left a session open instead of ending it.
         for task in tasks:
             task.cancel()
-        maintenance.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await maintenance
-        # The ingress first: no new events, and its worker finishes the tickets it is opening.
-        if runner is not None:
-            await runner.cleanup()
-        # Then Discord: background loops are cancelled (a unit already handed to the database
-        # still commits), the gateway closes.
-        if not bot.is_closed():
-            await bot.close()
-        await classifier.close()
-        await store.close()  # after every unit queued before it
-    log.info("stopped")
 
 
 async def _connect(bot: ThothBot, token: str, config: Config) -> None:

@@ -15,7 +15,7 @@ from discord.ext import commands
 
 from thothbot.bot.closing import Closer
 from thothbot.bot.commands import Admin, Tickets
-from thothbot.bot.effects import BotOps, DiscordEffects
+from thothbot.bot.effects import BotOps, DiscordEffects, EffectQueue
 from thothbot.bot.flows import Flows
 from thothbot.bot.items import DYNAMIC_ITEMS
 from thothbot.bot.opening import Opener
@@ -69,10 +69,12 @@ class ThothBot(commands.Bot):
             help_command=None,
             **options,
         )
+        if not isinstance(desk.sink, EffectQueue) or not desk.outbox:
+            # Escalations reach #ops through the durable outbox, other effects through the
+            # queue this bot renders: a desk built otherwise would lose them.
+            raise TypeError("the bot needs a desk built for it (thothbot.application.bot_desk)")
         self.desk = desk
-        self.effects = DiscordEffects(self)
-        desk.sink = self.effects
-        desk.outbox = True  # escalations reach #ops through the durable outbox
+        self.effects = DiscordEffects(self, desk.sink)
         self.deliveries = Deliveries(desk, ops=BotOps(self), clock=clock)
         # Without a model the keyword heuristic still gives every ticket an urgency.
         self.classifier = classifier or UrgencyClassifier(None)

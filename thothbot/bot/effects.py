@@ -35,19 +35,28 @@ STAFF_ACCESS = discord.PermissionOverwrite(
 )
 
 
-class DiscordEffects:
-    """An ``EffectSink`` that renders effects in Discord, in order, off the interaction path."""
+class EffectQueue:
+    """The desk's ``EffectSink`` when the bot runs: effects wait here, in order, until
+    ``DiscordEffects`` renders them. Made before the desk and the bot, so that neither has to
+    be wired into the other after it is built."""
 
-    def __init__(self, bot: ThothBot) -> None:
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[tuple[str, list[Effect]]] = asyncio.Queue()
+
+    async def publish(self, guild_id: str, effects: Sequence[Effect]) -> None:
+        self.queue.put_nowait((guild_id, list(effects)))
+
+
+class DiscordEffects:
+    """Renders the desk's effects in Discord, in order, off the interaction path."""
+
+    def __init__(self, bot: ThothBot, effects: EffectQueue) -> None:
         self.bot = bot
-        self._queue: asyncio.Queue[tuple[str, list[Effect]]] = asyncio.Queue()
+        self._queue = effects.queue
         self._holds = 0
         self._discarded: set[int] = set()
         self._free = asyncio.Event()
         self._free.set()
-
-    async def publish(self, guild_id: str, effects: Sequence[Effect]) -> None:
-        self._queue.put_nowait((guild_id, list(effects)))
 
     def forget(self, ticket_id: int) -> None:
         """Drop what is still queued about a ticket that was discarded while being opened."""

@@ -254,8 +254,7 @@ class World:
         """A new process on the same file: the store closed and opened, a new Desk."""
         await self.close_workers()
         await self.desk.store.close()
-        self.desk = Desk(await Store.open(self.path), outbox=True)
-        self.desk.outbound = loopback(self.base)
+        self.desk = Desk(await Store.open(self.path), outbox=True, outbound=loopback(self.base))
         return self.desk
 
 
@@ -279,8 +278,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     destinations.base = f"http://127.0.0.1:{port}"
     path = tmp_path / "thoth.db"
     base = f"http://127.0.0.1:{port}"
-    desk = Desk(await Store.open(path), outbox=True)
-    desk.outbound = loopback(base)
+    desk = Desk(await Store.open(path), outbox=True, outbound=loopback(base))
     w = World(path, base, destinations, Clock(T0), desk)
     try:
         yield w
@@ -917,8 +915,9 @@ async def test_webhook_ids_differ_across_databases_for_the_same_row(
         if n:
             await world.close_workers()
             await world.desk.store.close()
-            world.desk = Desk(await Store.open(tmp_path / "other.db"), outbox=True)
-            world.desk.outbound = loopback(world.base)
+            world.desk = Desk(
+                await Store.open(tmp_path / "other.db"), outbox=True, outbound=loopback(world.base)
+            )
         await world.configure(
             {"destinations": [{"kind": "http", "url": world.url(ENDPOINT), "secret": SECRET}]}
         )

@@ -401,8 +401,7 @@ async def test_exported_settings_are_masked_and_reimported_keep_the_secrets_that
     tmp_path: Path, receiver: Receiver
 ) -> None:
     path = tmp_path / "thoth.db"
-    desk = Desk(await Store.open(path), outbox=True)
-    desk.outbound = _loopback(receiver)
+    desk = Desk(await Store.open(path), outbox=True, outbound=_loopback(receiver))
     await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
     await desk.save_settings(G, json.dumps(_settings(receiver)), T0)
 
@@ -487,8 +486,7 @@ async def test_a_database_from_before_either_migration_gets_both_and_delivers_on
             (G, json.dumps(waiting, sort_keys=True), T0.isoformat(), T0.isoformat()),
         )
 
-    desk = Desk(await Store.open(path), outbox=True)
-    desk.outbound = _loopback(receiver)
+    desk = Desk(await Store.open(path), outbox=True, outbound=_loopback(receiver))
     sent = await _deliver(desk)
     [(versions,)] = await desk.store.run(
         lambda tx: tx._all("SELECT group_concat(version) FROM schema_migrations")
@@ -513,8 +511,7 @@ async def test_a_database_from_before_either_migration_gets_both_and_delivers_on
 async def test_a_changed_secret_replaces_the_stored_one_and_an_unknown_mask_is_refused(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    desk = Desk(await Store.open(tmp_path / "thoth.db"))
-    desk.outbound = _loopback(receiver)
+    desk = Desk(await Store.open(tmp_path / "thoth.db"), outbound=_loopback(receiver))
     await desk.save_settings(G, json.dumps(_settings(receiver)), T0)
     exported = await desk.settings_export(G)
     other = keys.new_secret()
@@ -582,8 +579,7 @@ def test_an_outbox_reference_names_the_destination_without_its_url_or_secret() -
 async def test_a_removed_destination_fails_its_waiting_delivery_in_plain_words(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    desk = Desk(await Store.open(tmp_path / "thoth.db"), outbox=True)
-    desk.outbound = _loopback(receiver)
+    desk = Desk(await Store.open(tmp_path / "thoth.db"), outbox=True, outbound=_loopback(receiver))
     await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
     await desk.save_settings(G, json.dumps(_settings(receiver)), T0)
     await desk.open_ticket(G, "U1", "Printer on fire", T0)
@@ -607,8 +603,7 @@ async def test_a_refusal_quoting_the_webhook_url_is_stored_and_logged_masked(
     # 400: Discord refusing a post it finds malformed (a 404 would mean the webhook was deleted,
     # which disables it with an error of its own words).
     receiver.status = 400
-    desk = Desk(await Store.open(tmp_path / "thoth.db"), outbox=True)
-    desk.outbound = _loopback(receiver)
+    desk = Desk(await Store.open(tmp_path / "thoth.db"), outbox=True, outbound=_loopback(receiver))
     await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
     await desk.save_settings(G, json.dumps({"ops_webhook": _webhook(receiver.url)}), T0)
     await desk.open_ticket(G, "U1", "Printer on fire", T0)

@@ -143,8 +143,8 @@ async def set_up(discord: Sandbox, tmp_path: Path, settings: dict[str, Any]) -> 
     category = discord.add_channel(world.guild, "Tickets", type=4)
     db_path = tmp_path / "thoth.db"
     store = await Store.open(db_path)
-    desk = Desk(store)
-    desk.outbound = Guard.allowing([LOOPBACK], discord.api_url)  # as `thothbot run` will have it
+    # The guard as `thothbot run` will have it.
+    desk = Desk(store, outbound=Guard.allowing([LOOPBACK], discord.api_url))
     await desk.save_setup(
         DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
     )
@@ -245,8 +245,7 @@ async def test_killed_after_discord_took_the_bots_ops_post_it_is_posted_once(
 async def save_settings(desk: Desked, discord: Sandbox, settings: dict[str, Any]) -> None:
     store = await Store.open(desk.db_path)
     try:
-        saver = Desk(store)
-        saver.outbound = Guard.allowing([LOOPBACK], discord.api_url)
+        saver = Desk(store, outbound=Guard.allowing([LOOPBACK], discord.api_url))
         await saver.save_settings(desk.world.guild, json.dumps(settings), datetime.now(UTC))
     finally:
         await store.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -129,3 +130,25 @@ async def _cancel(task: asyncio.Task[Any]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def stop_signal() -> str:
+    """Wait for SIGTERM (``docker stop``, systemd) or SIGINT (Ctrl-C): the name of the one that
+    came. Only the first is caught: a second acts as usual, so a stop that hangs can be cut."""
+    loop = asyncio.get_running_loop()
+    came: asyncio.Future[str] = loop.create_future()
+    watched = (signal.SIGTERM, signal.SIGINT)
+
+    def first(signum: signal.Signals) -> None:
+        if not came.done():
+            came.set_result(signum.name)
+
+    for signum in watched:
+        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
+            loop.add_signal_handler(signum, first, signum)
+    try:
+        return await came
+    finally:
+        for signum in watched:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(signum)

@@ -23,16 +23,15 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_log import AccessLogger
 
-from thothbot.config import Config, StartupFailure
+from thothbot.config import Config
 from thothbot.ingress import (
     METRICS_HEADERS,
-    REQUEST_GRACE,
     Ingress,
     IngressSettings,
     Metrics,
-    cannot_listen,
     stored_metrics,
 )
+from thothbot.ingress.server import listen, server_options
 from thothbot.store import Store
 
 DATABASE_TIMEOUT = 2.0  # seconds the database has to answer a health check or the metrics
@@ -268,19 +267,8 @@ async def start(health: Health, config: Config) -> web.AppRunner:
     one line."""
     # The ingress's bounds on slow clients hold on this port, with or without the ingress.
     settings = health.ingress.settings if health.ingress else IngressSettings.from_config(config)
-    options = {"shutdown_timeout": REQUEST_GRACE, **settings.server_options()}
-    runner = web.AppRunner(health.app(), access_log_class=_QuietProbes, **options)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, config.ingress_host, config.ingress_port)
-        await site.start()
-    except OSError as error:
-        await runner.cleanup()
-        raise StartupFailure(cannot_listen(config, error)) from None
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner
+    runner = web.AppRunner(health.app(), access_log_class=_QuietProbes, **server_options(settings))
+    return await listen(runner, config)
 
 
 def health_url(urls: Sequence[str]) -> str:

@@ -5,9 +5,7 @@ Ctrl-C."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import signal
 from typing import Any, TextIO
 
 import aiohttp
@@ -62,7 +60,7 @@ async def _serve(
         # to the database still commits), the gateway closes; the store last.
         app.on_close(runner.cleanup)
         urls = addresses(runner)
-        stopping = asyncio.create_task(_stop_signal(), name="stop-signal")
+        stopping = asyncio.create_task(application.stop_signal(), name="stop-signal")
         connecting = asyncio.create_task(_connect(bot, token, config), name="discord")
         tasks = [stopping, connecting]
         tasks.append(asyncio.create_task(_say_ready(gateway, bot, urls, ingress is not None)))
@@ -134,25 +132,3 @@ async def _say_ready(
         ingress_part,
         health.health_url(urls),
     )
-
-
-async def _stop_signal() -> str:
-    """Wait for SIGTERM (``docker stop``, systemd) or SIGINT (Ctrl-C): the name of the one that
-    came. Only the first is caught: a second acts as usual, so a stop that hangs can be cut."""
-    loop = asyncio.get_running_loop()
-    came: asyncio.Future[str] = loop.create_future()
-    watched = (signal.SIGTERM, signal.SIGINT)
-
-    def first(signum: signal.Signals) -> None:
-        if not came.done():
-            came.set_result(signum.name)
-
-    for signum in watched:
-        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
-            loop.add_signal_handler(signum, first, signum)
-    try:
-        return await came
-    finally:
-        for signum in watched:
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(signum)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import logging
-import signal
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Any, TextIO
 
 from aiohttp import web
 
@@ -46,9 +43,18 @@ async def start_ingress(
     (those left pending by a previous run first); ``cleanup()`` stops both."""
     settings = IngressSettings.from_config(config)
     ingress = Ingress(desk, store, settings, classifier=classifier)
-    runner = web.AppRunner(
-        ingress.app(), shutdown_timeout=REQUEST_GRACE, **settings.server_options()
-    )
+    return await listen(web.AppRunner(ingress.app(), **server_options(settings)), config)
+
+
+def server_options(settings: IngressSettings) -> dict[str, Any]:
+    """The aiohttp server's options wherever the ingress's port is served: the bounds on slow
+    clients, and REQUEST_GRACE for requests under way at a stop."""
+    return {"shutdown_timeout": REQUEST_GRACE, **settings.server_options()}
+
+
+async def listen(runner: web.AppRunner, config: Config) -> web.AppRunner:
+    """Start ``runner`` on THOTH_INGRESS_HOST:THOTH_INGRESS_PORT; a port that cannot be had is
+    said in one line (StartupFailure) and leaves nothing running."""
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.ingress_host, config.ingress_port)
@@ -91,7 +97,7 @@ def addresses(runner: web.AppRunner) -> list[str]:
 
 async def serve(config: Config, out: TextIO) -> None:
     """Run the ingress alone (no Discord bot) until Ctrl-C or SIGTERM."""
-    from thothbot.application import build  # noqa: PLC0415  (the composition root imports this module)
+    from thothbot.application import build, stop_signal  # noqa: PLC0415  (the composition root imports this module)
 
     async with build(config) as app:
         # Listening first: a port that cannot be had then leaves no background task behind.
@@ -105,30 +111,7 @@ async def serve(config: Config, out: TextIO) -> None:
         out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
         out.write(" (Ctrl-C to stop)\n")
         out.flush()
-        received = await _stop_signal()
+        received = await stop_signal()
         log.info("%s received: finishing the requests and tickets under way", received)
     out.write("thothbot ingress stopped\n")
     out.flush()
-
-
-async def _stop_signal() -> str:
-    """Wait for SIGTERM (``docker stop``, systemd) or SIGINT (Ctrl-C); the name of the one that
-    came. Only the first is ours: a second one acts as if we had not asked, so a stop that
-    hangs can still be cut short."""
-    loop = asyncio.get_running_loop()
-    came: asyncio.Future[signal.Signals] = loop.create_future()
-    watched = (signal.SIGTERM, signal.SIGINT)
-    for signum in watched:
-        with contextlib.suppress(NotImplementedError):  # no signal handlers on Windows
-            loop.add_signal_handler(signum, _first, came, signum)
-    try:
-        return (await came).name
-    finally:
-        for signum in watched:
-            with contextlib.suppress(NotImplementedError):
-                loop.remove_signal_handler(signum)
-
-
-def _first(came: asyncio.Future[signal.Signals], signum: signal.Signals) -> None:
-    if not came.done():
-        came.set_result(signum)

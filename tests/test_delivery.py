@@ -28,12 +28,13 @@ from tests.support import T0
 from thothbot import keys
 from thothbot.changes import Topic
 from thothbot.core.delivery import OpsPost, has_marker
+from thothbot.core.ingress import IngressEventRow
 from thothbot.core.masking import reference
 from thothbot.core.models import Ticket
 from thothbot.delivery import BACKOFF, MAX_ATTEMPTS, NO_BOT_WAIT, Deliveries, Later, nonce
 from thothbot.outbound import Guard
 from thothbot.service import Desk
-from thothbot.store import IngressEventRow, Store, Tx
+from thothbot.store import Store, Tx
 
 G = "guild-1"
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support import T0, Harness, at
+from thothbot.core.channels import DiscordSetup
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid
 from thothbot.core.models import (
     MAX_TAG_LENGTH,
@@ -25,7 +26,6 @@ from thothbot.core.routing import SERVER_POOL
 from thothbot.core.settings import GuildSettings, parse_settings
 from thothbot.core.tickets import check_open_limit, claim, duplicate_of, tag_by_staff
 from thothbot.service import Desk
-from thothbot.store import DiscordSetup
 
 G = "guild-1"
 ROLE = "111"

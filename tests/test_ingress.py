@@ -28,6 +28,7 @@ from thothbot import keys
 from thothbot.config import Config
 from thothbot.core.classify import Classification, Source, TicketText
 from thothbot.core.errors import InvalidInput
+from thothbot.core.ingress import IngressEventRow
 from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.ingress import (
     EVENTS,
@@ -41,7 +42,7 @@ from thothbot.ingress import (
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance, Pruned
 from thothbot.service import Desk, RecordingSink
-from thothbot.store import IngressEventRow, Store
+from thothbot.store import Store
 
 G = "guild-1"
 NAME = "support.ticket.created"

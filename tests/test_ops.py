@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import thothbot
+from thothbot.core.ingress import ApiKeyRow
 from thothbot.keys import new_key
-from thothbot.store import ApiKeyRow, DatabaseFault, SchemaTooNew, Store, Tx, migrations
+from thothbot.store import DatabaseFault, SchemaTooNew, Store, Tx, migrations
 
 KNOWN = max(version for version, _, _ in migrations())
 # `thothbot run` must never reach the real Discord from a test: a closed local port.

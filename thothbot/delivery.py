@@ -35,7 +35,7 @@ import aiohttp
 
 from thothbot.changes import Topic
 from thothbot.core import delivery
-from thothbot.core.delivery import OpsPost
+from thothbot.core.delivery import DeliveryRow, OpsPost
 from thothbot.core.destinations import (
     BUILT_IN,
     Addressed,
@@ -55,7 +55,7 @@ from thothbot.keys import signature
 from thothbot.napping import nap, utc_now
 from thothbot.outbound import Guard, OutboundRefused
 from thothbot.service import Desk, Escalation, GuildConfig
-from thothbot.store import DeliveryRow, Tx
+from thothbot.store import Tx
 
 log = logging.getLogger(__name__)
 

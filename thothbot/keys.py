@@ -30,8 +30,9 @@ from typing import TextIO, TypeVar
 
 from thothbot.config import Config, load_env_file
 from thothbot.core.errors import InvalidInput
+from thothbot.core.ingress import ApiKeyRow
 from thothbot.core.masking import mask
-from thothbot.store import ApiKeyRow, Store, Tx
+from thothbot.store import Store, Tx
 
 T = TypeVar("T")
 

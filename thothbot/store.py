@@ -26,7 +26,10 @@ from pydantic import SecretStr
 
 from thothbot import sealing
 from thothbot.core.answers import SavedAnswer
+from thothbot.core.channels import CLOSING_STEPS, Closing, DiscordSetup, Opening
+from thothbot.core.delivery import DeliveryRow
 from thothbot.core.destinations import DeliveryStatus
+from thothbot.core.ingress import ApiKeyRow, IdempotencyRecord, IngressEventRow
 from thothbot.core.masking import map_secrets, reference, secret_fields
 from thothbot.core.models import (
     ActionOutcome,
@@ -40,6 +43,7 @@ from thothbot.core.models import (
 )
 from thothbot.core.routing import QueuedTicket, RoutingState
 from thothbot.core.rules import Rule, rules_json
+from thothbot.core.sla import SlaClock
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +67,6 @@ class GuildRow:
     rules: str
     settings: str
     revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class SlaClock:
-    ticket_id: int
-    target: SlaTarget
-    deadline: datetime
 
 
 _SELECT_TICKET = """
@@ -1135,23 +1132,6 @@ class Tx:
         return (row[0], json.loads(row[1])) if row is not None else None
 
 
-@dataclass(frozen=True, slots=True)
-class DeliveryRow:
-    """One escalation on its way to one destination."""
-
-    id: int
-    guild_id: str
-    ticket_id: int
-    destination: str  # JSON, as stored; also the rate limit's key
-    reason: str
-    created_at: datetime
-    attempts: int
-    event_id: str | None = None  # the webhook-id and marker, the same on every try
-    body: str | None = None  # an http destination's body, fixed on the first try
-    attempt: str | None = None  # the marker of a post that was being tried, maybe accepted
-    attempting_at: datetime | None = None
-
-
 _SELECT_DELIVERY = (
     "SELECT id, guild_id, ticket_id, destination, reason, created_at, attempts,"
     " event_id, body, attempt, attempting_at FROM deliveries"
@@ -1166,36 +1146,6 @@ def _delivery(row: sqlite3.Row) -> DeliveryRow:
     )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class DiscordSetup:
-    """What ``/setup`` stored: the staff role, #ops, the log channel, the ticket categories."""
-
-    guild_id: str
-    staff_role_id: str
-    ops_channel_id: str
-    log_channel_id: str | None
-    categories: tuple[str, ...]
-
-
-CLOSING_STEPS = ("read", "logged", "sent", "asked", "deleted")
-
-
-@dataclass(frozen=True, slots=True)
-class Opening:
-    """A ticket whose number is taken and whose channel, record or card may still be missing."""
-
-    id: int
-    guild_id: str
-    number: int
-    customer_id: str
-    subject: str
-    body: str
-    type_id: str | None
-    created_at: datetime
-    channel_id: str | None = None
-    ticket_id: int | None = None
-
-
 _SELECT_OPENING = (
     "SELECT id, guild_id, number, customer_id, subject, body, type_id, created_at, channel_id,"
     " ticket_id FROM openings"
@@ -1207,30 +1157,6 @@ def _opening(row: sqlite3.Row) -> Opening:
         row[0], row[1], row[2], row[3], row[4], row[5], row[6],
         datetime.fromisoformat(row[7]), row[8], row[9],
     )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Closing:
-    """A closed ticket's steps in Discord; each outcome is None while the step is pending."""
-
-    ticket_id: int
-    guild_id: str
-    channel_id: str | None
-    closed_by: str
-    closed_by_name: str
-    reason: str | None
-    upload_limit: int
-    closed_at: datetime
-    delete_at: datetime
-    next_at: datetime
-    attempts: int = 0
-    error: str | None = None
-    read: str | None = None
-    logged: str | None = None
-    sent: str | None = None
-    asked: str | None = None
-    deleted: str | None = None
-    finished_at: datetime | None = None
 
 
 _SELECT_CLOSING = (
@@ -1247,50 +1173,6 @@ def _closing(row: sqlite3.Row) -> Closing:
         datetime.fromisoformat(row[9]), row[10], row[11], row[12], row[13], row[14], row[15],
         row[16], _dt(row[17]),
     )  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRow:
-    key_id: str
-    guild_id: str
-    key_hash: str
-    webhook_secret: str  # in clear here; sealed in the database
-    created_at: datetime
-    revoked_at: datetime | None = None
-    # The secret before the last `keys rotate`, verifying until previous_expires_at.
-    previous_secret: str | None = None
-    previous_expires_at: datetime | None = None
-
-    def signing_secrets(self, now: datetime) -> list[str]:
-        """The secrets a webhook may be signed with at ``now``: the current one, and the one
-        before a rotation while its overlap lasts."""
-        found = [self.webhook_secret]
-        expires = self.previous_expires_at
-        if self.previous_secret is not None and expires is not None and now < expires:
-            found.append(self.previous_secret)
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
-    request_hash: str
-    status: int
-    answer: str
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class IngressEventRow:
-    event_id: str
-    key_id: str
-    guild_id: str
-    name: str
-    payload: dict[str, Any]
-    via: str
-    received_at: datetime
-    status: str = "pending"
-    ticket_id: int | None = None
-    error: str | None = None
 
 
 _SELECT_API_KEY = (

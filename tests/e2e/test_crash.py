@@ -19,11 +19,12 @@ import aiohttp
 import pytest
 
 from tests.e2e.desk import Live, message_text
+from thothbot.core.channels import DiscordSetup
 from thothbot.demo import World, build_world
 from thothbot.keys import new_key
 from thothbot.sandbox import Sandbox
 from thothbot.service import Desk
-from thothbot.store import DiscordSetup, Store
+from thothbot.store import Store
 
 EVENTS = 300
 PACE = 0.04  # seconds between one client's requests: the burst lasts 1.5 s or more

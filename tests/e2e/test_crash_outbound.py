@@ -27,13 +27,14 @@ import pytest
 
 from tests.e2e.desk import Live
 from tests.e2e.test_crash import free_port, healthy, run_env, send_all, thothbot_run
+from thothbot.core.channels import DiscordSetup
 from thothbot.demo import World, build_world
 from thothbot.keys import new_key
 from thothbot.outbound import Guard
 from thothbot.sandbox import Sandbox
 from thothbot.sandbox.world import NONCE_WINDOW, READ_MESSAGE_HISTORY
 from thothbot.service import Desk
-from thothbot.store import DiscordSetup, Store
+from thothbot.store import Store
 
 ESCALATE_ALL = [{"id": "page", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]}]
 LOOPBACK = "127.0.0.1/32"  # the sandbox and the ingress are on this host

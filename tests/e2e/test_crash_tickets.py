@@ -23,10 +23,11 @@ import pytest
 
 from tests.e2e.desk import Live, message_text
 from tests.e2e.test_crash import run_env, thothbot_run
+from thothbot.core.channels import DiscordSetup
 from thothbot.demo import World, build_world
 from thothbot.sandbox import RecordedRequest, Sandbox
 from thothbot.service import Desk
-from thothbot.store import DiscordSetup, Store
+from thothbot.store import Store
 
 JSON = dict[str, Any]
 

@@ -20,11 +20,12 @@ import aiohttp
 import pytest
 
 from tests.e2e.test_crash import send_all
+from thothbot.core.channels import DiscordSetup
 from thothbot.demo import World, build_world
 from thothbot.keys import new_key
 from thothbot.sandbox import Sandbox
 from thothbot.service import Desk
-from thothbot.store import DiscordSetup, Store
+from thothbot.store import Store
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="signals are POSIX")
 

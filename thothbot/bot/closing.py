@@ -33,9 +33,9 @@ from thothbot.bot.transcript import (
     message_size,
     transcript_parts,
 )
+from thothbot.core.channels import Closing
 from thothbot.core.errors import TicketNotFound
 from thothbot.core.models import Ticket
-from thothbot.store import Closing
 
 if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot

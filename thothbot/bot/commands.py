@@ -11,8 +11,8 @@ from discord.ext import commands
 from thothbot.bot import render
 from thothbot.bot.flows import NEEDED, Interaction
 from thothbot.bot.items import AnswerModal, panel_buttons
+from thothbot.core.channels import DiscordSetup
 from thothbot.core.errors import DomainError
-from thothbot.store import DiscordSetup
 
 if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot

@@ -20,10 +20,10 @@ import discord
 
 from thothbot.bot import render
 from thothbot.bot.items import ticket_buttons
+from thothbot.core.channels import DiscordSetup, Opening
 from thothbot.core.errors import ThothError
 from thothbot.core.models import Ticket
 from thothbot.service import GuildConfig
-from thothbot.store import DiscordSetup, Opening
 
 if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot

@@ -299,3 +299,20 @@ def find_destination(settings: GuildSettings, ref: OutboxRef) -> Destination | N
         found.append(DiscordWebhook(settings.ops_webhook))
     found += [_addressed(configured) for configured in settings.destinations]
     return next((d for d in found if d.reference == ref), None)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRow:
+    """One escalation on its way to one destination."""
+
+    id: int
+    guild_id: str
+    ticket_id: int
+    destination: str  # JSON, as stored; also the rate limit's key
+    reason: str
+    created_at: datetime
+    attempts: int
+    event_id: str | None = None  # the webhook-id and marker, the same on every try
+    body: str | None = None  # an http destination's body, fixed on the first try
+    attempt: str | None = None  # the marker of a post that was being tried, maybe accepted
+    attempting_at: datetime | None = None

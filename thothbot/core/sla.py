@@ -253,3 +253,10 @@ def _parse_date(where: str, text: object) -> date:
 
 def _hhmm(minutes: int) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class SlaClock:
+    ticket_id: int
+    target: SlaTarget
+    deadline: datetime

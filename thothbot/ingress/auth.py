@@ -13,9 +13,10 @@ from datetime import datetime
 from aiohttp import web
 
 from thothbot import keys
+from thothbot.core.ingress import ApiKeyRow
 from thothbot.ingress.refusals import Rejected, _check_request_key, _unauthorized
 from thothbot.ingress.settings import IngressSettings
-from thothbot.store import ApiKeyRow, Store
+from thothbot.store import Store
 
 # Cached keys are read again after this long, so a `keys rotate` (or revoke) made by another
 # process takes effect here within it: a rotated-out secret stops soon after its overlap.

@@ -22,6 +22,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from thothbot.core.ingress import ApiKeyRow, IdempotencyRecord, IngressEventRow
 from thothbot.group_commit import GroupCommit
 from thothbot.ingress.auth import Authentication, FailureThrottle, RateLimiter
 from thothbot.ingress.events import EVENTS, _path
@@ -31,7 +32,7 @@ from thothbot.ingress.settings import IngressSettings
 from thothbot.ingress.worker import Classifier, Worker
 from thothbot.napping import utc_now
 from thothbot.service import Desk
-from thothbot.store import ApiKeyRow, IdempotencyRecord, IngressEventRow, Store, Tx
+from thothbot.store import Store, Tx
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from thothbot.core.classify import Classification, TicketText
 from thothbot.core.errors import DomainError
+from thothbot.core.ingress import IngressEventRow
 from thothbot.core.models import TicketSource
 from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.group_commit import GroupCommit
@@ -31,7 +32,7 @@ from thothbot.ingress.events import EVENTS, SupportTicketCreated, _path
 from thothbot.ingress.metrics import Metrics
 from thothbot.ingress.settings import IngressSettings
 from thothbot.service import Desk
-from thothbot.store import IngressEventRow, Store, Tx
+from thothbot.store import Store, Tx
 
 log = logging.getLogger(__name__)
 

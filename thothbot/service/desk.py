@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from thothbot.changes import Changes, Topic
 from thothbot.core import delivery, tickets
 from thothbot.core.answers import SavedAnswer, first_not_sent, matching_answers
+from thothbot.core.channels import Closing, DiscordSetup, Opening
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
 from thothbot.core.masking import masked_document
@@ -48,8 +49,9 @@ from thothbot.core.rules import (
     validate_and_normalize,
 )
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
+from thothbot.core.sla import SlaClock
 from thothbot.core.stats import DeskStats, desk_stats
-from thothbot.store import Closing, DiscordSetup, Opening, SlaClock, Store, Tx
+from thothbot.store import Store, Tx
 
 if TYPE_CHECKING:
     from thothbot.outbound import Guard  # aiohttp: only the processes that send need it

@@ -45,7 +45,6 @@ STILL_CROSSING: set[str] = {
     "thothbot.keys",
     "thothbot.llm",
     "thothbot.maintenance",
-    "thothbot.simulate",
 }
 
 

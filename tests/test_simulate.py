@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -430,6 +431,29 @@ def test_a_malformed_line_stops_everything_before_anything_runs(
     assert "line 4" in run.err
     assert re.search(rf"\b{re.escape(words)}\b", run.err, re.IGNORECASE), run.err
     assert "Traceback" not in run.err
+
+
+def test_a_scenario_on_stdin_is_checked_whole_then_played(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pipe reads once only, and the scenario is read twice: checked, then played.
+    rules = _write(tmp_path / "rules.json", [rule("r", "ticket_opened", tag("x"))])
+
+    def from_stdin(scenario: str) -> Run:
+        reading, writing = os.pipe()
+        os.write(writing, scenario.encode())
+        os.close(writing)
+        out, err = io.StringIO(), io.StringIO()
+        with open(reading, "rb") as pipe:
+            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(pipe))
+            code = main(["simulate", "--rules", rules, "-"], out=out, err=err)
+        return Run(code, out.getvalue(), err.getvalue())
+
+    played = from_stdin(f"{_GOOD}\n{json.dumps(tick(at('09:01')))}\n")
+    assert ok(played) == ["09:00 T1 r fired on ticket_opened", "09:00 T1 tagged x by r"]
+    refused = from_stdin(f"{_GOOD}\n{{oops\n")
+    assert (refused.code, refused.out) == (2, "")
+    assert "line 2" in refused.err
 
 
 def test_an_offset_change_that_is_not_going_back_is_fine(tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ from thothbot.ingress import LogSink, start_ingress
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance
 from thothbot.outbound import Guard
-from thothbot.service import Desk
-from thothbot.store import Store
+from thothbot.service import Desk, EffectSink
+from thothbot.store import MEMORY, Store
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -106,6 +106,18 @@ async def build(
             app = Application(config, store, changes, desk, classifier, Maintenance(store))
         closing.push_async_callback(app.close)
         yield app
+
+
+@contextlib.asynccontextmanager
+async def standalone_desk(sink: EffectSink, db_path: str | None = None) -> AsyncIterator[Desk]:
+    """A desk alone on its own database, in memory unless ``db_path`` names a file, for one
+    batch caller with nothing else on its event loop (``thothbot simulate``): its units run in
+    place, without the database thread's two switches per unit. Closed with the store."""
+    store = await Store.open(db_path or MEMORY, threaded=False)
+    try:
+        yield Desk(store, sink)
+    finally:
+        await store.close()
 
 
 def bot_desk(

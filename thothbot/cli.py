@@ -9,10 +9,12 @@ import io
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from thothbot import __version__
 from thothbot.config import Config, StartupFailure, load_env_file
@@ -49,6 +51,27 @@ def _read(path: str, stdin: TextIO) -> bytes:
         raise CliError(f"cannot read {path}: {error.strerror or error}") from None
 
 
+@contextlib.contextmanager
+def _scenario(path: str, stdin: TextIO) -> Iterator[BinaryIO]:
+    """The scenario as a file to read twice (checked, then played) a line at a time: stdin is
+    copied to a temporary file first."""
+    if path == "-":
+        with tempfile.TemporaryFile() as copy:
+            if hasattr(stdin, "buffer"):
+                shutil.copyfileobj(stdin.buffer, copy)
+            else:
+                copy.write(stdin.read().encode())
+            copy.seek(0)
+            yield copy
+        return
+    with contextlib.ExitStack() as closing:
+        try:
+            file = closing.enter_context(Path(path).open("rb"))
+        except OSError as error:
+            raise CliError(f"cannot read {path}: {error.strerror or error}") from None
+        yield file
+
+
 def cmd_rules_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     labels = None
     if args.settings:  # for urgency conditions: the labels of that server's classifier
@@ -77,7 +100,6 @@ def cmd_rules_validate(args: argparse.Namespace, out: TextIO, err: TextIO) -> in
 def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     rules = _read(args.rules, sys.stdin)
     settings = _read(args.settings, sys.stdin) if args.settings else None
-    scenario = _read(args.scenario, sys.stdin).decode("utf-8", errors="replace")
     if args.pretty:
         printer = PrettyPrinter(out)
         emit = printer.emit
@@ -87,7 +109,8 @@ def cmd_simulate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
 
     try:
-        report = asyncio.run(run_scenario(rules, settings, scenario, emit))
+        with _scenario(args.scenario, sys.stdin) as scenario:
+            report = asyncio.run(run_scenario(rules, settings, scenario, emit))
     except SettingsInvalid as error:
         for path, message in error.problems:
             err.write(f"settings: {path or '(top)'}: {message}\n")

@@ -8,14 +8,15 @@ before the later line; a deadline equal to a line's time is processed after that
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TextIO
+from typing import Annotated, Any, BinaryIO, Literal, TextIO
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from thothbot.application import standalone_desk
 from thothbot.core.errors import DomainError, InvalidInput, RulesRefused
 from thothbot.core.models import (
     AnswerReplied,
@@ -31,7 +32,6 @@ from thothbot.core.models import (
 from thothbot.core.rules import Problem
 from thothbot.core.settings import parse_settings
 from thothbot.service import Desk, RecordingSink
-from thothbot.store import MEMORY, Store
 
 GUILD = "simulation"
 
@@ -131,12 +131,16 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 KINDS = ("open", "message", "escalate", "close", "rate", "duty", "tick")
 
 
-def parse_scenario(text: str) -> list[tuple[int, ScenarioLine]]:
-    """Every non-blank line with its line number; raises ``ScenarioError`` at the first bad one."""
-    parsed: list[tuple[int, ScenarioLine]] = []
+def read_scenario(source: Iterable[bytes]) -> Iterator[tuple[int, ScenarioLine]]:
+    """Every non-blank line with its number, parsed as it is read (a scenario of any length
+    costs the memory of one line); raises ``ScenarioError`` at the first bad one."""
     previous: datetime | None = None
-    # JSON allows U+2028, U+0085 and friends raw inside strings, so only "\n" ends a line.
-    for number, raw in enumerate(text.removeprefix("\ufeff").split("\n"), start=1):
+    # Lines end at b"\n" only: JSON allows U+2028, U+0085 and friends raw inside strings.
+    # UTF-8 never puts a "\n" byte inside a character, so decoding line by line is exact.
+    for number, data in enumerate(source, start=1):
+        raw = data.removesuffix(b"\n").decode("utf-8", errors="replace")
+        if number == 1:
+            raw = raw.removeprefix("\ufeff")
         if not raw.strip():
             continue
         try:
@@ -156,8 +160,7 @@ def parse_scenario(text: str) -> list[tuple[int, ScenarioLine]]:
         if previous is not None and line.at < previous:
             raise ScenarioError(number, f"time goes back ({line.at.isoformat()} < {previous})")
         previous = line.at
-        parsed.append((number, line))
-    return parsed
+        yield number, line
 
 
 def _first_problem(error: ValidationError) -> str:
@@ -184,10 +187,11 @@ class Simulation:
         self.names: dict[int, str] = {}
         self.zone: tzinfo = UTC  # effects are shown in the offset of the scenario's first line
 
-    async def run(self, lines: Sequence[tuple[int, ScenarioLine]]) -> None:
-        if lines:
-            self.zone = lines[0][1].at.tzinfo or UTC
+    async def run(self, lines: Iterable[tuple[int, ScenarioLine]]) -> None:
+        first = True
         for number, line in lines:
+            if first:
+                self.zone, first = line.at.tzinfo or UTC, False
             await self.desk.process_due(line.at, inclusive=False)
             self._flush()
             try:
@@ -277,29 +281,42 @@ class Report:
 
 
 async def run_scenario(
-    rules: str | bytes, settings: str | bytes | None, scenario: str, emit: Emit
+    rules: str | bytes,
+    settings: str | bytes | None,
+    scenario: BinaryIO,
+    emit: Emit,
+    *,
+    database: str | None = None,
 ) -> Report:
     """Check every input, then play the scenario, emitting effects as they happen.
 
-    Raises ``InvalidInput`` (refused rules, invalid settings, a malformed line) before it runs.
+    The scenario is read twice, a line at a time: checked whole first, then played. Raises
+    ``InvalidInput`` (refused rules, invalid settings, a malformed line) before it runs. The
+    desk works on an in-memory database unless ``database`` names a file.
     """
-    lines = parse_scenario(scenario)
+    start = _check(scenario)
+    scenario.seek(0)
     warnings = parse_settings(settings).warnings if settings is not None else []
-    store = await Store.open(MEMORY, threaded=False)
-    try:
-        sink = RecordingSink()
-        desk = Desk(store, sink)
+    sink = RecordingSink()
+    async with standalone_desk(sink, database) as desk:
         if settings is not None:
             # First: rules' urgency labels are checked against the settings' classifier labels.
             # Without lines there is no ticket for the settings to act on, so any time will do.
-            await desk.save_settings(GUILD, settings, lines[0][1].at if lines else _EPOCH)
+            await desk.save_settings(GUILD, settings, start or _EPOCH)
         saved = await desk.save_rules(GUILD, rules)
         if saved.validation.refused:
             raise RulesRefused(saved.validation.problems[0].message)
-        await Simulation(desk, sink, emit).run(lines)
-    finally:
-        await store.close()
+        await Simulation(desk, sink, emit).run(read_scenario(scenario))
     return Report(saved.validation.problems, warnings)
+
+
+def _check(scenario: BinaryIO) -> datetime | None:
+    """Read the whole scenario for its first bad line (``ScenarioError``); the first line's time."""
+    start = None
+    for _, line in read_scenario(scenario):
+        if start is None:
+            start = line.at
+    return start
 
 
 class PrettyPrinter:

@@ -286,7 +286,7 @@ class Desk:
             ticket = inserted if urgency is None else tickets.with_urgency(inserted, urgency)
             deadlines = config.settings.sla_policy(type_id).deadlines(at)
             tx.start_clocks(ticket.id, deadlines)
-            ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at))
+            ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at), fresh=True)
             _save(tx, inserted, ticket)
             return ticket, _Result(
                 guild_id, outcome.effects, list(deadlines.values()), ticket, config
@@ -540,15 +540,17 @@ class Desk:
                         next_at=at,
                     )
                 )
-            tx.dequeue([ticket.id])
             for target in SlaTarget:
                 clock = tx.pending_clock(ticket.id, target)
                 if clock is not None:
                     met = target is SlaTarget.RESOLUTION and tickets.target_met(clock.deadline, at)
                     tx.resolve_clock(clock, "met" if met else "stopped", at)
             outcome = Outcome()
-            if ticket.assignee_id is not None:
-                self._drain(tx, config, at, outcome)
+            # An empty queue (most closes) holds neither this ticket nor any to assign.
+            if tx.has_queue(ticket.guild_id):
+                tx.dequeue([ticket.id])
+                if ticket.assignee_id is not None:
+                    self._drain(tx, config, at, outcome, queued=True)
             return _Result(ticket.guild_id, outcome.effects, [])
 
         return await self._run(unit)
@@ -683,15 +685,18 @@ class Desk:
         ticket: Ticket,
         event: Event,
         outcome: Outcome | None = None,
+        *,
+        fresh: bool = False,
     ) -> tuple[Ticket, Outcome]:
         """Gather routing state if rules may need it and run the rules: the ticket as they
         leave it, for the caller to save, and their outcome, whose firings and routing are
-        saved here."""
+        saved here. A ``fresh`` ticket, inserted in this unit, cannot be queued yet."""
         outcome = outcome or Outcome()
         routing = None
         trigger = trigger_for(event, ticket, config.settings)
         if trigger is not None and config.ruleset.needs_routing(trigger):
-            routing = tx.routing_state(ticket.guild_id, config.settings.capacity, [ticket.id])
+            maybe_queued = [] if fresh else [ticket.id]
+            routing = tx.routing_state(ticket.guild_id, config.settings.capacity, maybe_queued)
         context = Context(config.ruleset, config.settings, routing)
         ticket = run_rules(ticket, event, context, outcome)
         if outcome.firings:
@@ -701,9 +706,12 @@ class Desk:
             tx.save_pointers(ticket.guild_id, routing)
         return ticket, outcome
 
-    def _drain(self, tx: Tx, config: GuildConfig, at: datetime, outcome: Outcome) -> None:
-        """Assign this server's queued tickets, oldest first, to whoever is eligible now."""
-        if not tx.has_queue(config.guild_id):
+    def _drain(
+        self, tx: Tx, config: GuildConfig, at: datetime, outcome: Outcome, *, queued: bool = False
+    ) -> None:
+        """Assign this server's queued tickets, oldest first, to whoever is eligible now
+        (``queued``: the caller has seen the queue is not empty)."""
+        if not queued and not tx.has_queue(config.guild_id):
             return
         settings = config.settings
         routing = tx.routing_state(config.guild_id, settings.capacity)

@@ -32,7 +32,6 @@ from thothbot.core.ingress import IngressEventRow
 from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.ingress import (
     EVENTS,
-    GroupCommit,
     Ingress,
     IngressSettings,
     RateLimiter,
@@ -43,6 +42,7 @@ from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance, Pruned
 from thothbot.service import Desk, RecordingSink
 from thothbot.store import Store
+from thothbot.store.group_commit import GroupCommit
 
 G = "guild-1"
 NAME = "support.ticket.created"

@@ -44,7 +44,8 @@ from thothbot.core.settings import GuildSettings
 from thothbot.delivery import Deliveries
 from thothbot.outbound import Guard
 from thothbot.service import Desk
-from thothbot.store import Store, StoreUnavailable, _statements, migrations
+from thothbot.store import Store, StoreUnavailable, migrations
+from thothbot.store.sqlite import _statements
 
 G = "guild-1"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

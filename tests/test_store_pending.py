@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.support import T0
-from thothbot import store as store_module
 from thothbot.service import CloseSteps, Desk
 from thothbot.store import Store
+from thothbot.store import sqlite as store_module
 
 G = "guild-1"
 STEPS = CloseSteps("Sam", "solved", upload_limit=1024, delete_after=timedelta(seconds=10))

@@ -191,7 +191,7 @@ def _database(args: argparse.Namespace) -> Path:
 
 
 def cmd_db_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from thothbot import backup  # noqa: PLC0415  (only the db commands need it)
+    from thothbot.store import backup  # noqa: PLC0415  (only the db commands need it)
 
     found = backup.info(_database(args))
     if args.json:
@@ -225,7 +225,7 @@ def _bytes(size: int) -> str:
 
 
 def cmd_db_backup(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from thothbot import backup  # noqa: PLC0415  (only the db commands need it)
+    from thothbot.store import backup  # noqa: PLC0415  (only the db commands need it)
 
     database = _database(args)
     size = backup.backup(database, Path(args.file))
@@ -235,7 +235,7 @@ def cmd_db_backup(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_db_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from thothbot import backup  # noqa: PLC0415  (only the db commands need it)
+    from thothbot.store import backup  # noqa: PLC0415  (only the db commands need it)
 
     database = _database(args)
     kept = backup.restore(database, Path(args.file))

@@ -18,10 +18,9 @@ One concept per module: ``http`` the routes, handlers and accepting an event; ``
 bearer tokens, signatures, the rate limit and the failed-authentication throttle; ``refusals``
 how a request is refused; ``events`` the events taken; ``worker`` pending events into tickets;
 ``metrics`` the counters; ``settings`` the limits; ``server`` starting and ``thothbot ingress``.
-The group commit is the store's (``thothbot.group_commit``).
+The group commit is the store's (``thothbot.store.group_commit``).
 """
 
-from thothbot.group_commit import GroupCommit
 from thothbot.ingress.auth import (
     AUTH_ADDRESSES,
     KEY_CACHE_SECONDS,
@@ -85,7 +84,6 @@ __all__ = [
     "Authentication",
     "Classifier",
     "FailureThrottle",
-    "GroupCommit",
     "Ingress",
     "IngressSettings",
     "LogSink",

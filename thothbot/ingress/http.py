@@ -23,7 +23,6 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from thothbot.core.ingress import ApiKeyRow, IdempotencyRecord, IngressEventRow
-from thothbot.group_commit import GroupCommit
 from thothbot.ingress.auth import Authentication, FailureThrottle, RateLimiter
 from thothbot.ingress.events import EVENTS, _path
 from thothbot.ingress.metrics import METRICS_HEADERS, Metrics, stored_metrics
@@ -33,6 +32,7 @@ from thothbot.ingress.worker import Classifier, Worker
 from thothbot.napping import utc_now
 from thothbot.service import Desk
 from thothbot.store import Store, Tx
+from thothbot.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 

@@ -27,12 +27,12 @@ from thothbot.core.errors import DomainError
 from thothbot.core.ingress import IngressEventRow
 from thothbot.core.models import TicketSource
 from thothbot.core.settings import Classifier as ClassifierSettings
-from thothbot.group_commit import GroupCommit
 from thothbot.ingress.events import EVENTS, SupportTicketCreated, _path
 from thothbot.ingress.metrics import Metrics
 from thothbot.ingress.settings import IngressSettings
 from thothbot.service import Desk
 from thothbot.store import Store, Tx
+from thothbot.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from thothbot.store import Store, Tx
+from thothbot.store.sqlite import Store
+from thothbot.store.tx import Tx
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from thothbot.store import (
+from thothbot.store.sqlite import (
     FILE_MODE,
     SIDE_FILES,
     StoreUnavailable,

@@ -189,18 +189,19 @@ class Simulation:
 
     async def run(self, lines: Iterable[tuple[int, ScenarioLine]]) -> None:
         first = True
-        for number, line in lines:
-            if first:
-                self.zone, first = line.at.tzinfo or UTC, False
-            await self.desk.process_due(line.at, inclusive=False)
-            self._flush()
-            try:
-                await self._apply(line)
-            except DomainError as error:
-                self._reject(number, line, str(error))
-            self._flush()
-            await self.desk.process_due(line.at, inclusive=True)
-            self._flush()
+        async with self.desk.batch():  # nothing leaves before the run ends: one commit for many
+            for number, line in lines:
+                if first:
+                    self.zone, first = line.at.tzinfo or UTC, False
+                await self.desk.process_due(line.at, inclusive=False)
+                self._flush()
+                try:
+                    await self._apply(line)
+                except DomainError as error:
+                    self._reject(number, line, str(error))
+                self._flush()
+                await self.desk.process_due(line.at, inclusive=True)
+                self._flush()
 
     async def _apply(self, line: ScenarioLine) -> None:
         desk = self.desk

@@ -7,6 +7,7 @@ ingress, ``thothbot simulate`` and the tests all drive tickets through this clas
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -158,6 +159,15 @@ class Desk:
         self._configs: dict[str, GuildConfig] = {}
         self._next_deadline: datetime | None = None
         self._deadline_known = False
+
+    def batch(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Share transactions between the units run inside this block: for a batch caller
+        (``thothbot simulate``) that makes many in a row, one commit for many instead of one
+        each. Every unit still stands alone: one that raises is rolled back by itself, the
+        others are kept. Effects are handed out as each unit ends, before its commit, so only
+        a caller whose effects do not leave the process, or that redoes its work after a
+        crash, should batch."""
+        return self.store.batch()
 
     # Configuration
 

@@ -49,9 +49,19 @@ class GuildsTx(Unit):
         return json.dumps(document, ensure_ascii=False)
 
     def revision(self, guild_id: str) -> int:
-        """The server's settings revision (cheap: read before every unit to keep caches fresh)."""
+        """The server's settings revision (cheap: read before every unit to keep caches fresh;
+        in a batch, once until this connection changes it)."""
+        if self._batch is not None and guild_id in self._batch.revisions:
+            return self._batch.revisions[guild_id]
         row = self._one("SELECT revision FROM guilds WHERE guild_id = ?", (guild_id,))
-        return row[0] if row is not None else self.guild(guild_id).revision
+        revision: int = row[0] if row is not None else self.guild(guild_id).revision
+        if self._batch is not None:
+            self._batch.revisions[guild_id] = revision
+        return revision
+
+    def _revised(self, guild_id: str) -> None:
+        if self._batch is not None:
+            self._batch.revisions.pop(guild_id, None)
 
     def save_rules(self, guild_id: str, rules: Sequence[Rule]) -> None:
         self._known_guild(guild_id)
@@ -59,6 +69,7 @@ class GuildsTx(Unit):
             "UPDATE guilds SET rules = ?, revision = revision + 1 WHERE guild_id = ?",
             (json.dumps(rules_json(rules), ensure_ascii=False), guild_id),
         )
+        self._revised(guild_id)
 
     def save_settings(self, guild_id: str, document: Mapping[str, Any]) -> None:
         """Store the settings, their secrets (webhook URLs, destination secrets) sealed."""
@@ -69,11 +80,13 @@ class GuildsTx(Unit):
             "UPDATE guilds SET settings = ?, revision = revision + 1 WHERE guild_id = ?",
             (json.dumps(sealed, ensure_ascii=False), guild_id),
         )
+        self._revised(guild_id)
 
     def _bump(self, guild_id: str) -> None:
         self._conn.execute(
             "UPDATE guilds SET revision = revision + 1 WHERE guild_id = ?", (guild_id,)
         )
+        self._revised(guild_id)
 
     # Discord setup and staff roster
 

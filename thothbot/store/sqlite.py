@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from thothbot import sealing
 from thothbot.store.tx import Tx
-from thothbot.store.unit import ts
+from thothbot.store.unit import Batch, ts
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class Store:
         self._db = db
         self.path = path
         self.sealer = sealer
+        self._batch: Batch | None = None
 
     @classmethod
     async def open(
@@ -133,12 +134,34 @@ class Store:
         else:
             self._conn.close()
 
+    @contextlib.asynccontextmanager
+    async def batch(self, every: int = 1000) -> AsyncIterator[None]:
+        """Units run inside this block share transactions, committed every ``every`` units and
+        when it ends: one commit for many. Each unit runs under its own savepoint, so one that
+        raises is rolled back alone and the others are kept. What the block ran before an error
+        that leaves it is committed too, unless the database itself failed (then SQLite has
+        rolled back the open transaction). Inside a batch, a batch adds nothing."""
+        if self._batch is not None:
+            yield
+            return
+        self._batch = Batch(every)
+        try:
+            yield
+        finally:
+            self._batch = None
+            await self._call(_commit, self._conn)
+
     async def run(self, unit: Callable[[Tx], T]) -> T:
-        """Run ``unit`` in one transaction on the database thread; roll back if it raises."""
+        """Run ``unit`` in one transaction on the database thread (in a batch, under a savepoint
+        of the batch's transaction); roll back if it raises."""
+        return await self._call(_transaction, self._conn, unit, self.sealer, self._batch)
+
+    async def _call(self, work: Callable[..., T], *args: Any) -> T:
+        """``work(*args)`` on the database thread, its SQLite errors said in plain words."""
         try:
             if self._db is None:
-                return _transaction(self._conn, unit, self.sealer)
-            return cast(T, await _on_thread(self._db)(_transaction, self._conn, unit, self.sealer))
+                return work(*args)
+            return cast(T, await _on_thread(self._db)(work, *args))
         except sqlite3.Error as error:
             if isinstance(error, DatabaseFault):
                 raise
@@ -279,7 +302,14 @@ def _on_thread(db: aiosqlite.Connection) -> Callable[..., Awaitable[Any]]:
     return executor
 
 
-def _transaction(conn: sqlite3.Connection, unit: Callable[[Tx], T], sealer: sealing.Sealer) -> T:
+def _transaction(
+    conn: sqlite3.Connection,
+    unit: Callable[[Tx], T],
+    sealer: sealing.Sealer,
+    batch: Batch | None = None,
+) -> T:
+    if batch is not None:
+        return _in_batch(conn, unit, sealer, batch)
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = unit(Tx(conn, sealer))
@@ -292,6 +322,40 @@ def _transaction(conn: sqlite3.Connection, unit: Callable[[Tx], T], sealer: seal
                 conn.execute("ROLLBACK")
         raise
     return result
+
+
+def _in_batch(
+    conn: sqlite3.Connection, unit: Callable[[Tx], T], sealer: sealing.Sealer, batch: Batch
+) -> T:
+    """One unit of a batch: under a savepoint of the batch's open transaction, begun if none
+    is (the first unit, the one after a commit, or after SQLite rolled back on a fault)."""
+    if not conn.in_transaction:
+        conn.execute("BEGIN IMMEDIATE")
+        (version,) = conn.execute("PRAGMA data_version").fetchone()
+        if version != batch.data_version:  # another connection committed since the last one
+            batch.forget()
+            batch.data_version = version
+    conn.execute("SAVEPOINT unit")
+    try:
+        result = unit(Tx(conn, sealer, batch))
+        conn.execute("RELEASE unit")
+    except BaseException:
+        batch.forget()  # what the unit read or wrote may be rolled back below
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK TO unit")
+                conn.execute("RELEASE unit")
+        raise
+    batch.units += 1
+    if batch.units >= batch.every:
+        batch.units = 0
+        conn.execute("COMMIT")
+    return result
+
+
+def _commit(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("COMMIT")
 
 
 def _prepare(conn: sqlite3.Connection, path: str, key: str | None) -> sealing.Sealer:

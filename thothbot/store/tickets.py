@@ -95,13 +95,15 @@ class TicketsTx(Unit):
 
     def reserve_number(self, guild_id: str) -> int:
         """Take the server's next ticket number."""
-        self._known_guild(guild_id)
-        (number,) = self._one(
+        taken = self._one(
             "UPDATE guilds SET next_ticket_number = next_ticket_number + 1 WHERE guild_id = ?"
             " RETURNING next_ticket_number - 1",
             (guild_id,),
         )
-        return int(number)
+        if taken is None:  # a server seen for the first time
+            self._known_guild(guild_id)
+            return self.reserve_number(guild_id)
+        return int(taken[0])
 
     def insert_ticket(self, ticket: Ticket) -> Ticket:
         """Store a new ticket, giving it its id and, unless it has one, the next number."""
@@ -123,11 +125,20 @@ class TicketsTx(Unit):
                 ticket.channel_id,
             ),
         )
-        return replace(ticket, id=cast(int, cursor.lastrowid), number=number)
+        inserted = replace(ticket, id=cast(int, cursor.lastrowid), number=number)
+        if self._batch is not None:
+            self._batch.keep(inserted)
+        return inserted
 
     def ticket(self, ticket_id: int) -> Ticket | None:
+        """The ticket (in a batch, as the batch last read or saved it)."""
+        if self._batch is not None and ticket_id in self._batch.tickets:
+            return self._batch.tickets[ticket_id]
         row = self._one(_TICKET_BY["id"], (ticket_id,))
-        return _ticket(row) if row is not None else None
+        ticket = _ticket(row) if row is not None else None
+        if self._batch is not None and ticket is not None:
+            self._batch.keep(ticket)
+        return ticket
 
     def ticket_by_channel(self, channel_id: str) -> Ticket | None:
         row = self._one(_TICKET_BY["channel_id"], (channel_id,))
@@ -140,6 +151,8 @@ class TicketsTx(Unit):
         ):  # fmt: skip
             self._conn.execute(f"DELETE FROM {table} WHERE ticket_id = ?", (ticket_id,))  # noqa: S608
         self._conn.execute("DELETE FROM tickets WHERE id = ?", (ticket_id,))
+        if self._batch is not None:
+            self._batch.tickets.pop(ticket_id, None)
 
     def save_ticket(self, ticket: Ticket) -> None:
         """Write a ticket's changeable columns (the service saves only tickets that changed)."""
@@ -150,6 +163,8 @@ class TicketsTx(Unit):
             " WHERE id = ?",
             (*_updatable(ticket), ticket.id),
         )
+        if self._batch is not None:
+            self._batch.keep(ticket)
 
     def open_tickets_of(self, guild_id: str, customer_id: str) -> list[Ticket]:
         rows = self._all(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from thothbot import sealing
+from thothbot.core.models import Ticket
 
 
 def ts(moment: datetime) -> str:
@@ -21,15 +22,47 @@ def from_ts(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text is not None else None
 
 
+class Batch:
+    """What units sharing transactions (``Store.batch``) remember between them: how many ran
+    since the last commit, and reads that no other connection can change while this one holds
+    the write lock. Forgotten when a unit is rolled back and when another connection has
+    written between two of the batch's transactions."""
+
+    TICKETS = 4096  # tickets remembered: the most recently used
+
+    def __init__(self, every: int) -> None:
+        self.every = every  # units per transaction
+        self.units = 0
+        self.data_version: int | None = None  # moves when another connection commits
+        self.revisions: dict[str, int] = {}
+        self.tickets: dict[int, Ticket] = {}
+        self.routing: dict[str, tuple[set[str], dict[str, str]]] = {}  # off duty, pointers
+
+    def forget(self) -> None:
+        self.revisions.clear()
+        self.tickets.clear()
+        self.routing.clear()
+
+    def keep(self, ticket: Ticket) -> None:
+        self.tickets.pop(ticket.id, None)  # to the end: the most recently used
+        self.tickets[ticket.id] = ticket
+        if len(self.tickets) > self.TICKETS:
+            del self.tickets[next(iter(self.tickets))]
+
+
 class Unit:
     """Synchronous access to the database inside one unit of work (runs on the database thread).
 
     Each aggregate's methods are a mixin over this; ``thothbot.store.tx.Tx`` composes them.
+    In a batch, ``_batch`` keeps reads for the next units.
     """
 
-    def __init__(self, conn: sqlite3.Connection, sealer: sealing.Sealer) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, sealer: sealing.Sealer, batch: Batch | None = None
+    ) -> None:
         self._conn = conn
         self._sealer = sealer
+        self._batch = batch
 
     def _all(self, sql: str, params: Iterable[Any] = ()) -> list[Any]:
         return self._conn.execute(sql, tuple(params)).fetchall()

@@ -437,7 +437,7 @@ class Desk:
         if not tickets.takes_message(ticket, kind):
             return nothing
         if first_reply:
-            clock = tx.pending_clock(ticket.id, SlaTarget.FIRST_RESPONSE)
+            clock = tx.pending_clocks(ticket.id).get(SlaTarget.FIRST_RESPONSE)
             # A reply after the deadline leaves the clock pending: the breach still fires.
             if clock is not None and tickets.target_met(clock.deadline, at):
                 tx.resolve_clock(clock, "met", at)
@@ -550,11 +550,9 @@ class Desk:
                         next_at=at,
                     )
                 )
-            for target in SlaTarget:
-                clock = tx.pending_clock(ticket.id, target)
-                if clock is not None:
-                    met = target is SlaTarget.RESOLUTION and tickets.target_met(clock.deadline, at)
-                    tx.resolve_clock(clock, "met" if met else "stopped", at)
+            for target, clock in tx.pending_clocks(ticket.id).items():
+                met = target is SlaTarget.RESOLUTION and tickets.target_met(clock.deadline, at)
+                tx.resolve_clock(clock, "met" if met else "stopped", at)
             outcome = Outcome()
             # An empty queue (most closes) holds neither this ticket nor any to assign.
             if tx.has_queue(ticket.guild_id):

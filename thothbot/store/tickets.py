@@ -247,17 +247,19 @@ class TicketsTx(Unit):
     ) -> RoutingState:
         """Duty, pointers, load (only when a capacity is set) and which of ``ticket_ids`` queue."""
         state = RoutingState(capacity=capacity)
-        state.off_duty = {
-            r[0]
-            for r in self._all(
+        # In a batch, duty and pointers are read once and kept as this connection changes them.
+        kept = self._batch.routing.get(guild_id) if self._batch is not None else None
+        if kept is None:
+            off_duty = self._all(
                 "SELECT user_id FROM duty WHERE guild_id = ? AND NOT on_duty", (guild_id,)
             )
-        }
-        state.pointers = dict(
-            self._all(
+            pointers = self._all(
                 "SELECT pool, last_agent FROM routing_pointers WHERE guild_id = ?", (guild_id,)
             )
-        )
+            kept = ({r[0] for r in off_duty}, dict(pointers))
+            if self._batch is not None:
+                self._batch.routing[guild_id] = kept
+        state.off_duty, state.pointers = set(kept[0]), dict(kept[1])
         if capacity is not None:
             state.load = dict(
                 self._all(
@@ -277,6 +279,9 @@ class TicketsTx(Unit):
             " ON CONFLICT (guild_id, pool) DO UPDATE SET last_agent = excluded.last_agent",
             [(guild_id, pool, state.pointers[pool]) for pool in state.moved_pointers],
         )
+        if self._batch is not None and guild_id in self._batch.routing:
+            kept = self._batch.routing[guild_id][1]
+            kept.update((pool, state.pointers[pool]) for pool in state.moved_pointers)
         state.moved_pointers.clear()
 
     def set_duty(self, guild_id: str, user_id: str, on_duty: bool) -> None:
@@ -285,6 +290,8 @@ class TicketsTx(Unit):
             " ON CONFLICT (guild_id, user_id) DO UPDATE SET on_duty = excluded.on_duty",
             (guild_id, user_id, on_duty),
         )
+        if self._batch is not None:
+            self._batch.routing.pop(guild_id, None)
 
     def has_queue(self, guild_id: str) -> bool:
         return (
@@ -320,13 +327,16 @@ class TicketsTx(Unit):
             [(ticket_id, target.value, ts(deadline)) for target, deadline in deadlines.items()],
         )
 
-    def pending_clock(self, ticket_id: int, target: SlaTarget) -> SlaClock | None:
-        row = self._one(
-            "SELECT deadline FROM sla_clocks WHERE ticket_id = ? AND target = ?"
-            " AND status = 'pending'",
-            (ticket_id, target.value),
+    def pending_clocks(self, ticket_id: int) -> dict[SlaTarget, SlaClock]:
+        """The ticket's clocks still running, by target, in one read."""
+        rows = self._all(
+            "SELECT target, deadline FROM sla_clocks WHERE ticket_id = ? AND status = 'pending'",
+            (ticket_id,),
         )
-        return SlaClock(ticket_id, target, datetime.fromisoformat(row[0])) if row else None
+        return {
+            SlaTarget(t): SlaClock(ticket_id, SlaTarget(t), datetime.fromisoformat(d))
+            for t, d in rows
+        }
 
     def resolve_clock(self, clock: SlaClock, status: str, at: datetime) -> None:
         self._conn.execute(

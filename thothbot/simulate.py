@@ -189,7 +189,8 @@ class Simulation:
 
     async def run(self, lines: Iterable[tuple[int, ScenarioLine]]) -> None:
         first = True
-        async with self.desk.batch():  # nothing leaves before the run ends: one commit for many
+        # Effects are printed, not promised to anyone: the units share commits.
+        async with self.desk.batch():
             for number, line in lines:
                 if first:
                     self.zone, first = line.at.tzinfo or UTC, False

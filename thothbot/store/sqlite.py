@@ -140,7 +140,8 @@ class Store:
         when it ends: one commit for many. Each unit runs under its own savepoint, so one that
         raises is rolled back alone and the others are kept. What the block ran before an error
         that leaves it is committed too, unless the database itself failed (then SQLite has
-        rolled back the open transaction). Inside a batch, a batch adds nothing."""
+        rolled back the open transaction). The batch is the store's: every unit run on it
+        meanwhile, whoever asks, joins it. Inside a batch, a batch adds nothing."""
         if self._batch is not None:
             yield
             return

@@ -33,14 +33,16 @@ TARGET_PEAK_MIB = 200  # at 50,000 tickets
 # Statements that only mark where transactions and units begin and end, counted apart.
 _CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE")
 
-# Run in a child process, so its peak memory is the simulation's alone.
+# Run in a child process, so its peak memory is the simulation's alone. Its own high-water
+# mark, not getrusage's ru_maxrss: Linux carries that over exec from the forked parent.
 _PEAK = """
-import os, resource, sys
+import os, re, sys
 from thothbot.cli import main
 with open(os.devnull, "w") as out:
     code = main(["simulate", "--rules", sys.argv[1], "--settings", sys.argv[2], sys.argv[3]],
                 out=out, err=sys.stderr)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
+with open("/proc/self/status") as status:
+    print(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
 sys.exit(code)
 """
 

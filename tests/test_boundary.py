@@ -33,7 +33,6 @@ STILL_CROSSING: set[str] = {
     "thothbot.bot.opening",
     "thothbot.bot.timers",
     "thothbot.cli",
-    "thothbot.delivery",
     "thothbot.demo",
     "thothbot.group_commit",
     "thothbot.health",

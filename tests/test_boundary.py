@@ -32,18 +32,12 @@ STILL_CROSSING: set[str] = {
     "thothbot.bot.flows",
     "thothbot.bot.opening",
     "thothbot.bot.timers",
-    "thothbot.cli",
-    "thothbot.demo",
     "thothbot.group_commit",
-    "thothbot.health",
     "thothbot.ingress.auth",
     "thothbot.ingress.http",
     "thothbot.ingress.metrics",
     "thothbot.ingress.server",
     "thothbot.ingress.worker",
-    "thothbot.keys",
-    "thothbot.llm",
-    "thothbot.maintenance",
     "thothbot.simulate",
 }
 

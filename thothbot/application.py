@@ -33,7 +33,7 @@ from thothbot.service.classifications import ClassificationCache
 from thothbot.service.health import HealthProbe
 from thothbot.service.keys import Keys
 from thothbot.service.outbox import Outbox
-from thothbot.service.retention import Pruner, Retention
+from thothbot.service.retention import Pruner
 from thothbot.store import Store
 
 if TYPE_CHECKING:
@@ -62,7 +62,6 @@ def build_services(
     sink: EffectSink | None = None,
     outbox: bool = True,
     outbound: Guard | None = None,
-    retention: Retention | None = None,
 ) -> Services:
     """The services over ``store``. Effects go to ``sink`` (recorded when None); with
     ``outbox`` each escalation is saved for the delivery worker with the change that made it;
@@ -75,7 +74,7 @@ def build_services(
         desk=desk,
         outbox=Outbox(store),
         classifications=ClassificationCache(store),
-        pruner=Pruner(store, retention),
+        pruner=Pruner(store),
         probe=HealthProbe(store),
         keys=Keys(store),
     )

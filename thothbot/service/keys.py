@@ -40,10 +40,6 @@ class Keys:
         """Every key (of one server, when given), oldest first, revoked ones included."""
         return await self._store.run(lambda tx: tx.api_keys(guild_id))
 
-    async def any_active(self) -> bool:
-        """Whether any key is not revoked (the bot serves the ingress only then)."""
-        return await self._store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys()))
-
     async def revoke(self, key_id: str, at: datetime) -> ApiKeyRow | None:
         """Revoke a key (a revoked key keeps its first revocation time); None if unknown."""
         return await self._store.run(lambda tx: tx.revoke_api_key(key_id, at))

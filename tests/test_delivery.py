@@ -984,9 +984,9 @@ async def test_ops_posts_wait_for_the_bot_without_counting_as_tries(world: World
     assert at(row["next_at"]) == T0 + NO_BOT_WAIT
     assert worker.outcomes == {"sent": 0, "summarized": 0, "retried": 0, "failed": 0}
 
-    # Connected but not ready yet: still not a try.
+    # The bot runs, connected but not ready yet: still not a try.
     stub = OpsStub(ready=False)
-    worker.ops = stub
+    worker = world.worker(ops=stub)
     world.clock.step(NO_BOT_WAIT.total_seconds())
     await worker.send_due()
     [row] = world.rows()

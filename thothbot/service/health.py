@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from thothbot.store import Store
+from thothbot.store import Store, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,4 +35,5 @@ class HealthProbe:
         )
 
 
-_nothing: Callable[[Any], None] = lambda tx: None  # noqa: E731
+def _nothing(tx: Tx) -> None:
+    """A unit that reads and writes nothing: the database answered if it ran."""

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from thothbot.application import bot_desk, build
+from thothbot.application import build, build_services
 from thothbot.bot.client import ThothBot
+from thothbot.bot.effects import EffectQueue
 from thothbot.config import Config
 from thothbot.service import Desk
 from thothbot.store import Store
@@ -49,8 +50,9 @@ async def test_the_desk_and_its_loops_share_one_change_notifier(tmp_path: Path) 
 async def test_the_bot_refuses_a_desk_not_built_for_it(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "thoth.db")
     try:
-        ThothBot(bot_desk(store))  # positive control: the desk the composition root makes
-        with pytest.raises(TypeError, match="bot_desk"):
+        # Positive control: the desk the composition root makes for the bot.
+        ThothBot(build_services(store, sink=EffectQueue()).desk)
+        with pytest.raises(TypeError, match="a desk built for it"):
             ThothBot(Desk(store))
     finally:
         await store.close()

@@ -31,18 +31,11 @@ STILL_CROSSING: set[str] = {
     "thothbot.bot.flows",
     "thothbot.bot.opening",
     "thothbot.bot.timers",
-    "thothbot.cli",
-    "thothbot.delivery",
-    "thothbot.demo",
-    "thothbot.health",
     "thothbot.ingress.auth",
     "thothbot.ingress.http",
     "thothbot.ingress.metrics",
     "thothbot.ingress.server",
     "thothbot.ingress.worker",
-    "thothbot.keys",
-    "thothbot.llm",
-    "thothbot.maintenance",
     "thothbot.simulate",
 }
 

@@ -5,6 +5,11 @@ Each component receives what it uses when it is made; nothing is wired into anot
 after it is built. The order that breaks the cycles: the change notifier and the bot's effect
 queue first, then the desk that announces and publishes into them, then the loops that wake on
 the notifier (delivery worker, SLA checker, closings) and the bot that renders the queue.
+
+Two layers, one wiring: ``build_services`` makes the service layer over an open store (what
+``build`` uses, and what unit tests use on their own database file); ``build`` opens the store
+from the configuration and adds the classifier, the retention loop and, for ``thothbot run``,
+``thothbot demo`` and the end-to-end tests, the bot.
 """
 
 from __future__ import annotations
@@ -23,7 +28,12 @@ from thothbot.ingress import LogSink, start_ingress
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance
 from thothbot.outbound import Guard
-from thothbot.service import Desk
+from thothbot.service import Desk, EffectSink
+from thothbot.service.classifications import ClassificationCache
+from thothbot.service.health import HealthProbe
+from thothbot.service.keys import Keys
+from thothbot.service.outbox import Outbox
+from thothbot.service.retention import Pruner
 from thothbot.store import Store
 
 if TYPE_CHECKING:
@@ -32,19 +42,67 @@ if TYPE_CHECKING:
     from thothbot.bot.client import ThothBot
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The service layer over one open store: what the adapters are handed, wired once."""
+
+    store: Store
+    changes: Changes  # one notifier: the desk announces, every background loop wakes on it
+    desk: Desk
+    outbox: Outbox
+    classifications: ClassificationCache
+    pruner: Pruner
+    probe: HealthProbe
+    keys: Keys
+
+
+def build_services(
+    store: Store,
+    *,
+    sink: EffectSink | None = None,
+    outbox: bool = True,
+    outbound: Guard | None = None,
+) -> Services:
+    """The services over ``store``. Effects go to ``sink`` (recorded when None); with
+    ``outbox`` each escalation is saved for the delivery worker with the change that made it;
+    ``outbound`` checks destinations when settings are saved (none: not checked)."""
+    changes = Changes()
+    desk = Desk(store, sink, outbox=outbox, outbound=outbound, changes=changes)
+    return Services(
+        store=store,
+        changes=changes,
+        desk=desk,
+        outbox=Outbox(store),
+        classifications=ClassificationCache(store),
+        pruner=Pruner(store),
+        probe=HealthProbe(store),
+        keys=Keys(store),
+    )
+
+
 @dataclass
 class Application:
     """What ``build`` made; ``spawn`` and ``listen_ingress`` add what is closed with it."""
 
     config: Config
-    store: Store
-    changes: Changes
-    desk: Desk
+    services: Services
     classifier: UrgencyClassifier
     maintenance: Maintenance
     bot: ThothBot | None = None
     rest: health.RestCounter | None = None  # Discord REST calls, for the health server (with a bot)
     _closing: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def changes(self) -> Changes:
+        return self.services.changes
+
+    @property
+    def desk(self) -> Desk:
+        return self.services.desk
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run a background loop until the application closes (it is cancelled first)."""
@@ -69,28 +127,42 @@ class Application:
 
 @contextlib.asynccontextmanager
 async def build(
-    config: Config, *, bot: bool = False, **bot_options: Any
+    config: Config,
+    *,
+    bot: bool = False,
+    check_outbound: bool = True,
+    classifier: UrgencyClassifier | None = None,
+    **bot_options: Any,
 ) -> AsyncIterator[Application]:
     """The application for ``thothbot run`` (``bot=True``: the Discord bot renders effects and
     posts to #ops) or ``thothbot ingress`` (effects logged; webhook and HTTP destinations sent
-    here). Closed in reverse order: background loops, servers, the bot, the classifier, and
-    the store last, after every unit queued before it."""
+    here). ``check_outbound`` holds saved destinations to THOTH_OUTBOUND_ALLOW; only the demo's
+    and the tests' made-up servers go without (deliveries are checked when sent either way).
+    A ``classifier`` handed in replaces the configured one (the caller closes it); the
+    ``bot_options`` go to the bot (its clock, discord.py's options). Closed in reverse order:
+    background loops, servers, the bot, the classifier, and the store last, after every unit
+    queued before it."""
     closing = contextlib.AsyncExitStack()
     async with closing:
         store = await Store.open(config.db_path, secret_key=config.secret_key)
         closing.push_async_callback(store.close)
-        # The heuristic decides alone when no THOTH_LLM_MODEL is set.
-        classifier = UrgencyClassifier.from_config(config, store)
-        closing.push_async_callback(classifier.close)
-        changes = Changes()
-        outbound = Guard.from_config(config)
+        services = build_services(
+            store,
+            # The bot renders effects from its queue; the ingress alone logs them.
+            sink=_bot_queue() if bot else LogSink(),
+            outbound=Guard.from_config(config) if check_outbound else None,
+        )
+        if classifier is None:
+            # The heuristic decides alone when no THOTH_LLM_MODEL is set.
+            classifier = UrgencyClassifier.from_config(config, services.classifications)
+            closing.push_async_callback(classifier.close)
+        maintenance = Maintenance(services.pruner)
         if bot:
             from thothbot.bot.client import ThothBot  # noqa: PLC0415  (discord.py: only the bot needs it)
 
-            desk = bot_desk(store, outbound=outbound, changes=changes)
             rest = health.RestCounter()
             thoth = ThothBot(
-                desk,
+                services.desk,
                 classifier=classifier,
                 guild_ids=config.guild_ids,
                 close_delay=config.close_delay,
@@ -98,27 +170,18 @@ async def build(
                 **bot_options,
             )
             closing.push_async_callback(_close_bot, thoth)
-            app = Application(
-                config, store, changes, desk, classifier, Maintenance(store), thoth, rest
-            )
+            app = Application(config, services, classifier, maintenance, thoth, rest)
         else:
-            desk = Desk(store, LogSink(), outbox=True, outbound=outbound, changes=changes)
-            app = Application(config, store, changes, desk, classifier, Maintenance(store))
+            app = Application(config, services, classifier, maintenance)
         closing.push_async_callback(app.close)
         yield app
 
 
-def bot_desk(
-    store: Store,
-    *,
-    outbound: Guard | None = None,
-    changes: Changes | None = None,
-) -> Desk:
-    """A desk the bot can serve: escalations through the outbox, other effects through the
-    queue the bot renders."""
+def _bot_queue() -> EffectSink:
+    """The queue the bot renders effects from (escalations go through the outbox)."""
     from thothbot.bot.effects import EffectQueue  # noqa: PLC0415  (discord.py: only the bot needs it)
 
-    return Desk(store, EffectQueue(), outbox=True, outbound=outbound, changes=changes)
+    return EffectQueue()
 
 
 async def _close_bot(bot: ThothBot) -> None:

@@ -7,6 +7,12 @@ root (``thothbot.application``) import ``thothbot.store``; ``tests/test_boundary
 every other module to that.
 
 - ``desk``: tickets, rules and settings: each public method one unit of work.
+- ``outbox``: what the delivery worker reads and records.
+- ``classifications``: the classifier's cache; ``retention``: pruning what is past its period.
+- ``keys``: the ingress's API keys for ``thothbot keys``; ``health``: the health probe;
+  ``admin``: ``thothbot db`` and the store's refusals the command line words.
+
+``thothbot.application.build_services`` wires them over one store.
 """
 
 from thothbot.service.desk import (

@@ -7,8 +7,11 @@ root (``thothbot.application``) import ``thothbot.store``; ``tests/test_boundary
 every other module to that.
 
 - ``desk``: tickets, rules and settings: each public method one unit of work.
+- ``channels``: what the bot keeps of its ticket channels (openings, closings, transcripts,
+  #ops posts).
 """
 
+from thothbot.service.channels import Channels, TranscriptFiles
 from thothbot.service.desk import (
     CloseSteps,
     Desk,
@@ -20,6 +23,7 @@ from thothbot.service.desk import (
 )
 
 __all__ = [
+    "Channels",
     "CloseSteps",
     "Desk",
     "EffectSink",
@@ -27,4 +31,5 @@ __all__ = [
     "GuildConfig",
     "RecordingSink",
     "RulesSaved",
+    "TranscriptFiles",
 ]

@@ -23,13 +23,13 @@ from thothbot.ingress import LogSink, start_ingress
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance
 from thothbot.outbound import Guard
-from thothbot.service import Desk
+from thothbot.service import Channels, Desk
 from thothbot.store import Store
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from thothbot.bot.client import ThothBot
+    from thothbot.bot.client import BotDesk, ThothBot
 
 
 @dataclass
@@ -59,6 +59,10 @@ class Application:
         self.on_close(runner.cleanup)
         return runner
 
+    async def serves_ingress(self) -> bool:
+        """Whether the ingress runs beside the bot: only once an API key is live."""
+        return await self.store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys()))
+
     def on_close(self, step: Callable[[], Awaitable[object]]) -> None:
         """Run ``step`` when the application closes, before what was built earlier."""
         self._closing.push_async_callback(step)
@@ -87,10 +91,11 @@ async def build(
         if bot:
             from thothbot.bot.client import ThothBot  # noqa: PLC0415  (discord.py: only the bot needs it)
 
-            desk = bot_desk(store, outbound=outbound, changes=changes)
+            services = bot_desk(store, outbound=outbound, changes=changes)
+            desk = services.desk
             rest = health.RestCounter()
             thoth = ThothBot(
-                desk,
+                services,
                 classifier=classifier,
                 guild_ids=config.guild_ids,
                 close_delay=config.close_delay,
@@ -113,12 +118,15 @@ def bot_desk(
     *,
     outbound: Guard | None = None,
     changes: Changes | None = None,
-) -> Desk:
-    """A desk the bot can serve: escalations through the outbox, other effects through the
-    queue the bot renders."""
-    from thothbot.bot.effects import EffectQueue  # noqa: PLC0415  (discord.py: only the bot needs it)
+) -> BotDesk:
+    """The services the bot serves from: a desk whose escalations go through the outbox and
+    other effects through the queue the bot renders, and the record of its channels."""
+    from thothbot.bot.client import BotDesk  # noqa: PLC0415  (discord.py: only the bot needs it)
+    from thothbot.bot.effects import EffectQueue  # noqa: PLC0415
 
-    return Desk(store, EffectQueue(), outbox=True, outbound=outbound, changes=changes)
+    effects = EffectQueue()
+    desk = Desk(store, effects, outbox=True, outbound=outbound, changes=changes)
+    return BotDesk(desk, Channels(store), effects)
 
 
 async def _close_bot(bot: ThothBot) -> None:

@@ -28,7 +28,7 @@ from thothbot.ingress import LogSink, start_ingress
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance
 from thothbot.outbound import Guard
-from thothbot.service import Desk, EffectSink
+from thothbot.service import Channels, Desk, EffectSink
 from thothbot.service.classifications import ClassificationCache
 from thothbot.service.health import HealthProbe
 from thothbot.service.keys import Keys
@@ -39,7 +39,8 @@ from thothbot.store import Store
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from thothbot.bot.client import ThothBot
+    from thothbot.bot.client import BotDesk, ThothBot
+    from thothbot.bot.effects import EffectQueue
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,7 @@ class Services:
     store: Store
     changes: Changes  # one notifier: the desk announces, every background loop wakes on it
     desk: Desk
+    channels: Channels  # what the bot keeps of its ticket channels
     outbox: Outbox
     classifications: ClassificationCache
     pruner: Pruner
@@ -72,6 +74,7 @@ def build_services(
         store=store,
         changes=changes,
         desk=desk,
+        channels=Channels(store),
         outbox=Outbox(store),
         classifications=ClassificationCache(store),
         pruner=Pruner(store),
@@ -117,6 +120,10 @@ class Application:
         self.on_close(runner.cleanup)
         return runner
 
+    async def serves_ingress(self) -> bool:
+        """Whether the ingress runs beside the bot: only once an API key is live."""
+        return await self.store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys()))
+
     def on_close(self, step: Callable[[], Awaitable[object]]) -> None:
         """Run ``step`` when the application closes, before what was built earlier."""
         self._closing.push_async_callback(step)
@@ -146,10 +153,11 @@ async def build(
     async with closing:
         store = await Store.open(config.db_path, secret_key=config.secret_key)
         closing.push_async_callback(store.close)
+        effects = _bot_queue() if bot else None
         services = build_services(
             store,
             # The bot renders effects from its queue; the ingress alone logs them.
-            sink=_bot_queue() if bot else LogSink(),
+            sink=effects if effects is not None else LogSink(),
             outbound=Guard.from_config(config) if check_outbound else None,
         )
         if classifier is None:
@@ -157,12 +165,12 @@ async def build(
             classifier = UrgencyClassifier.from_config(config, services.classifications)
             closing.push_async_callback(classifier.close)
         maintenance = Maintenance(services.pruner)
-        if bot:
-            from thothbot.bot.client import ThothBot  # noqa: PLC0415  (discord.py: only the bot needs it)
+        if effects is not None:  # the bot
+            from thothbot.bot.client import BotDesk, ThothBot  # noqa: PLC0415  (discord.py: only the bot needs it)
 
             rest = health.RestCounter()
             thoth = ThothBot(
-                services.desk,
+                BotDesk(services.desk, services.channels, effects),
                 classifier=classifier,
                 guild_ids=config.guild_ids,
                 close_delay=config.close_delay,
@@ -177,7 +185,18 @@ async def build(
         yield app
 
 
-def _bot_queue() -> EffectSink:
+def bot_desk(store: Store, *, outbound: Guard | None = None) -> BotDesk:
+    """What the bot is built with, over ``store`` (for tests that build a bot on their own): a
+    desk whose effects wait in the bot's queue and whose escalations go through the outbox, and
+    the record of its channels."""
+    from thothbot.bot.client import BotDesk  # noqa: PLC0415  (discord.py: only the bot needs it)
+
+    effects = _bot_queue()
+    services = build_services(store, sink=effects, outbound=outbound)
+    return BotDesk(services.desk, services.channels, effects)
+
+
+def _bot_queue() -> EffectQueue:
     """The queue the bot renders effects from (escalations go through the outbox)."""
     from thothbot.bot.effects import EffectQueue  # noqa: PLC0415  (discord.py: only the bot needs it)
 

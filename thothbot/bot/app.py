@@ -50,7 +50,7 @@ async def _serve(
     app.spawn(app.maintenance.run(), name="maintenance")
     try:
         ingress = None
-        if await app.store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):
+        if await app.serves_ingress():
             settings = IngressSettings.from_config(config)
             ingress = Ingress(app.desk, app.store, settings, classifier=app.classifier)
         monitor = health.Health(app.services.probe, gateway=gateway, rest=rest, ingress=ingress)

@@ -7,6 +7,8 @@ root (``thothbot.application``) import ``thothbot.store``; ``tests/test_boundary
 every other module to that.
 
 - ``desk``: tickets, rules and settings: each public method one unit of work.
+- ``channels``: what the bot keeps of its ticket channels (openings, closings, transcripts,
+  #ops posts).
 - ``outbox``: what the delivery worker reads and records.
 - ``classifications``: the classifier's cache; ``retention``: pruning what is past its period.
 - ``keys``: the ingress's API keys for ``thothbot keys``; ``health``: the health probe;
@@ -15,6 +17,7 @@ every other module to that.
 ``thothbot.application.build_services`` wires them over one store.
 """
 
+from thothbot.service.channels import Channels, TranscriptFiles
 from thothbot.service.desk import (
     CloseSteps,
     Desk,
@@ -26,6 +29,7 @@ from thothbot.service.desk import (
 )
 
 __all__ = [
+    "Channels",
     "CloseSteps",
     "Desk",
     "EffectSink",
@@ -33,4 +37,5 @@ __all__ = [
     "GuildConfig",
     "RecordingSink",
     "RulesSaved",
+    "TranscriptFiles",
 ]

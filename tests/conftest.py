@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import T0, Harness, at
+from thothbot.application import Services
 from thothbot.service import Desk
 
 __all__ = ["T0", "at"]  # still importable from here, where they used to live
@@ -30,3 +31,9 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 @pytest.fixture
 def desk(harness: Harness) -> Desk:
     return harness.desk
+
+
+@pytest.fixture
+def services(harness: Harness) -> Services:
+    """Every service over the harness's database, the desk among them."""
+    return harness.services

@@ -9,9 +9,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from thothbot.application import Services, build_services
 from thothbot.cli import main
 from thothbot.core.classify import TicketText
 from thothbot.core.models import Effect, Ticket
+from thothbot.outbound import Guard
 from thothbot.service import Desk, RecordingSink
 from thothbot.store import Store
 
@@ -39,16 +41,21 @@ def ticket_text(subject: str, body: str = "", **extra: Any) -> TicketText:
 
 
 class Harness:
-    """A desk on a database file that a test can close and reopen (a bot restart)."""
+    """The services on a database file, wired by the composition root (``build_services``),
+    that a test can close and reopen (a bot restart), effects recorded."""
 
     def __init__(self, path: Path, *, outbox: bool = False) -> None:
         self.path = path
         self.outbox = outbox
         self.sink = RecordingSink()
+        self.services: Services
         self.desk: Desk
 
-    async def start(self) -> Desk:
-        self.desk = Desk(await Store.open(self.path), self.sink, outbox=self.outbox)
+    async def start(self, *, outbound: Guard | None = None) -> Desk:
+        """Open the database; with ``outbound``, destinations are checked when saved."""
+        store = await Store.open(self.path)
+        self.services = build_services(store, sink=self.sink, outbox=self.outbox, outbound=outbound)
+        self.desk = self.services.desk
         return self.desk
 
     async def start_with_rules(self, guild_id: str, rules: list[dict[str, Any]]) -> Desk:
@@ -59,9 +66,9 @@ class Harness:
         assert not saved.validation.problems
         return desk
 
-    async def restart(self) -> Desk:
+    async def restart(self, *, outbound: Guard | None = None) -> Desk:
         await self.desk.store.close()
-        return await self.start()
+        return await self.start(outbound=outbound)
 
     def take(self) -> list[Effect]:
         """The effects published since the last call."""

@@ -10,7 +10,6 @@ import pytest
 from thothbot.application import bot_desk, build
 from thothbot.bot.client import ThothBot
 from thothbot.config import Config
-from thothbot.service import Desk
 from thothbot.store import Store
 
 
@@ -46,11 +45,14 @@ async def test_the_desk_and_its_loops_share_one_change_notifier(tmp_path: Path) 
         assert app.desk.outbox  # escalations are saved for the delivery worker
 
 
-async def test_the_bot_refuses_a_desk_not_built_for_it(tmp_path: Path) -> None:
+async def test_the_bot_renders_what_its_desk_publishes(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "thoth.db")
     try:
-        ThothBot(bot_desk(store))  # positive control: the desk the composition root makes
-        with pytest.raises(TypeError, match="bot_desk"):
-            ThothBot(Desk(store))
+        services = bot_desk(store)
+        bot = ThothBot(services)
+        # Effects wait in the queue the bot renders; escalations go through the outbox.
+        assert services.desk.sink is services.effects
+        assert bot.desk is services.desk
+        assert services.desk.outbox
     finally:
         await store.close()

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from tests.support import T0
 from thothbot import keys
+from thothbot.application import Services, build_services
 from thothbot.changes import Topic
 from thothbot.core.delivery import OpsPost, has_marker
 from thothbot.core.ingress import IngressEventRow
@@ -209,15 +210,21 @@ class World:
     base: str
     destinations: Destinations
     clock: Clock
-    desk: Desk
+    services: Services
     workers: list[Deliveries] = field(default_factory=list)
     customers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def desk(self) -> Desk:
+        return self.services.desk
 
     def url(self, path: str) -> str:
         return self.base + path
 
     def worker(self, *, ops: Any = None, timeout: float = 5.0) -> Deliveries:
-        deliveries = Deliveries(self.desk, ops=ops, clock=self.clock, timeout=timeout)
+        deliveries = Deliveries(
+            self.desk, outbox=self.services.outbox, ops=ops, clock=self.clock, timeout=timeout
+        )
         self.workers.append(deliveries)
         return deliveries
 
@@ -243,7 +250,7 @@ class World:
             return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     async def counts(self) -> dict[str, int]:
-        return await self.desk.store.run(lambda tx: tx.delivery_counts())
+        return await self.services.outbox.counts()
 
     async def close_workers(self) -> None:
         for worker in self.workers:
@@ -252,11 +259,17 @@ class World:
         self.workers.clear()
 
     async def restart(self) -> Desk:
-        """A new process on the same file: the store closed and opened, a new Desk."""
+        """A new process on the same file: the store closed and opened, new services."""
         await self.close_workers()
         await self.desk.store.close()
-        self.desk = Desk(await Store.open(self.path), outbox=True, outbound=loopback(self.base))
+        self.services = await services_at(self.path, self.base)
         return self.desk
+
+
+async def services_at(path: Path, base: str) -> Services:
+    """The services on the database at ``path``, escalations through the outbox, the guard
+    allowing the receiver at ``base``."""
+    return build_services(await Store.open(path), outbox=True, outbound=loopback(base))
 
 
 def loopback(base: str) -> Guard:
@@ -279,8 +292,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     destinations.base = f"http://127.0.0.1:{port}"
     path = tmp_path / "thoth.db"
     base = f"http://127.0.0.1:{port}"
-    desk = Desk(await Store.open(path), outbox=True, outbound=loopback(base))
-    w = World(path, base, destinations, Clock(T0), desk)
+    w = World(path, base, destinations, Clock(T0), await services_at(path, base))
     try:
         yield w
     finally:
@@ -916,9 +928,7 @@ async def test_webhook_ids_differ_across_databases_for_the_same_row(
         if n:
             await world.close_workers()
             await world.desk.store.close()
-            world.desk = Desk(
-                await Store.open(tmp_path / "other.db"), outbox=True, outbound=loopback(world.base)
-            )
+            world.services = await services_at(tmp_path / "other.db", world.base)
         await world.configure(
             {"destinations": [{"kind": "http", "url": world.url(ENDPOINT), "secret": SECRET}]}
         )
@@ -974,9 +984,9 @@ async def test_ops_posts_wait_for_the_bot_without_counting_as_tries(world: World
     assert at(row["next_at"]) == T0 + NO_BOT_WAIT
     assert worker.outcomes == {"sent": 0, "summarized": 0, "retried": 0, "failed": 0}
 
-    # Connected but not ready yet: still not a try.
+    # The bot runs, connected but not ready yet: still not a try.
     stub = OpsStub(ready=False)
-    worker.ops = stub
+    worker = world.worker(ops=stub)
     world.clock.step(NO_BOT_WAIT.total_seconds())
     await worker.send_due()
     [row] = world.rows()

@@ -416,7 +416,9 @@ async def test_the_settings_export_is_the_saved_document_even_with_a_roster(desk
 
 
 async def add_answer(desk: Desk, triggers: tuple[str, ...], text: str) -> int:
-    return await desk.store.run(lambda tx: tx.insert_answer(G, triggers, text, "S1", T0))
+    answer = await desk.add_answer(G, ", ".join(triggers), text, "S1", T0)
+    assert answer.triggers == triggers
+    return answer.id
 
 
 def replies(effects: list[Any]) -> list[AnswerReplied]:

@@ -39,8 +39,8 @@ from thothbot.ingress import (
     start_ingress,
 )
 from thothbot.llm import UrgencyClassifier
-from thothbot.maintenance import Maintenance, Pruned
 from thothbot.service import Desk, RecordingSink
+from thothbot.service.retention import Pruned, Pruner
 from thothbot.store import Store
 from thothbot.store.group_commit import GroupCommit
 
@@ -179,8 +179,8 @@ class Server:
         return await self.post(f"/v1/webhooks/{self.key_id}", raw, headers)
 
     async def prune(self) -> Pruned:
-        """The retention loop's pass (``thothbot.maintenance``), as of the test's clock."""
-        return await Maintenance(self.store).prune(self.now[0])
+        """The retention loop's pass (``service/retention.py``), as of the test's clock."""
+        return await Pruner(self.store).prune(self.now[0])
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.path) as conn:

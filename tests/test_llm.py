@@ -16,11 +16,13 @@ import pytest
 from tests.fakes.openai_server import FakeOpenAI
 from tests.support import T0, ticket_text
 from thothbot import cli
+from thothbot.application import build_services
 from thothbot.config import Config
 from thothbot.core.classify import SCHEMA_NAME, Source, heuristic
 from thothbot.core.errors import InvalidInput
 from thothbot.core.settings import Classifier
 from thothbot.llm import DEFAULT_CONCURRENCY, UrgencyClassifier
+from thothbot.service.classifications import ClassificationCache
 from thothbot.store import Store
 
 TIMEOUT = 0.2  # seconds; the default is 5
@@ -45,10 +47,11 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    opened = await Store.open(tmp_path / "thoth.db")
-    yield opened
-    await opened.close()
+async def cache(tmp_path: Path) -> AsyncIterator[ClassificationCache]:
+    """The classifier's cache on a database file, as the composition root wires it."""
+    store = await Store.open(tmp_path / "thoth.db")
+    yield build_services(store).classifications
+    await store.close()
 
 
 @pytest.fixture
@@ -58,10 +61,10 @@ def clock() -> Clock:
 
 @pytest.fixture
 async def classifier(
-    fake: FakeOpenAI, store: Store, clock: Clock
+    fake: FakeOpenAI, cache: ClassificationCache, clock: Clock
 ) -> AsyncIterator[UrgencyClassifier]:
     made = UrgencyClassifier(
-        "fake-model", base_url=fake.base_url, api_key="k", store=store, timeout=TIMEOUT, clock=clock
+        "fake-model", base_url=fake.base_url, api_key="k", cache=cache, timeout=TIMEOUT, clock=clock
     )
     yield made
     await made.close()
@@ -211,10 +214,10 @@ async def test_an_identical_ticket_is_answered_from_the_cache(
 
 
 async def test_the_cache_survives_a_new_classifier_on_the_same_database(
-    fake: FakeOpenAI, classifier: UrgencyClassifier, store: Store, clock: Clock
+    fake: FakeOpenAI, classifier: UrgencyClassifier, cache: ClassificationCache, clock: Clock
 ) -> None:
     await classifier.classify(CALM)
-    again = UrgencyClassifier("fake-model", base_url=fake.base_url, store=store, clock=clock)
+    again = UrgencyClassifier("fake-model", base_url=fake.base_url, cache=cache, clock=clock)
     try:
         assert (await again.classify(CALM)).source is Source.CACHE
     finally:
@@ -223,10 +226,10 @@ async def test_the_cache_survives_a_new_classifier_on_the_same_database(
 
 
 async def test_another_model_does_not_reuse_the_cache(
-    fake: FakeOpenAI, classifier: UrgencyClassifier, store: Store, clock: Clock
+    fake: FakeOpenAI, classifier: UrgencyClassifier, cache: ClassificationCache, clock: Clock
 ) -> None:
     await classifier.classify(CALM)
-    other = UrgencyClassifier("other-model", base_url=fake.base_url, store=store, clock=clock)
+    other = UrgencyClassifier("other-model", base_url=fake.base_url, cache=cache, clock=clock)
     try:
         assert (await other.classify(CALM)).source is Source.LLM
     finally:
@@ -235,10 +238,10 @@ async def test_another_model_does_not_reuse_the_cache(
 
 
 async def test_a_cached_answer_expires_after_the_ttl(
-    fake: FakeOpenAI, store: Store, clock: Clock
+    fake: FakeOpenAI, cache: ClassificationCache, clock: Clock
 ) -> None:
     classifier = UrgencyClassifier(
-        "m", base_url=fake.base_url, store=store, clock=clock, ttl=timedelta(days=30)
+        "m", base_url=fake.base_url, cache=cache, clock=clock, ttl=timedelta(days=30)
     )
     try:
         assert (await classifier.classify(CALM)).source is Source.LLM
@@ -328,10 +331,10 @@ async def test_the_cache_key_is_built_from_redacted_text(
     [({"concurrency": 1}, 1), ({"concurrency": 2}, 2), ({}, DEFAULT_CONCURRENCY)],
 )
 async def test_no_more_requests_are_in_flight_than_the_bound(
-    fake: FakeOpenAI, store: Store, options: dict[str, Any], concurrency: int
+    fake: FakeOpenAI, cache: ClassificationCache, options: dict[str, Any], concurrency: int
 ) -> None:
     fake.delay = 0.05
-    classifier = UrgencyClassifier("m", base_url=fake.base_url, store=store, **options)
+    classifier = UrgencyClassifier("m", base_url=fake.base_url, cache=cache, **options)
     try:
         results = await asyncio.gather(
             *(classifier.classify(ticket_text(f"Question {i}")) for i in range(3 * concurrency))

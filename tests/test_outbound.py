@@ -16,12 +16,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from tests.support import T0
+from tests.support import T0, Harness
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.delivery import Deliveries
 from thothbot.outbound import Guard, OutboundRefused, address_problem
-from thothbot.service import Desk
 
 G = "guild-1"
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -146,11 +145,13 @@ def names(answers: dict[str, list[list[str]]]) -> Callable[[str, int], Any]:
 
 
 async def test_settings_pointing_inside_are_refused_at_save_naming_each_field(
-    desk: Desk,
+    harness: Harness,
 ) -> None:
-    desk.outbound = Guard(
-        discord_api_url="https://discord.com/api/v10",
-        lookup=names({"metadata.test": [["169.254.169.254"]], "ok.test": [["8.8.8.8"]]}),
+    desk = await harness.restart(
+        outbound=Guard(
+            discord_api_url="https://discord.com/api/v10",
+            lookup=names({"metadata.test": [["169.254.169.254"]], "ok.test": [["8.8.8.8"]]}),
+        )
     )
     await desk.save_settings(G, json.dumps({"staff": ["S1"]}), T0)
     settings = {
@@ -183,9 +184,11 @@ async def test_settings_pointing_inside_are_refused_at_save_naming_each_field(
 
 
 async def test_a_name_that_answers_one_bad_address_among_good_ones_is_refused(
-    desk: Desk,
+    harness: Harness,
 ) -> None:
-    desk.outbound = Guard(lookup=names({"mixed.test": [["8.8.8.8", "10.0.0.7"]]}))
+    desk = await harness.restart(
+        outbound=Guard(lookup=names({"mixed.test": [["8.8.8.8", "10.0.0.7"]]}))
+    )
     settings = {"destinations": [{"kind": "http", "url": "https://mixed.test/h", "secret": SECRET}]}
     with pytest.raises(SettingsInvalid, match=r"10\.0\.0\.7\) is a private address"):
         await desk.save_settings(G, json.dumps(settings), T0)
@@ -220,10 +223,12 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def test_a_name_that_rebinds_to_loopback_after_the_save_is_refused_at_send(
-    desk: Desk, receiver: Receiver
+    harness: Harness, receiver: Receiver
 ) -> None:
     """Public when the settings are saved, loopback when the post goes: nothing reaches it."""
-    desk.outbound = Guard(lookup=names({"rebind.test": [["8.8.8.8"], ["127.0.0.1"]]}))
+    desk = await harness.restart(
+        outbound=Guard(lookup=names({"rebind.test": [["8.8.8.8"], ["127.0.0.1"]]}))
+    )
     url = f"http://rebind.test:{receiver.port}/hook"
     settings = {"destinations": [{"kind": "http", "url": url, "secret": SECRET}]}
     await desk.save_settings(G, json.dumps(settings), T0)  # the name looked public then
@@ -268,10 +273,10 @@ async def test_without_the_allow_list_the_same_session_does_not_connect(
 
 
 async def test_an_address_in_the_url_is_refused_before_any_connection(
-    desk: Desk, receiver: Receiver
+    harness: Harness, receiver: Receiver
 ) -> None:
     """aiohttp connects to a literal address without its resolver: the worker checks first."""
-    desk.outbound = Guard.allowing(["127.0.0.1/32"])
+    desk = await harness.restart(outbound=Guard.allowing(["127.0.0.1/32"]))
     url = f"http://127.0.0.1:{receiver.port}/hook"
     settings = {"destinations": [{"kind": "http", "url": url, "secret": SECRET}]}
     await desk.save_settings(G, json.dumps(settings), T0)  # allowed when saved

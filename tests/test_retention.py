@@ -1,6 +1,7 @@
-"""Retention (thothbot/maintenance.py) on a real database file: each kind of row is deleted once
-past its period and not before, by moving the clock passed to ``prune``, never by waiting.
-Stored ingress events and idempotency records are covered with the ingress (test_ingress.py)."""
+"""Retention (service/retention.py, its loop thothbot/maintenance.py) on a real database file:
+each kind of row is deleted once past its period and not before, by moving the clock passed to
+``prune``, never by waiting. Stored ingress events and idempotency records are covered with the
+ingress (test_ingress.py)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ import pytest
 
 from tests.support import T0
 from tests.test_ingress import eventually
+from thothbot.application import Services, build
 from thothbot.config import Config
 from thothbot.ingress import serve
-from thothbot.maintenance import Maintenance, Pruned, Retention
-from thothbot.service import Desk, RecordingSink
-from thothbot.store import Store
+from thothbot.maintenance import Maintenance
+from thothbot.service import Desk
+from thothbot.service.retention import Pruned, Pruner, Retention
 
 G = "guild-1"
 RULES = [
@@ -42,10 +44,10 @@ async def opened(desk: Desk, at: datetime) -> int:
     return ticket.id
 
 
-async def test_rule_firings_are_kept_90_days(desk: Desk) -> None:
+async def test_rule_firings_are_kept_90_days(desk: Desk, services: Services) -> None:
     old = await opened(desk, T0)
     young = await opened(desk, T0 + 60 * DAY)
-    maintenance = Maintenance(desk.store)
+    maintenance = services.pruner
 
     assert (await maintenance.prune(T0 + 89 * DAY)).firings == 0
     assert rows(desk, "SELECT ticket_id FROM rule_firings ORDER BY id") == [
@@ -60,7 +62,9 @@ async def test_rule_firings_are_kept_90_days(desk: Desk) -> None:
     assert rows(desk, "SELECT COUNT(*) FROM tickets") == [(2,)]
 
 
-async def test_finished_deliveries_are_kept_30_days_and_pending_ones_always(desk: Desk) -> None:
+async def test_finished_deliveries_are_kept_30_days_and_pending_ones_always(
+    desk: Desk, services: Services
+) -> None:
     sent, failed, pending = [await opened(desk, T0) for _ in range(3)]
     young = await opened(desk, T0 + 20 * DAY)
 
@@ -75,7 +79,7 @@ async def test_finished_deliveries_are_kept_30_days_and_pending_ones_always(desk
     await mark(sent, "sent")
     await mark(failed, "failed")
     await mark(young, "sent")
-    maintenance = Maintenance(desk.store)
+    maintenance = services.pruner
 
     assert (await maintenance.prune(T0 + 29 * DAY)).deliveries == 0
     assert (await maintenance.prune(T0 + 30 * DAY)).deliveries == 2
@@ -86,11 +90,10 @@ async def test_finished_deliveries_are_kept_30_days_and_pending_ones_always(desk
     assert rows(desk, "SELECT ticket_id FROM deliveries") == [(pending,)]
 
 
-async def test_the_classifier_cache_is_kept_30_days(desk: Desk) -> None:
-    store = desk.store
-    await store.run(lambda tx: tx.cache_classification("old", "high", "x", T0))
-    await store.run(lambda tx: tx.cache_classification("young", "low", "y", T0 + 10 * DAY))
-    maintenance = Maintenance(store)
+async def test_the_classifier_cache_is_kept_30_days(desk: Desk, services: Services) -> None:
+    await services.classifications.put("old", "high", "x", T0)
+    await services.classifications.put("young", "low", "y", T0 + 10 * DAY)
+    maintenance = services.pruner
 
     assert (await maintenance.prune(T0 + 29 * DAY)).classifications == 0
     assert (await maintenance.prune(T0 + 30 * DAY)).classifications == 1
@@ -101,7 +104,7 @@ async def test_a_large_backlog_is_deleted_in_batches_all_in_one_pass(desk: Desk)
     for day in range(5):
         await opened(desk, T0 + day * DAY)
     await opened(desk, T0 + 100 * DAY)
-    maintenance = Maintenance(desk.store, batch=3)
+    maintenance = Pruner(desk.store, batch=3)
 
     pruned = await maintenance.prune(T0 + 100 * DAY)
     assert pruned.firings == 10
@@ -112,17 +115,19 @@ async def test_a_large_backlog_is_deleted_in_batches_all_in_one_pass(desk: Desk)
 async def test_periods_can_be_changed_and_a_pass_says_what_it_deleted(desk: Desk) -> None:
     await opened(desk, T0)
     short = Retention(firings=DAY)
-    pruned = await Maintenance(desk.store, short).prune(T0 + DAY)
+    pruned = await Pruner(desk.store, short).prune(T0 + DAY)
     assert pruned == Pruned(firings=2)
     assert str(pruned) == "2 firings"
     assert not Pruned()
 
 
-async def test_the_loop_prunes_at_start_and_again_each_period(desk: Desk) -> None:
+async def test_the_loop_prunes_at_start_and_again_each_period(
+    desk: Desk, services: Services
+) -> None:
     await opened(desk, T0)
     young = await opened(desk, T0 + 95 * DAY)
     clock = [T0 + 100 * DAY]
-    maintenance = Maintenance(desk.store, clock=lambda: clock[0], every=0.01)
+    maintenance = Maintenance(services.pruner, clock=lambda: clock[0], every=0.01)
     task = asyncio.create_task(maintenance.run())
 
     async def firings_left(expected: list[tuple[object, ...]]) -> None:
@@ -144,14 +149,13 @@ async def test_thothbot_ingress_runs_the_retention_loop(tmp_path: Path) -> None:
     # `thothbot ingress` runs against the real clock: a firing made 100 days ago goes, one
     # made today stays.
     path = tmp_path / "thoth.db"
-    desk = Desk(await Store.open(path), RecordingSink(), outbox=True)
-    assert (await desk.save_rules(G, json.dumps(RULES))).saved
-    now = datetime.now(UTC)
-    old = await opened(desk, now - 100 * DAY)
-    young = await opened(desk, now)
-    await desk.store.close()
-
     config = Config.from_env({"THOTH_DB_PATH": str(path), "THOTH_INGRESS_PORT": "0"})
+    async with build(config) as app:
+        assert (await app.desk.save_rules(G, json.dumps(RULES))).saved
+        now = datetime.now(UTC)
+        old = await opened(app.desk, now - 100 * DAY)
+        young = await opened(app.desk, now)
+
     task = asyncio.create_task(serve(config, io.StringIO()))
 
     def left() -> list[tuple[object, ...]]:

@@ -5,6 +5,11 @@ Each component receives what it uses when it is made; nothing is wired into anot
 after it is built. The order that breaks the cycles: the change notifier and the bot's effect
 queue first, then the desk that announces and publishes into them, then the loops that wake on
 the notifier (delivery worker, SLA checker, closings) and the bot that renders the queue.
+
+Two layers, one wiring: ``build_services`` makes the service layer over an open store (what
+``build`` uses, and what unit tests use on their own database file); ``build`` opens the store
+from the configuration and adds the classifier, the retention loop and, for ``thothbot run``,
+``thothbot demo`` and the end-to-end tests, the bot.
 """
 
 from __future__ import annotations
@@ -23,13 +28,59 @@ from thothbot.ingress import LogSink, start_ingress
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance
 from thothbot.outbound import Guard
-from thothbot.service import Desk, EffectSink
+from thothbot.service import Channels, Desk, EffectSink
+from thothbot.service.classifications import ClassificationCache
+from thothbot.service.health import HealthProbe
+from thothbot.service.keys import Keys
+from thothbot.service.outbox import Outbox
+from thothbot.service.retention import Pruner
 from thothbot.store import MEMORY, Store
 
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from thothbot.bot.client import ThothBot
+    from thothbot.bot.client import BotDesk, ThothBot
+    from thothbot.bot.effects import EffectQueue
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The service layer over one open store: what the adapters are handed, wired once."""
+
+    store: Store
+    changes: Changes  # one notifier: the desk announces, every background loop wakes on it
+    desk: Desk
+    channels: Channels  # what the bot keeps of its ticket channels
+    outbox: Outbox
+    classifications: ClassificationCache
+    pruner: Pruner
+    probe: HealthProbe
+    keys: Keys
+
+
+def build_services(
+    store: Store,
+    *,
+    sink: EffectSink | None = None,
+    outbox: bool = True,
+    outbound: Guard | None = None,
+) -> Services:
+    """The services over ``store``. Effects go to ``sink`` (recorded when None); with
+    ``outbox`` each escalation is saved for the delivery worker with the change that made it;
+    ``outbound`` checks destinations when settings are saved (none: not checked)."""
+    changes = Changes()
+    desk = Desk(store, sink, outbox=outbox, outbound=outbound, changes=changes)
+    return Services(
+        store=store,
+        changes=changes,
+        desk=desk,
+        channels=Channels(store),
+        outbox=Outbox(store),
+        classifications=ClassificationCache(store),
+        pruner=Pruner(store),
+        probe=HealthProbe(store),
+        keys=Keys(store),
+    )
 
 
 @dataclass
@@ -37,14 +88,24 @@ class Application:
     """What ``build`` made; ``spawn`` and ``listen_ingress`` add what is closed with it."""
 
     config: Config
-    store: Store
-    changes: Changes
-    desk: Desk
+    services: Services
     classifier: UrgencyClassifier
     maintenance: Maintenance
     bot: ThothBot | None = None
     rest: health.RestCounter | None = None  # Discord REST calls, for the health server (with a bot)
     _closing: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def changes(self) -> Changes:
+        return self.services.changes
+
+    @property
+    def desk(self) -> Desk:
+        return self.services.desk
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run a background loop until the application closes (it is cancelled first)."""
@@ -59,6 +120,10 @@ class Application:
         self.on_close(runner.cleanup)
         return runner
 
+    async def serves_ingress(self) -> bool:
+        """Whether the ingress runs beside the bot: only once an API key is live."""
+        return await self.store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys()))
+
     def on_close(self, step: Callable[[], Awaitable[object]]) -> None:
         """Run ``step`` when the application closes, before what was built earlier."""
         self._closing.push_async_callback(step)
@@ -69,28 +134,43 @@ class Application:
 
 @contextlib.asynccontextmanager
 async def build(
-    config: Config, *, bot: bool = False, **bot_options: Any
+    config: Config,
+    *,
+    bot: bool = False,
+    check_outbound: bool = True,
+    classifier: UrgencyClassifier | None = None,
+    **bot_options: Any,
 ) -> AsyncIterator[Application]:
     """The application for ``thothbot run`` (``bot=True``: the Discord bot renders effects and
     posts to #ops) or ``thothbot ingress`` (effects logged; webhook and HTTP destinations sent
-    here). Closed in reverse order: background loops, servers, the bot, the classifier, and
-    the store last, after every unit queued before it."""
+    here). ``check_outbound`` holds saved destinations to THOTH_OUTBOUND_ALLOW; only the demo's
+    and the tests' made-up servers go without (deliveries are checked when sent either way).
+    A ``classifier`` handed in replaces the configured one (the caller closes it); the
+    ``bot_options`` go to the bot (its clock, discord.py's options). Closed in reverse order:
+    background loops, servers, the bot, the classifier, and the store last, after every unit
+    queued before it."""
     closing = contextlib.AsyncExitStack()
     async with closing:
         store = await Store.open(config.db_path, secret_key=config.secret_key)
         closing.push_async_callback(store.close)
-        # The heuristic decides alone when no THOTH_LLM_MODEL is set.
-        classifier = UrgencyClassifier.from_config(config, store)
-        closing.push_async_callback(classifier.close)
-        changes = Changes()
-        outbound = Guard.from_config(config)
-        if bot:
-            from thothbot.bot.client import ThothBot  # noqa: PLC0415  (discord.py: only the bot needs it)
+        effects = _bot_queue() if bot else None
+        services = build_services(
+            store,
+            # The bot renders effects from its queue; the ingress alone logs them.
+            sink=effects if effects is not None else LogSink(),
+            outbound=Guard.from_config(config) if check_outbound else None,
+        )
+        if classifier is None:
+            # The heuristic decides alone when no THOTH_LLM_MODEL is set.
+            classifier = UrgencyClassifier.from_config(config, services.classifications)
+            closing.push_async_callback(classifier.close)
+        maintenance = Maintenance(services.pruner)
+        if effects is not None:  # the bot
+            from thothbot.bot.client import BotDesk, ThothBot  # noqa: PLC0415  (discord.py: only the bot needs it)
 
-            desk = bot_desk(store, outbound=outbound, changes=changes)
             rest = health.RestCounter()
             thoth = ThothBot(
-                desk,
+                BotDesk(services.desk, services.channels, effects),
                 classifier=classifier,
                 guild_ids=config.guild_ids,
                 close_delay=config.close_delay,
@@ -98,12 +178,9 @@ async def build(
                 **bot_options,
             )
             closing.push_async_callback(_close_bot, thoth)
-            app = Application(
-                config, store, changes, desk, classifier, Maintenance(store), thoth, rest
-            )
+            app = Application(config, services, classifier, maintenance, thoth, rest)
         else:
-            desk = Desk(store, LogSink(), outbox=True, outbound=outbound, changes=changes)
-            app = Application(config, store, changes, desk, classifier, Maintenance(store))
+            app = Application(config, services, classifier, maintenance)
         closing.push_async_callback(app.close)
         yield app
 
@@ -112,25 +189,31 @@ async def build(
 async def standalone_desk(sink: EffectSink, db_path: str | None = None) -> AsyncIterator[Desk]:
     """A desk alone on its own database, in memory unless ``db_path`` names a file, for one
     batch caller with nothing else on its event loop (``thothbot simulate``): its units run in
-    place, without the database thread's two switches per unit. Closed with the store."""
+    place, without the database thread's two switches per unit, and its escalations go to
+    ``sink`` with its other effects (no outbox). Closed with the store."""
     store = await Store.open(db_path or MEMORY, threaded=False)
     try:
-        yield Desk(store, sink)
+        yield build_services(store, sink=sink, outbox=False).desk
     finally:
         await store.close()
 
 
-def bot_desk(
-    store: Store,
-    *,
-    outbound: Guard | None = None,
-    changes: Changes | None = None,
-) -> Desk:
-    """A desk the bot can serve: escalations through the outbox, other effects through the
-    queue the bot renders."""
+def bot_desk(store: Store, *, outbound: Guard | None = None) -> BotDesk:
+    """What the bot is built with, over ``store`` (for tests that build a bot on their own): a
+    desk whose effects wait in the bot's queue and whose escalations go through the outbox, and
+    the record of its channels."""
+    from thothbot.bot.client import BotDesk  # noqa: PLC0415  (discord.py: only the bot needs it)
+
+    effects = _bot_queue()
+    services = build_services(store, sink=effects, outbound=outbound)
+    return BotDesk(services.desk, services.channels, effects)
+
+
+def _bot_queue() -> EffectQueue:
+    """The queue the bot renders effects from (escalations go through the outbox)."""
     from thothbot.bot.effects import EffectQueue  # noqa: PLC0415  (discord.py: only the bot needs it)
 
-    return Desk(store, EffectQueue(), outbox=True, outbound=outbound, changes=changes)
+    return EffectQueue()
 
 
 async def _close_bot(bot: ThothBot) -> None:

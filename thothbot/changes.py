@@ -16,6 +16,7 @@ from enum import StrEnum
 class Topic(StrEnum):
     OUTBOX = "outbox"  # deliveries were put in the outbox
     DEADLINES = "deadlines"  # an SLA deadline was stored (a ticket opened, a clock moved)
+    CLOSINGS = "closings"  # a ticket was closed with steps left to do in Discord
 
 
 class Changes:

@@ -28,8 +28,8 @@ from thothbot.keys import (
     cmd_keys_revoke,
     cmd_keys_rotate,
 )
+from thothbot.service.admin import Database, StoreUnavailable, announce
 from thothbot.simulate import PrettyPrinter, run_scenario
-from thothbot.store import StoreUnavailable, announce
 
 EXIT_OK, EXIT_DROPPED, EXIT_REFUSED = 0, 1, 2
 
@@ -185,15 +185,13 @@ def cmd_ingress(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
-def _database(args: argparse.Namespace) -> Path:
+def _database(args: argparse.Namespace) -> Database:
     load_env_file()
-    return Path(Config.from_env(os.environ).db_path)
+    return Database.from_config(Config.from_env(os.environ))
 
 
 def cmd_db_info(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from thothbot.store import backup  # noqa: PLC0415  (only the db commands need it)
-
-    found = backup.info(_database(args))
+    found = _database(args).info()
     if args.json:
         document = {
             "path": str(found.path),
@@ -225,21 +223,19 @@ def _bytes(size: int) -> str:
 
 
 def cmd_db_backup(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from thothbot.store import backup  # noqa: PLC0415  (only the db commands need it)
-
     database = _database(args)
-    size = backup.backup(database, Path(args.file))
-    out.write(f"Backed up {database.resolve()} to {Path(args.file).resolve()} ({_bytes(size)}).\n")
-    out.write(backup.secret_key_note(database) + "\n")
+    size = database.backup(Path(args.file))
+    out.write(
+        f"Backed up {database.path.resolve()} to {Path(args.file).resolve()} ({_bytes(size)}).\n"
+    )
+    out.write(database.secret_key_note() + "\n")
     return EXIT_OK
 
 
 def cmd_db_restore(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from thothbot.store import backup  # noqa: PLC0415  (only the db commands need it)
-
     database = _database(args)
-    kept = backup.restore(database, Path(args.file))
-    out.write(f"Restored {Path(args.file).resolve()} into {database.resolve()}.\n")
+    kept = database.restore(Path(args.file))
+    out.write(f"Restored {Path(args.file).resolve()} into {database.path.resolve()}.\n")
     out.write(f"The database as it was before is kept in {kept}: delete it when sure.\n")
     out.write(
         "Secrets in the restored database open only with the secret key in use when the backup"

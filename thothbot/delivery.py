@@ -28,7 +28,6 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, Protocol
 
 import aiohttp
@@ -55,7 +54,7 @@ from thothbot.keys import signature
 from thothbot.napping import nap, utc_now
 from thothbot.outbound import Guard, OutboundRefused
 from thothbot.service import Desk, Escalation, GuildConfig
-from thothbot.store import Tx
+from thothbot.service.outbox import OpsMessage, Outbox, Rerouted
 
 log = logging.getLogger(__name__)
 
@@ -121,13 +120,15 @@ class Deliveries:
         self,
         desk: Desk,
         *,
+        outbox: Outbox | None = None,
         ops: OpsChannel | None = None,
         clock: Callable[[], datetime] = utc_now,
         timeout: float = 10.0,
         guard: Guard | None = None,
     ) -> None:
         self.desk = desk
-        self.store = desk.store
+        # The outbox beside the desk, unless the composition root hands one over.
+        self.outbox = outbox or Outbox.beside(desk)
         self.ops = ops
         self.clock = clock
         self.timeout = timeout
@@ -154,7 +155,7 @@ class Deliveries:
                 self._wake.clear()
                 try:
                     await self.send_due()
-                    upcoming = await self.store.run(lambda tx: tx.next_delivery_at())
+                    upcoming = await self.outbox.next_due()
                 except Exception:
                     log.exception("the delivery worker failed; retrying")
                     upcoming = None
@@ -168,7 +169,7 @@ class Deliveries:
         handled = 0
         while True:
             now = self.clock()
-            due = await self.store.run(partial(Tx.due_deliveries, now=now, limit=DUE_BATCH))
+            due = await self.outbox.due(now, DUE_BATCH)
             if not due:
                 return handled
             # One lane per server and destination, in order within it, lanes side by side:
@@ -191,11 +192,11 @@ class Deliveries:
                     # it would have failed the same way (not counted as tries).
                     rest = [r.id for r in rows[n + 1 :]]
                     if rest:
-                        await self.store.run(partial(Tx.postpone, ids=rest, until=down_until))
+                        await self.outbox.postpone(rest, down_until)
                     return
 
     async def pending(self) -> int:
-        counts = await self.store.run(lambda tx: tx.delivery_counts())
+        counts = await self.outbox.counts()
         return counts.get(DeliveryStatus.PENDING, 0)
 
     # One delivery
@@ -219,7 +220,7 @@ class Deliveries:
         ticket = view.ticket
         if isinstance(destination, Addressed):
             key = delivery.target(destination)
-            disabled = await self.store.run(lambda tx: tx.disabled_destinations(row.guild_id))
+            disabled = await self.outbox.disabled(row.guild_id)
             if key in disabled:
                 label, when, _ = disabled[key]
                 why = f"{label} was disabled at {when.isoformat()} after it answered Gone"
@@ -262,7 +263,7 @@ class Deliveries:
             await self._failed(row, f"{type(error).__name__}: {error}", settled=False)
         else:
             if message_id is not None:
-                ops_message = (row.ticket_id, *ops_post, row.reason) if ops_post else None
+                ops_message = OpsMessage(row.ticket_id, *ops_post, row.reason) if ops_post else None
                 await self._sent([row.id], message_id, ops_message=ops_message)
         return None
 
@@ -278,7 +279,7 @@ class Deliveries:
         if isinstance(destination, HttpEndpoint):
             body = json.dumps(delivery.webhook_event(ticket, row.reason, self.clock()))
         if save:
-            await self.store.run(lambda tx: tx.fix_event(row.id, event_id, body))
+            await self.outbox.fix_event(row.id, event_id, body)
         return dataclasses.replace(row, event_id=event_id, body=body)
 
     async def _is_ops_webhook(self, guild_id: str, destination: Addressed) -> bool:
@@ -293,13 +294,7 @@ class Deliveries:
         """Commit that a post carrying ``marker`` is being tried for ``ids``, before trying it
         (None: settled, nothing to look for); with ``fixed``, that row's id is saved too."""
         at = self.clock() if marker is not None else None
-
-        def unit(tx: Tx) -> None:
-            if fixed is not None and fixed.event_id is not None:
-                tx.fix_event(fixed.id, fixed.event_id, fixed.body)  # kept if it had one
-            tx.attempting(ids, marker, at)
-
-        await self.store.run(unit)
+        await self.outbox.attempting(ids, marker, at, fixed=fixed)
 
     async def render(
         self,
@@ -332,7 +327,7 @@ class Deliveries:
             return True
         # Not an attempt: the bot is not running (the ingress alone) or not connected yet.
         retry = self.clock() + (NO_BOT_WAIT if self.ops is None else BOT_CONNECTING_WAIT)
-        await self.store.run(lambda tx: tx.postpone(ids, retry))
+        await self.outbox.postpone(ids, retry)
         return False
 
     async def _to_ops(self, row: DeliveryRow, view: Escalation) -> tuple[str, str] | None:
@@ -394,20 +389,20 @@ class Deliveries:
             raise Refused(f"the webhook address {why}")
         now = self.clock()
         key = row.destination
-        waiting = await self.store.run(lambda tx: tx.waiting_deliveries(key))
+        waiting = await self.outbox.waiting(key)
         if row.id not in {w.id for w in waiting}:
             return  # folded into a summary earlier in this batch
         if any(w.attempt is not None for w in waiting):
             if not await self._reconcile(row.guild_id, url, waiting):
                 return
-            waiting = await self.store.run(lambda tx: tx.waiting_deliveries(key))
+            waiting = await self.outbox.waiting(key)
             if row.id not in {w.id for w in waiting}:
                 return  # it had been posted before the restart
-        sent = await self.store.run(lambda tx: tx.sent_since(key, now - delivery.WINDOW))
+        sent = await self.outbox.sent_since(key, now - delivery.WINDOW)
         step, until = delivery.plan(sent, len(waiting), now)
         if step == "wait":
             assert until is not None
-            await self.store.run(lambda tx: tx.postpone([w.id for w in waiting], until))
+            await self.outbox.postpone([w.id for w in waiting], until)
             return
         if step == "send":
             assert row.event_id is not None
@@ -517,25 +512,15 @@ class Deliveries:
         message_id: str,
         *,
         summary: bool = False,
-        ops_message: tuple[int, str, str, str] | None = None,
+        ops_message: OpsMessage | None = None,
     ) -> None:
         """Record a post; a summary stands for all ``ids``: the first counts as the one post
         sent (for the rate limit), the rest as summarized, in one transaction. An #ops post
         (``ops_message``: ticket, channel, message, reason) is remembered with it, so a claim
         can update it."""
-        at = self.clock()
-        first, *rest = ids
-
-        def unit(tx: Tx) -> None:
-            if ops_message is not None:
-                tx.add_ops_message(*ops_message)
-            tx.delivered([first], at, message_id)
-            tx.delivered(rest, at, message_id, DeliveryStatus.SUMMARIZED)
-            tx.attempting(ids, None, None)
-
-        await self.store.run(unit)
+        await self.outbox.sent(ids, self.clock(), message_id, ops_message=ops_message)
         self.outcomes[DeliveryOutcome.SENT] += 1
-        self.outcomes[DeliveryOutcome.SUMMARIZED] += len(rest)
+        self.outcomes[DeliveryOutcome.SUMMARIZED] += len(ids) - 1
 
     async def _failed(
         self,
@@ -560,14 +545,10 @@ class Deliveries:
             row.id, row.ticket_id, attempt, error, "" if retry_at else "; giving up",
         )  # fmt: skip
 
-        def unit(tx: Tx) -> None:
-            tx.delivery_failed(row.id, error, retry_at)
-            if settled:
-                tx.attempting([row.id], None, None)
-            if to_ops:
-                tx.insert_deliveries([(row.guild_id, row.ticket_id, OPS, row.reason, self.clock())])
-
-        await self.store.run(unit)
+        instead = (
+            Rerouted(row.guild_id, row.ticket_id, OPS, row.reason, self.clock()) if to_ops else None
+        )
+        await self.outbox.failed(row.id, error, retry_at, settled=settled, instead=instead)
         self.outcomes[DeliveryOutcome.RETRIED if retry_at else DeliveryOutcome.FAILED] += 1
         if to_ops:
             self.wake()
@@ -587,15 +568,16 @@ class Deliveries:
         log.warning("guild %s: %s disabled after delivery %s: %s",
                     row.guild_id, label, row.id, error)  # fmt: skip
 
-        def unit(tx: Tx) -> None:
-            tx.delivery_failed(row.id, error, None)
-            tx.attempting([row.id], None, None)
-            tx.disable_destination(row.guild_id, delivery.target(destination), label, at, error)
-            tx.insert_deliveries([(row.guild_id, row.ticket_id, NOTICE, text, at)])
-            if instead:  # the escalation still reaches #ops, through the bot
-                tx.insert_deliveries([(row.guild_id, row.ticket_id, OPS, row.reason, at)])
-
-        await self.store.run(unit)
+        await self.outbox.gone(
+            row.id,
+            error,
+            target=delivery.target(destination),
+            label=label,
+            at=at,
+            notice=Rerouted(row.guild_id, row.ticket_id, NOTICE, text, at),
+            # the escalation still reaches #ops, through the bot
+            instead=Rerouted(row.guild_id, row.ticket_id, OPS, row.reason, at) if instead else None,
+        )
         self.outcomes[DeliveryOutcome.FAILED] += 1
         self.wake()
 

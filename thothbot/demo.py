@@ -11,19 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from thothbot.application import bot_desk
+from thothbot.application import build
 from thothbot.bot.client import ThothBot, point_at
+from thothbot.config import Config
 from thothbot.napping import utc_now
 from thothbot.sandbox import Interaction, Sandbox
 from thothbot.sandbox.testing import running
-from thothbot.store import Store
 
 MANAGE_GUILD = 1 << 5
 # Inside the package, so an installed thothbot (a wheel, the container image) has them too; the
@@ -114,23 +114,32 @@ async def running_bot(
     *,
     clock: Callable[[], datetime] = utc_now,
     close_delay: float = 0.5,
+    outbound_allow: Sequence[str] | None = None,
     **options: Any,
 ) -> AsyncIterator[ThothBot]:
-    """The real bot, connected to the sandbox (already pointed at) until the block ends."""
-    store = await Store.open(db_path)
-    bot = ThothBot(
-        bot_desk(store),
+    """The real bot, built as ``thothbot run`` builds it (``application.build``), connected to
+    the sandbox (already pointed at) until the block ends. Saved destinations are checked only
+    with ``outbound_allow`` (THOTH_OUTBOUND_ALLOW): the sample servers point at made-up
+    addresses. ``options`` go to ``build`` (a ``classifier``) and the bot."""
+    config = Config(
+        db_path=str(db_path),
         guild_ids=guild_ids,
-        clock=clock,
         close_delay=close_delay,
+        discord_api_url=sandbox.api_url,
+        discord_gateway_url=sandbox.gateway_url,
+        outbound_allow=tuple(outbound_allow or ()),
+    )
+    async with build(
+        config,
+        bot=True,
+        check_outbound=outbound_allow is not None,
+        clock=clock,
         guild_ready_timeout=0.05,
         **options,
-    )
-    try:
-        async with running(bot, sandbox):
-            yield bot
-    finally:
-        await store.close()
+    ) as app:
+        assert app.bot is not None  # built with bot=True
+        async with running(app.bot, sandbox):
+            yield app.bot
 
 
 class Narrator:

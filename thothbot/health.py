@@ -29,10 +29,12 @@ from thothbot.ingress import (
     Ingress,
     IngressSettings,
     Metrics,
-    stored_metrics,
+    StoredCounts,
 )
 from thothbot.ingress.server import listen, server_options
-from thothbot.store import Store
+from thothbot.service.health import HealthProbe
+
+log = logging.getLogger(__name__)
 
 DATABASE_TIMEOUT = 2.0  # seconds the database has to answer a health check or the metrics
 
@@ -124,18 +126,19 @@ class RestCounter:
 
 
 class Health:
-    """The three routes, over the store, the gateway, the REST counter and the ingress."""
+    """The three routes, over the database's probe, the gateway, the REST counter and the
+    ingress."""
 
     def __init__(
         self,
-        store: Store,
+        probe: HealthProbe,
         *,
         gateway: GatewayWatch | None = None,
         rest: RestCounter | None = None,
         ingress: Ingress | None = None,
         timeout: float = DATABASE_TIMEOUT,
     ) -> None:
-        self.store = store
+        self.probe = probe
         self.gateway = gateway
         self.rest = rest
         self.ingress = ingress
@@ -153,7 +156,7 @@ class Health:
 
     async def handle_health(self, request: web.Request) -> web.Response:
         try:
-            await asyncio.wait_for(self.store.run(lambda tx: None), self.timeout)
+            await asyncio.wait_for(self.probe.ping(), self.timeout)
         except TimeoutError:
             return _failing(f"The database did not answer within {self.timeout:g} s.")
         except Exception as error:
@@ -226,9 +229,23 @@ class Health:
                 "Discord REST requests sent again after a 429, a 5xx or a dropped connection.",
                 [("", self.rest.retries)],
             )
-        run = self.ingress.commits.run if self.ingress is not None else self.store.run
-        figures = await stored_metrics(self._metrics, run, self.timeout)
-        return "\n".join(lines) + ("\n" if lines else "") + figures
+        return "\n".join(lines) + ("\n" if lines else "") + await self._figures()
+
+    async def _figures(self) -> str:
+        """The ingress's counters with what the database counts (left out if it does not
+        answer in time)."""
+        pending: int | None = None
+        stored: StoredCounts | None = None
+        try:
+            counts = await asyncio.wait_for(self.probe.counts(), self.timeout)
+        except TimeoutError:
+            log.warning("metrics: the database did not answer within %g s", self.timeout)
+        except Exception:
+            log.exception("metrics: the stored counts could not be read")
+        else:
+            pending = counts.pending_events
+            stored = StoredCounts(counts.deliveries, counts.breaches)
+        return self._metrics.render(pending, stored)
 
 
 def _failing(error: str) -> web.Response:

@@ -23,7 +23,7 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO, TypeVar
@@ -32,7 +32,7 @@ from thothbot.config import Config, load_env_file
 from thothbot.core.errors import InvalidInput
 from thothbot.core.ingress import ApiKeyRow
 from thothbot.core.masking import mask
-from thothbot.store import Store, Tx
+from thothbot.service.keys import Keys
 
 T = TypeVar("T")
 
@@ -127,16 +127,14 @@ def timestamp_fresh(timestamp: str, now: datetime, tolerance: timedelta) -> bool
 # The `thothbot keys` commands
 
 
-def _with_store(unit: Callable[[Tx], T]) -> T:
+def _with_keys(use: Callable[[Keys], Awaitable[T]]) -> T:
+    """What ``use`` makes of the configured database's keys (opened for it, closed after)."""
     load_env_file()
     config = Config.from_env(os.environ)
 
     async def run() -> T:
-        store = await Store.open(config.db_path, secret_key=config.secret_key)
-        try:
-            return await store.run(unit)
-        finally:
-            await store.close()
+        async with Keys.opened(config) as keys:
+            return await use(keys)
 
     return asyncio.run(run())
 
@@ -156,7 +154,7 @@ def _when(moment: datetime) -> str:
 
 def cmd_keys_create(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     created = new_key(_guild(args.guild), datetime.now(UTC))
-    _with_store(lambda tx: tx.insert_api_key(created.row))
+    _with_keys(lambda keys: keys.create(created.row))
     row = created.row
     if args.json:
         document = {
@@ -207,7 +205,7 @@ def _table(rows: Iterable[ApiKeyRow], now: datetime) -> str:
 
 def cmd_keys_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     guild_id = _guild(args.guild) if args.guild is not None else None
-    rows = _with_store(lambda tx: tx.api_keys(guild_id))
+    rows = _with_keys(lambda keys: keys.listed(guild_id))
     now = datetime.now(UTC)
     if args.json:
         document = [
@@ -237,7 +235,7 @@ def cmd_keys_list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def cmd_keys_revoke(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     key_id = args.key_id.strip()
     at = datetime.now(UTC)
-    row = _with_store(lambda tx: tx.revoke_api_key(key_id, at))
+    row = _with_keys(lambda keys: keys.revoke(key_id, at))
     if row is None:
         raise InvalidInput(f"There is no key {key_id!r}; `thothbot keys list` shows them.")
     assert row.revoked_at is not None
@@ -264,7 +262,7 @@ def cmd_keys_rotate(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     key_id = args.key_id.strip()
     overlap = _overlap(args.overlap)
     secret, at = new_secret(), datetime.now(UTC)
-    row = _with_store(lambda tx: tx.rotate_webhook_secret(key_id, secret, at, overlap))
+    row = _with_keys(lambda keys: keys.rotate(key_id, secret, at, overlap))
     if row is None:
         raise InvalidInput(f"There is no key {key_id!r}; `thothbot keys list` shows them.")
     if row.revoked_at is not None:

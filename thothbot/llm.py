@@ -1,10 +1,11 @@
 """The urgency classifier's client: any OpenAI-compatible endpoint, bounded in time and in flight.
 
-Cache first (SQLite, keyed by ``classify.cache_key``), then the model through a strict JSON
-schema: a hard ``timeout`` per attempt and one retry (done here, not by the SDK, so that it is
-counted and testable), at most ``concurrency`` requests in flight. Whatever goes wrong (no model
-configured, timeout, HTTP error, an answer outside the schema) the keyword heuristic decides;
-``classify`` never raises for the endpoint's sake. Every result says who decided it.
+Cache first (``service/classifications.py``, keyed by ``classify.cache_key``), then the model
+through a strict JSON schema: a hard ``timeout`` per attempt and one retry (done here, not by
+the SDK, so that it is counted and testable), at most ``concurrency`` requests in flight.
+Whatever goes wrong (no model configured, timeout, HTTP error, an answer outside the schema)
+the keyword heuristic decides; ``classify`` never raises for the endpoint's sake. Every result
+says who decided it.
 """
 
 from __future__ import annotations
@@ -33,14 +34,13 @@ from thothbot.core.classify import (
 )
 from thothbot.core.settings import Classifier
 from thothbot.napping import utc_now
-from thothbot.store import Store
+from thothbot.service.classifications import DEFAULT_TTL, ClassificationCache
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_RETRIES = 1
 DEFAULT_CONCURRENCY = 4
-DEFAULT_TTL = timedelta(days=30)
 # Local servers (Ollama, vLLM, llama.cpp) ignore the key, but the SDK insists on one.
 PLACEHOLDER_API_KEY = "unused"
 
@@ -55,7 +55,7 @@ class UrgencyClassifier:
         base_url: str | None = None,
         api_key: str | None = None,
         client: AsyncOpenAI | None = None,
-        store: Store | None = None,
+        cache: ClassificationCache | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retries: int = DEFAULT_RETRIES,
         concurrency: int = DEFAULT_CONCURRENCY,
@@ -65,7 +65,7 @@ class UrgencyClassifier:
         if retries < 0 or concurrency < 1 or timeout <= 0:
             raise ValueError("retries must be >= 0, concurrency >= 1 and timeout > 0")
         self.model = model
-        self.store = store
+        self.cache = cache
         self.timeout = timeout
         self.retries = retries
         self.ttl = ttl
@@ -84,7 +84,7 @@ class UrgencyClassifier:
 
     @classmethod
     def from_config(
-        cls, config: Config, store: Store | None = None, **options: Any
+        cls, config: Config, cache: ClassificationCache | None = None, **options: Any
     ) -> UrgencyClassifier:
         """A classifier for ``THOTH_LLM_*``: off (heuristic only) when no model is set."""
         api_key = config.llm_api_key.get_secret_value() if config.llm_api_key else None
@@ -92,7 +92,7 @@ class UrgencyClassifier:
             config.llm_model,
             base_url=config.llm_base_url,
             api_key=api_key,
-            store=store,
+            cache=cache,
             **options,
         )
 
@@ -110,20 +110,16 @@ class UrgencyClassifier:
             return heuristic(ticket, settings.labels)
         redacted = redact_ticket(ticket)
         key = cache_key(model, settings, redacted)
-        if self.store is not None:
-            now, ttl = self.clock(), self.ttl
-            hit = await self.store.run(lambda tx: tx.cached_classification(key, now, ttl))
+        if self.cache is not None:
+            hit = await self.cache.get(key, self.clock(), self.ttl)
             if hit is not None and hit[0] in settings.labels:
                 return Classification(hit[0], hit[1], Source.CACHE)
         async with self._slots:
             answer = await self._ask(client, model, key, redacted, settings)
         if answer is None:
             return heuristic(ticket, settings.labels)
-        if self.store is not None:
-            at = self.clock()
-            await self.store.run(
-                lambda tx: tx.cache_classification(key, answer.label, answer.reason, at)
-            )
+        if self.cache is not None:
+            await self.cache.put(key, answer.label, answer.reason, self.clock())
         return answer
 
     async def _ask(

@@ -1,14 +1,6 @@
-"""Retention: what the desk keeps only for a while is deleted by one loop, in whichever process
-runs (``thothbot run`` or ``thothbot ingress``; both at once is harmless, deletes are idempotent).
-
-Each kind of row has its period, counted from when the row was made:
-
-- idempotency records: 72 hours (a repeated request within that is answered as the first was);
-- stored ingress events: 30 days, and only once their ticket is closed (an open ticket's #ops
-  post still shows its event);
-- classifier cache: 30 days (older answers are ignored on read anyway, ``llm.DEFAULT_TTL``);
-- rule firings (the `/rules log`): 90 days;
-- finished deliveries (sent, summarized or given up): 30 days; pending ones are never deleted.
+"""The retention loop: what the desk keeps only for a while is deleted every few minutes, in
+whichever process runs (``thothbot run`` or ``thothbot ingress``; both at once is harmless,
+deletes are idempotent). The periods and the pruning itself are ``service/retention.py``.
 """
 
 from __future__ import annotations
@@ -16,70 +8,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
-from thothbot.llm import DEFAULT_TTL as CLASSIFICATION_TTL
 from thothbot.napping import nap, utc_now
-from thothbot.store import Store, Tx
+from thothbot.service.retention import Pruned, Pruner
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENCY_TTL = timedelta(hours=72)
-EVENT_TTL = timedelta(days=30)
-FIRING_TTL = timedelta(days=90)
-DELIVERY_TTL = timedelta(days=30)
 PRUNE_EVERY = 600.0  # seconds between passes
-# Rows deleted per transaction: a first pass over a large old database must not hold the write
-# lock (and every request waiting on it) for seconds.
-PRUNE_BATCH = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class Retention:
-    """How long each kind of row is kept."""
-
-    idempotency_records: timedelta = IDEMPOTENCY_TTL
-    ingress_events: timedelta = EVENT_TTL
-    classifications: timedelta = CLASSIFICATION_TTL
-    firings: timedelta = FIRING_TTL
-    deliveries: timedelta = DELIVERY_TTL
-
-
-@dataclass(frozen=True, slots=True)
-class Pruned:
-    """How many rows of each kind one pass deleted."""
-
-    idempotency_records: int = 0
-    ingress_events: int = 0
-    classifications: int = 0
-    firings: int = 0
-    deliveries: int = 0
-
-    def __bool__(self) -> bool:
-        return any(getattr(self, f.name) for f in fields(self))
-
-    def __str__(self) -> str:
-        return ", ".join(
-            f"{getattr(self, f.name)} {f.name.replace('_', ' ')}"
-            for f in fields(self)
-            if getattr(self, f.name)
-        )
-
-
-def _deleting(retention: Retention, now: datetime, batch: int) -> dict[str, Callable[[Tx], int]]:
-    """Per kind, a unit deleting one batch of its expired rows (how many it deleted)."""
-    return {
-        "idempotency_records": lambda tx: tx.purge_idempotency_records(
-            now - retention.idempotency_records
-        ),
-        "ingress_events": lambda tx: tx.purge_ingress_events(now - retention.ingress_events),
-        "classifications": lambda tx: tx.prune_classifications(
-            now, retention.classifications, limit=batch
-        ),
-        "firings": lambda tx: tx.prune_firings(now - retention.firings, limit=batch),
-        "deliveries": lambda tx: tx.prune_deliveries(now - retention.deliveries, limit=batch),
-    }
 
 
 class Maintenance:
@@ -87,33 +23,19 @@ class Maintenance:
 
     def __init__(
         self,
-        store: Store,
-        retention: Retention | None = None,
+        pruner: Pruner,
         *,
         clock: Callable[[], datetime] = utc_now,
         every: float = PRUNE_EVERY,
-        batch: int = PRUNE_BATCH,
     ) -> None:
-        self.store = store
-        self.retention = retention or Retention()
+        self.pruner = pruner
         self.clock = clock
         self.every = every
-        self.batch = batch
         self._wake = asyncio.Event()  # never set: the loop only sleeps its period
 
     async def prune(self, now: datetime | None = None) -> Pruned:
-        """Delete every expired row as of ``now`` (the clock by default), a batch at a time."""
-        now = now or self.clock()
-        counts: dict[str, int] = {}
-        for kind, unit in _deleting(self.retention, now, self.batch).items():
-            total = 0
-            while True:
-                removed = await self.store.run(unit)
-                total += removed
-                if removed < self.batch:
-                    break
-            counts[kind] = total
-        return Pruned(**counts)
+        """Delete every expired row as of ``now`` (the clock by default)."""
+        return await self.pruner.prune(now or self.clock())
 
     async def run(self) -> None:
         """Prune at start, then every ``every`` seconds, until cancelled; a failed pass is

@@ -16,7 +16,7 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,16 +25,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.desk import Live
+from tests.e2e.desk import Live, live_desk
 from tests.e2e.test_crash import free_port, healthy, run_env, send_all, thothbot_run
+from thothbot.application import build
+from thothbot.config import Config
 from thothbot.core.channels import DiscordSetup
 from thothbot.demo import World, build_world
 from thothbot.keys import new_key
-from thothbot.outbound import Guard
 from thothbot.sandbox import Sandbox
 from thothbot.sandbox.world import NONCE_WINDOW, READ_MESSAGE_HISTORY
-from thothbot.service import Desk
-from thothbot.store import Store
 
 ESCALATE_ALL = [{"id": "page", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]}]
 LOOPBACK = "127.0.0.1/32"  # the sandbox and the ingress are on this host
@@ -143,17 +142,14 @@ async def set_up(discord: Sandbox, tmp_path: Path, settings: dict[str, Any]) -> 
     world = build_world(discord)
     category = discord.add_channel(world.guild, "Tickets", type=4)
     db_path = tmp_path / "thoth.db"
-    store = await Store.open(db_path)
-    # The guard as `thothbot run` will have it.
-    desk = Desk(store, outbound=Guard.allowing([LOOPBACK], discord.api_url))
-    await desk.save_setup(
-        DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
-    )
-    await desk.save_settings(world.guild, json.dumps(settings), datetime.now(UTC))
-    assert (await desk.save_rules(world.guild, json.dumps(ESCALATE_ALL))).saved
     key = new_key(world.guild, datetime.now(UTC))
-    await store.run(lambda tx: tx.insert_api_key(key.row))
-    await store.close()
+    async with build(guarded(discord, db_path)) as app:  # the guard as `thothbot run` has it
+        await app.desk.save_setup(
+            DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
+        )
+        await app.desk.save_settings(world.guild, json.dumps(settings), datetime.now(UTC))
+        assert (await app.desk.save_rules(world.guild, json.dumps(ESCALATE_ALL))).saved
+        await app.services.keys.create(key.row)
     port = free_port()
     env = run_env(
         discord, world, db_path,
@@ -243,25 +239,33 @@ async def test_killed_after_discord_took_the_bots_ops_post_it_is_posted_once(
     assert seen.count("Escalated: Outage report 1") == (1 if can_read else 2), seen
 
 
+def guarded(discord: Sandbox, db_path: Path) -> Config:
+    """`thothbot run`'s configuration here: destinations on this host allowed."""
+    return Config(db_path=str(db_path), discord_api_url=discord.api_url, outbound_allow=(LOOPBACK,))
+
+
 async def save_settings(desk: Desked, discord: Sandbox, settings: dict[str, Any]) -> None:
-    store = await Store.open(desk.db_path)
-    try:
-        saver = Desk(store, outbound=Guard.allowing([LOOPBACK], discord.api_url))
-        await saver.save_settings(desk.world.guild, json.dumps(settings), datetime.now(UTC))
-    finally:
-        await store.close()
+    async with build(guarded(discord, desk.db_path)) as app:
+        await app.desk.save_settings(desk.world.guild, json.dumps(settings), datetime.now(UTC))
 
 
 # -- a deleted ops webhook, through the real bot ------------------------------------------------
 
 
+@pytest.fixture
+async def guarded_live(discord: Sandbox, tmp_path: Path) -> AsyncIterator[Live]:
+    """The configured bot, with destinations on this host allowed (THOTH_OUTBOUND_ALLOW)."""
+    async for live in live_desk(discord, tmp_path, bot={"outbound_allow": [LOOPBACK]}):
+        yield live
+
+
 async def test_a_deleted_ops_webhook_is_disabled_the_admins_told_and_ops_gets_the_post(
-    live: Live,
+    guarded_live: Live,
 ) -> None:
+    live = guarded_live
     w = live.world
     assert live.bot is not None
     desk = live.bot.desk
-    desk.outbound = Guard.allowing([LOOPBACK], live.sandbox.api_url)
     escalations_channel = live.sandbox.add_channel(w.guild, "escalations")
     hook = live.sandbox.add_webhook(escalations_channel, "Escalations")
     document = (await desk.config(w.guild)).document

@@ -50,10 +50,10 @@ async def _serve(
     app.spawn(app.maintenance.run(), name="maintenance")
     try:
         ingress = None
-        if await app.store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):
+        if await app.serves_ingress():
             settings = IngressSettings.from_config(config)
             ingress = Ingress(app.desk, app.store, settings, classifier=app.classifier)
-        monitor = health.Health(app.store, gateway=gateway, rest=rest, ingress=ingress)
+        monitor = health.Health(app.services.probe, gateway=gateway, rest=rest, ingress=ingress)
         runner = await health.start(monitor, config)
         # Closed before the bot: no new events, and the ingress's worker finishes the tickets
         # it is opening. Then Discord: background loops are cancelled (a unit already handed

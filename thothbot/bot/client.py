@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,13 +21,14 @@ from thothbot.bot.flows import Flows
 from thothbot.bot.items import DYNAMIC_ITEMS
 from thothbot.bot.opening import Opener
 from thothbot.bot.render import NO_PINGS
-from thothbot.bot.timers import Timers
+from thothbot.bot.timers import ClosingsLoop, SlaChecker
+from thothbot.changes import Topic
 from thothbot.core.classify import TicketText
 from thothbot.core.models import Ticket
 from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
-from thothbot.napping import utc_now
-from thothbot.service import Desk, GuildConfig
+from thothbot.napping import LONGEST, utc_now
+from thothbot.service import Channels, Desk
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +49,31 @@ class ThothTree(app_commands.CommandTree["ThothBot"]):
         await interaction.client.flows.fail(interaction, error)
 
 
+@dataclass(frozen=True, slots=True)
+class BotDesk:
+    """The services the bot is built with (``thothbot.application.bot_desk`` makes them): the
+    desk, whose effects wait in ``effects`` for the bot to render them and whose escalations
+    reach #ops through the outbox, and what the bot keeps of its channels."""
+
+    desk: Desk
+    channels: Channels
+    effects: EffectQueue
+
+
 class ThothBot(commands.Bot):
     def __init__(
         self,
-        desk: Desk,
+        services: BotDesk,
         *,
         classifier: UrgencyClassifier | None = None,
         guild_ids: Iterable[int] = (),
         clock: Callable[[], datetime] = utc_now,
         close_delay: float = 10.0,
+        longest: float = LONGEST,
         **options: Any,
     ) -> None:
+        """``longest``: the background loops' longest nap, a safety net should a wake-up from
+        the desk's change notifier be missed."""
         intents = discord.Intents.default()
         intents.members = True  # staff pools come from role members
         intents.message_content = True  # message_contains rules and saved answers read messages
@@ -69,28 +85,28 @@ class ThothBot(commands.Bot):
             help_command=None,
             **options,
         )
-        if not isinstance(desk.sink, EffectQueue) or not desk.outbox:
-            # Escalations reach #ops through the durable outbox, other effects through the
-            # queue this bot renders: a desk built otherwise would lose them.
-            raise TypeError("the bot needs a desk built for it (thothbot.application.bot_desk)")
+        desk, channels = services.desk, services.channels
         self.desk = desk
-        self.effects = DiscordEffects(self, desk.sink)
-        self.deliveries = Deliveries(desk, ops=BotOps(self), clock=clock)
         # Without a model the keyword heuristic still gives every ticket an urgency.
         self.classifier = classifier or UrgencyClassifier(None)
         self.guild_ids = tuple(guild_ids)
         self.now = clock
-        self.close_delay = close_delay
-        self.flows = Flows(self)
-        self.timers = Timers(self)
-        self.closer = Closer(self)
-        self.opener = Opener(self)
+        self.deliveries = Deliveries(desk, ops=BotOps(self, desk), clock=clock)
+        self.effects = DiscordEffects(self, services.effects, desk, channels, self.deliveries)
+        self.opener = Opener(self, desk, channels, self.effects, self.classify_later)
+        self.flows = Flows(desk, self.opener, clock, close_delay, self.classify_later)
+        self.sla = SlaChecker(desk, clock, longest=longest)
+        closer = Closer(self, desk, channels, clock)
+        wake = desk.changes.wake_on(Topic.CLOSINGS)
+        self.closings = ClosingsLoop(
+            channels, closer, clock, wake, ready=self.wait_until_ready, longest=longest
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(*DYNAMIC_ITEMS)
-        await self.add_cog(Tickets(self))
-        await self.add_cog(Admin(self))
+        await self.add_cog(Tickets(self, self.flows, self.desk, self.now))
+        await self.add_cog(Admin(self, self.flows, self.desk, self.now))
         if self.guild_ids:
             for guild_id in self.guild_ids:
                 guild = discord.Object(guild_id)
@@ -101,8 +117,8 @@ class ThothBot(commands.Bot):
         for loop in (
             self.effects.run(),
             self.deliveries.run(),
-            self.timers.run_sla(),
-            self.timers.run_closings(),
+            self.sla.run(),
+            self.closings.run(),
         ):
             self.spawn(loop)
 
@@ -127,61 +143,19 @@ class ThothBot(commands.Bot):
                 log.error("background task %s did not stop in %g s", task.get_name(), CLOSE_GRACE)
         await super().close()
 
-    # Discord lookups the flows share
-
-    async def text_channel(self, channel_id: str | None) -> discord.TextChannel | None:
-        if channel_id is None:
-            return None
-        channel = self.get_channel(int(channel_id))
-        if channel is None:
-            try:
-                channel = await self.fetch_channel(int(channel_id))
-            except (discord.NotFound, discord.Forbidden):
-                return None
-        return channel if isinstance(channel, discord.TextChannel) else None
-
-    async def user_by_id(self, user_id: str) -> discord.User | None:
-        user = self.get_user(int(user_id))
-        if user is None:
-            try:
-                user = await self.fetch_user(int(user_id))
-            except discord.NotFound:
-                return None
-        return user
-
-    @staticmethod
-    def type_label(config: GuildConfig, ticket: Ticket) -> str | None:
-        ticket_type = config.settings.types.get(ticket.type_id) if ticket.type_id else None
-        return ticket_type.label if ticket_type is not None else None
-
-    # Staff roles and urgency
-
-    async def sync_roster(self, guild_id: str) -> None:
-        """Store who holds the server's staff roles, for round robin and staff checks."""
-        guild = self.get_guild(int(guild_id))
-        if guild is None:
-            return
-        config = await self.desk.config(guild_id)
-        roles = {t.staff_role for t in config.settings.types.values() if t.staff_role}
-        if config.setup is not None:
-            roles.add(config.setup.staff_role_id)
-        roster = {}
-        for role_id in roles:
-            role = guild.get_role(int(role_id))
-            roster[role_id] = [str(m.id) for m in role.members] if role is not None else []
-        await self.desk.save_roster(guild_id, roster, self.now())
+    # Discord's events, and urgency
 
     async def on_ready(self) -> None:
         self.deliveries.wake()  # what waited for the bot to connect
 
     async def on_guild_available(self, guild: discord.Guild) -> None:
-        await self.sync_roster(str(guild.id))
+        await self.flows.sync_roster(guild)
         # Openings a crash interrupted: finished, or removed with a word to the customer.
         self.spawn(self.opener.recover(guild))
 
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         if before.roles != after.roles:
-            await self.sync_roster(str(after.guild.id))
+            await self.flows.sync_roster(after.guild)
 
     def classify_later(self, ticket: Ticket) -> None:
         """Find the ticket's urgency in the background; urgency rules run when it is known."""

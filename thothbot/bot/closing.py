@@ -20,12 +20,12 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 import discord
 
 from thothbot.bot import render
 from thothbot.bot.items import rating_buttons
+from thothbot.bot.lookup import text_channel, user_by_id
 from thothbot.bot.transcript import (
     MAX_PARTS,
     TranscriptHeader,
@@ -34,11 +34,8 @@ from thothbot.bot.transcript import (
     transcript_parts,
 )
 from thothbot.core.channels import Closing
-from thothbot.core.errors import TicketNotFound
 from thothbot.core.models import Ticket
-
-if TYPE_CHECKING:
-    from thothbot.bot.client import ThothBot
+from thothbot.service import Channels, Desk, TranscriptFiles
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +44,6 @@ UPLOAD_LIMIT = 10 * 1024 * 1024
 LOOK_BACK = 200  # recent messages searched for a post an unfinished attempt may have made
 MAX_ATTEMPTS = 12  # with the backoff below, about an hour and a half of trying
 _MARKER = re.compile(r"\(thoth (\d+):(\d+)\)$")
-
-Files = list[list[tuple[str, bytes]]]
 
 
 def backoff(attempts: int) -> timedelta:
@@ -82,21 +77,28 @@ def asks_rating(message: discord.Message, ticket_id: int) -> bool:
 
 
 class Closer:
-    def __init__(self, bot: ThothBot) -> None:
-        self.bot = bot
+    def __init__(
+        self,
+        client: discord.Client,
+        desk: Desk,
+        channels: Channels,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.client = client
+        self.desk = desk
+        self.channels = channels
+        self.now = clock
 
     async def work(self, closing: Closing) -> None:
         """Do what is left of one closing, recording each step; on trouble, try again later."""
-        store = self.bot.desk.store
+        channels = self.channels
         c = closing
-        retry_at = self.bot.now() + backoff(c.attempts)
-        await store.run(lambda tx: tx.begin_closing(c.ticket_id, retry_at))
+        retry_at = self.now() + backoff(c.attempts)
+        ticket = await channels.begin_closing(c.ticket_id, retry_at)
         # An earlier attempt that did not finish may have posted without recording it.
         unsure = c.attempts > 0
-        try:
-            ticket = await self.bot.desk.ticket(c.ticket_id)
-        except TicketNotFound:  # removed since (by an operator): nothing left to show
-            await store.run(lambda tx: tx.finish_closing(c.ticket_id, self.bot.now()))
+        if ticket is None:  # removed since (by an operator): nothing left to show
+            await channels.finish_closing(c.ticket_id, self.now())
             return
         problems: list[str] = []
 
@@ -115,13 +117,13 @@ class Closer:
                 if c.attempts + 1 < MAX_ATTEMPTS:
                     return None
                 outcome = f"gave up: {_describe(error)}"
-            await store.run(lambda tx: tx.closing_step(c.ticket_id, name, outcome))
+            await channels.step_done(c.ticket_id, name, outcome)
             return outcome
 
         read = await step("read", c.read, lambda: self._read(c, ticket))
-        files: Files = []
+        files: TranscriptFiles = []
         if read is not None:
-            files = await store.run(lambda tx: tx.transcript(c.ticket_id))
+            files = await channels.transcript(c.ticket_id)
         if read is not None:
             await step("logged", c.logged, lambda: self._log(c, ticket, files, unsure))
         sent = c.sent
@@ -130,34 +132,30 @@ class Closer:
         asked = c.asked
         if sent is not None:
             asked = await step("asked", c.asked, lambda: self._ask(c, ticket, sent, unsure))
-        now = self.bot.now()
+        now = self.now()
         deleted = c.deleted
         if read is not None and asked is not None and now >= c.delete_at:
             deleted = await step("deleted", c.deleted, lambda: self._delete(c))
-        current = await store.run(lambda tx: tx.closing(c.ticket_id))
-        assert current is not None
-        pending = [n for n in ("read", "logged", "sent", "asked") if getattr(current, n) is None]
-        if not pending and deleted is not None:
-            await store.run(lambda tx: tx.finish_closing(c.ticket_id, self.bot.now()))
-            log.info("ticket %s: closing finished", c.ticket_id)
-        elif problems:
-            error = "; ".join(problems)
+        if problems:
+            error: str | None = "; ".join(problems)
             # A failing destination does not hold back the deletion once it may happen.
             ready = deleted is None and read is not None and asked is not None
             later = min(retry_at, c.delete_at) if ready else retry_at
-            await store.run(lambda tx: tx.closing_later(c.ticket_id, later, error))
-        else:  # only the deletion is left, and its time has not come
-            await store.run(lambda tx: tx.closing_later(c.ticket_id, c.delete_at, None))
+        else:  # at most the deletion is left, and its time has not come
+            error, later = None, c.delete_at
+        finished = await channels.end_attempt(
+            c.ticket_id, self.now(), deleted=deleted is not None, next_at=later, error=error
+        )
+        if finished:
+            log.info("ticket %s: closing finished", c.ticket_id)
 
     # The steps: each returns its outcome, or raises to be tried again later
 
     async def _read(self, c: Closing, ticket: Ticket) -> str:
         """Read the channel's history into the transcript, kept until the closing finishes."""
-        channel = await self.bot.text_channel(c.channel_id)
+        channel = await text_channel(self.client, c.channel_id)
         if channel is None:
-            await self.bot.desk.store.run(
-                lambda tx: tx.save_transcript(c.ticket_id, [], "channel gone")
-            )
+            await self.channels.save_transcript(c.ticket_id, [], "channel gone")
             return "channel gone"
         cap = c.upload_limit * MAX_PARTS  # more could never be sent: stop reading there
         messages: list[TranscriptMessage] = []
@@ -177,7 +175,7 @@ class Closer:
                 cut = True
                 break
             messages.append(message)
-        customer = await self.bot.user_by_id(ticket.customer_id)
+        customer = await user_by_id(self.client, ticket.customer_id)
         header = TranscriptHeader(
             guild_name=channel.guild.name,
             channel_name=channel.name,
@@ -191,27 +189,29 @@ class Closer:
         )
         parts = transcript_parts(header, messages, c.upload_limit, cut=cut)
         outcome = f"{len(messages)} messages in {len(parts)} part(s){', cut' if cut else ''}"
-        await self.bot.desk.store.run(lambda tx: tx.save_transcript(c.ticket_id, parts, outcome))
+        await self.channels.save_transcript(c.ticket_id, parts, outcome)
         return outcome
 
-    async def _log(self, c: Closing, ticket: Ticket, files: Files, unsure: bool) -> str:
+    async def _log(self, c: Closing, ticket: Ticket, files: TranscriptFiles, unsure: bool) -> str:
         if not files:
             return "no transcript"
-        config = await self.bot.desk.config(c.guild_id)
-        channel = await self.bot.text_channel(config.setup.log_channel_id if config.setup else None)
+        config = await self.desk.config(c.guild_id)
+        channel = await text_channel(
+            self.client, config.setup.log_channel_id if config.setup else None
+        )
         if channel is None:
             return "no log channel"
         text = f"Transcript of ticket #{ticket.number} ({ticket.subject})"
         await self._post(channel, c, ticket, files, text, unsure=unsure)
         return "posted"
 
-    async def _send(self, c: Closing, ticket: Ticket, files: Files, unsure: bool) -> str:
-        customer = await self.bot.user_by_id(ticket.customer_id)
+    async def _send(self, c: Closing, ticket: Ticket, files: TranscriptFiles, unsure: bool) -> str:
+        customer = await user_by_id(self.client, ticket.customer_id)
         if customer is None:
             return "no customer"
         if not files:
             return "no transcript"
-        guild = self.bot.get_guild(int(c.guild_id))
+        guild = self.client.get_guild(int(c.guild_id))
         where = f" on {guild.name}" if guild is not None else ""
         text = (
             f"Your ticket #{ticket.number} ({ticket.subject}){where} was closed."
@@ -226,7 +226,7 @@ class Closer:
         return "sent"
 
     async def _ask(self, c: Closing, ticket: Ticket, sent: str, unsure: bool) -> str:
-        customer = await self.bot.user_by_id(ticket.customer_id)
+        customer = await user_by_id(self.client, ticket.customer_id)
         if customer is not None and sent != "dms closed":
             try:
                 dm = customer.dm_channel or await customer.create_dm()
@@ -239,7 +239,7 @@ class Closer:
                 return "dm"
             except discord.Forbidden:
                 log.info("customer %s takes no DMs; asking in the channel", customer.id)
-        channel = await self.bot.text_channel(c.channel_id)
+        channel = await text_channel(self.client, c.channel_id)
         if channel is None:
             return "channel gone"
         if unsure and await self._asked_in(channel, c):
@@ -258,7 +258,7 @@ class Closer:
         if c.channel_id is None:
             return "no channel"
         try:
-            await self.bot.http.delete_channel(int(c.channel_id), reason="ticket closed")
+            await self.client.http.delete_channel(int(c.channel_id), reason="ticket closed")
         except discord.NotFound:
             return "already gone"  # deleted by hand, or before a restart: as good as deleted
         return "deleted"
@@ -270,7 +270,7 @@ class Closer:
         channel: discord.abc.Messageable,
         c: Closing,
         ticket: Ticket,
-        files: Files,
+        files: TranscriptFiles,
         text: str,
         *,
         unsure: bool,
@@ -303,7 +303,7 @@ class Closer:
         self, channel: discord.abc.Messageable, since: datetime
     ) -> list[discord.Message]:
         """The bot's messages in ``channel`` since a little before ``since``."""
-        me = self.bot.user
+        me = self.client.user
         after = since - timedelta(minutes=1)
         return [
             m

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from thothbot.bot import render
-from thothbot.bot.flows import NEEDED, Interaction
-from thothbot.bot.items import AnswerModal, panel_buttons
+from thothbot.bot.flows import NEEDED, Flows
+from thothbot.bot.items import AnswerModal, Interaction, panel_buttons
 from thothbot.core.channels import DiscordSetup
 from thothbot.core.errors import DomainError
-
-if TYPE_CHECKING:
-    from thothbot.bot.client import ThothBot
+from thothbot.service import Desk
 
 MANAGE_SERVER = discord.Permissions(manage_guild=True)
 
@@ -31,9 +31,13 @@ class Tickets(commands.Cog):
     ticket = app_commands.Group(name="ticket", description="Open and work support tickets")
     tag = app_commands.Group(name="tag", description="A ticket's tags", parent=ticket)
 
-    def __init__(self, bot: ThothBot) -> None:
-        self.bot = bot
-        self.flows = bot.flows
+    def __init__(
+        self, client: discord.Client, flows: Flows, desk: Desk, clock: Callable[[], datetime]
+    ) -> None:
+        self.client = client  # whose own messages come back through the gateway
+        self.flows = flows
+        self.desk = desk
+        self.now = clock
 
     @ticket.command(name="open", description="Open a support ticket")
     @app_commands.describe(subject="What it is about", type="The kind of ticket")
@@ -79,9 +83,7 @@ class Tickets(commands.Cog):
         async with self.flows.guarded(interaction):
             await self.flows.defer(interaction)
             guild_id = self.flows.guild_id(interaction)
-            await self.bot.desk.set_duty(
-                guild_id, str(interaction.user.id), state == "on", self.bot.now()
-            )
+            await self.desk.set_duty(guild_id, str(interaction.user.id), state == "on", self.now())
             await self.flows.reply(
                 interaction,
                 "You are on duty: round robin assigns you tickets."
@@ -94,13 +96,13 @@ class Tickets(commands.Cog):
         """Every message in a server channel goes to the desk, which decides whether a ticket
         takes it (rules, SLA, answers). Only our own posts coming back are not sent: the desk
         takes no bot's message, and this saves it a read for each of ours."""
-        me = self.bot.user
+        me = self.client.user
         if message.guild is None or (me is not None and message.author.id == me.id):
             return
         content = message.content
         if message.attachments:
             content += "\n" + "\n".join(f"[attachment: {a.filename}]" for a in message.attachments)
-        await self.bot.desk.post_in_channel(
+        await self.desk.post_in_channel(
             str(message.channel.id),
             str(message.author.id),
             content,
@@ -120,9 +122,13 @@ class Admin(commands.Cog):
     )
     answer = app_commands.Group(name="answer", description="Saved answers")
 
-    def __init__(self, bot: ThothBot) -> None:
-        self.bot = bot
-        self.flows = bot.flows
+    def __init__(
+        self, bot: commands.Bot, flows: Flows, desk: Desk, clock: Callable[[], datetime]
+    ) -> None:
+        self.bot = bot  # whose command tree takes the "Save as answer" menu
+        self.flows = flows
+        self.desk = desk
+        self.now = clock
         self.save_menu = app_commands.ContextMenu(name="Save as answer", callback=self.save_as)
 
     async def cog_load(self) -> None:
@@ -156,7 +162,7 @@ class Admin(commands.Cog):
                         ),
                     },
                 )
-            await self.bot.desk.save_setup(
+            await self.desk.save_setup(
                 DiscordSetup(
                     str(guild.id),
                     str(staff_role.id),
@@ -165,7 +171,7 @@ class Admin(commands.Cog):
                     (str(category.id),),
                 )
             )
-            await self.bot.sync_roster(str(guild.id))
+            await self.flows.sync_roster(guild)
             lines = [
                 f"Staff role: {staff_role.mention}. Escalations go to {ops_channel.mention};"
                 f" tickets open in **{category.name}**"
@@ -187,7 +193,7 @@ class Admin(commands.Cog):
     ) -> None:
         async with self.flows.guarded(interaction):
             require_admin(interaction)
-            config = await self.bot.desk.config(self.flows.guild_id(interaction))
+            config = await self.desk.config(self.flows.guild_id(interaction))
             target = channel or interaction.channel
             if not isinstance(target, discord.TextChannel):
                 raise DomainError("Pick a text channel for the panel.")
@@ -239,8 +245,8 @@ class Admin(commands.Cog):
     ) -> None:
         async with self.flows.guarded(interaction):
             require_admin(interaction)
-            firings = await self.bot.desk.dry_run(
-                self.flows.guild_id(interaction), content, self.bot.now(), type
+            firings = await self.desk.dry_run(
+                self.flows.guild_id(interaction), content, self.now(), type
             )
             heading = (
                 f"{len(firings)} rule(s) would fire (nothing was changed):"
@@ -257,7 +263,7 @@ class Admin(commands.Cog):
     ) -> None:
         async with self.flows.guarded(interaction):
             require_admin(interaction)
-            firings = await self.bot.desk.firings(self.flows.guild_id(interaction), limit)
+            firings = await self.desk.firings(self.flows.guild_id(interaction), limit)
             heading = "Latest firings, newest first:" if firings else "No rule has fired yet."
             await self.flows.reply(
                 interaction, render.problems(render.firing_lines(firings), heading)
@@ -287,7 +293,7 @@ class Admin(commands.Cog):
         async with self.flows.guarded(interaction):
             await self.flows.require_staff(interaction)
             guild_id = self.flows.guild_id(interaction)
-            removed = await self.bot.desk.store.run(lambda tx: tx.delete_answer(guild_id, id))
+            removed = await self.desk.remove_answer(guild_id, id)
             if not removed:
                 raise DomainError(f"There is no saved answer {id}; /answer list shows them.")
             await self.flows.reply(interaction, f"Removed answer {id}.")
@@ -305,5 +311,5 @@ class Admin(commands.Cog):
     async def stats(self, interaction: Interaction) -> None:
         async with self.flows.guarded(interaction):
             await self.flows.require_staff(interaction)
-            numbers = await self.bot.desk.stats(self.flows.guild_id(interaction), self.bot.now())
+            numbers = await self.desk.stats(self.flows.guild_id(interaction), self.now())
             await self.flows.reply(interaction, embed=render.stats(numbers, 30))

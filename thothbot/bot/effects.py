@@ -13,20 +13,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import discord
 
 from thothbot.bot import render
 from thothbot.bot.items import claim_button
+from thothbot.bot.lookup import text_channel
 from thothbot.core.delivery import OpsPost, has_marker
 from thothbot.core.models import AnswerReplied, Assigned, Effect, SlaBreached, Ticket
-from thothbot.delivery import Later
+from thothbot.delivery import Deliveries, Later
+from thothbot.service import Channels, Desk
 
 LOOK_LIMIT = 200  # recent messages read when looking for a post after a crash
-
-if TYPE_CHECKING:
-    from thothbot.bot.client import ThothBot
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +48,19 @@ class EffectQueue:
 class DiscordEffects:
     """Renders the desk's effects in Discord, in order, off the interaction path."""
 
-    def __init__(self, bot: ThothBot, effects: EffectQueue) -> None:
-        self.bot = bot
+    def __init__(
+        self,
+        client: discord.Client,
+        effects: EffectQueue,
+        desk: Desk,
+        channels: Channels,
+        deliveries: Deliveries,
+    ) -> None:
+        """``deliveries`` renders a ticket's #ops post as it stands now, to refresh it."""
+        self.client = client
+        self.desk = desk
+        self.channels = channels
+        self.deliveries = deliveries
         self._queue = effects.queue
         self._holds = 0
         self._discarded: set[int] = set()
@@ -102,14 +111,14 @@ class DiscordEffects:
             case SlaBreached():
                 await self._breached(guild_id, effect)
             case AnswerReplied():
-                ticket = await self.bot.desk.ticket(effect.ticket_id)
-                channel = await self.bot.text_channel(ticket.channel_id)
+                ticket = await self.desk.ticket(effect.ticket_id)
+                channel = await text_channel(self.client, ticket.channel_id)
                 if channel is not None:
                     await channel.send(effect.text, allowed_mentions=render.NO_PINGS)
 
     async def _assigned(self, guild_id: str, effect: Assigned) -> None:
-        ticket = await self.bot.desk.ticket(effect.ticket_id)
-        channel = await self.bot.text_channel(ticket.channel_id)
+        ticket = await self.desk.ticket(effect.ticket_id)
+        channel = await text_channel(self.client, ticket.channel_id)
         if channel is not None:
             member = channel.guild.get_member(int(effect.assignee_id))
             if member is not None:
@@ -127,20 +136,20 @@ class DiscordEffects:
 
     async def refresh_ops(self, ticket: Ticket) -> None:
         """Show the ticket's assignee and claimer on its #ops posts; a claimed post loses Claim."""
-        posts = await self.bot.desk.store.run(lambda tx: tx.ops_messages(ticket.id))
+        posts = await self.channels.ops_posts(ticket.id)
         for channel_id, message_id, reason in posts:
-            channel = await self.bot.text_channel(channel_id)
+            channel = await text_channel(self.client, channel_id)
             if channel is None:
                 continue
-            post = await self.bot.deliveries.render(ticket, reason)
+            post = await self.deliveries.render(ticket, reason)
             await channel.get_partial_message(int(message_id)).edit(
                 embed=discord.Embed.from_dict(post.embed.to_dict()),
                 view=claim_button(ticket.id, claimed=ticket.claimed_by is not None),
             )
 
     async def _breached(self, guild_id: str, effect: SlaBreached) -> None:
-        ticket = await self.bot.desk.ticket(effect.ticket_id)
-        config = await self.bot.desk.config(guild_id)
+        ticket = await self.desk.ticket(effect.ticket_id)
+        config = await self.desk.config(guild_id)
         target = effect.target.value.replace("_", " ")
         line = (
             f"SLA breach: the {target} target of ticket {render.ticket_ref(ticket)}"
@@ -150,7 +159,7 @@ class DiscordEffects:
             config.setup.ops_channel_id if config.setup else None,
             ticket.channel_id,
         ):
-            channel = await self.bot.text_channel(channel_id)
+            channel = await text_channel(self.client, channel_id)
             if channel is not None:
                 await channel.send(line, allowed_mentions=render.NO_PINGS)
 
@@ -159,17 +168,18 @@ class BotOps:
     """How the delivery worker reaches a server's ops channel: through the bot, with a Claim
     button, remembering the post so a claim can update it."""
 
-    def __init__(self, bot: ThothBot) -> None:
-        self.bot = bot
+    def __init__(self, client: discord.Client, desk: Desk) -> None:
+        self.client = client
+        self.desk = desk
 
     @property
     def ready(self) -> bool:
-        return self.bot.is_ready()
+        return self.client.is_ready()
 
     async def post(
         self, ticket: Ticket, post: OpsPost, *, reason: str, nonce: str, channel_id: str | None
     ) -> tuple[str, str]:
-        ops = await self.bot.text_channel(channel_id)
+        ops = await text_channel(self.client, channel_id)
         if ops is None:
             raise Later("the server has no ops channel (an admin runs /setup)", after=300)
         pings = post.allowed_mentions
@@ -195,9 +205,9 @@ class BotOps:
         *, webhook_id: str | None = None,
     ) -> tuple[str, str] | None:  # fmt: skip
         if channel_id is None:
-            config = await self.bot.desk.config(guild_id)
+            config = await self.desk.config(guild_id)
             channel_id = config.setup.ops_channel_id if config.setup else None
-        channel = await self.bot.text_channel(channel_id)
+        channel = await text_channel(self.client, channel_id)
         if channel is None or not channel.permissions_for(channel.guild.me).read_message_history:
             log.warning(
                 "cannot read channel %s to look for a post that was maybe sent before a crash;"
@@ -210,7 +220,7 @@ class BotOps:
                 if webhook_id is not None:
                     if str(message.webhook_id) != webhook_id:
                         continue
-                elif self.bot.user is None or message.author.id != self.bot.user.id:
+                elif self.client.user is None or message.author.id != self.client.user.id:
                     continue
                 if any(has_marker(embed.footer.text, marker) for embed in message.embeds):
                     return str(channel.id), str(message.id)
@@ -219,8 +229,8 @@ class BotOps:
         return None
 
     async def notice(self, guild_id: str, text: str, *, nonce: str) -> None:
-        config = await self.bot.desk.config(guild_id)
-        ops = await self.bot.text_channel(config.setup.ops_channel_id if config.setup else None)
+        config = await self.desk.config(guild_id)
+        ops = await text_channel(self.client, config.setup.ops_channel_id if config.setup else None)
         if ops is None:
             raise Later("the server has no ops channel (an admin runs /setup)", after=300)
         try:

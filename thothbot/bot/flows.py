@@ -13,27 +13,23 @@ import io
 import json
 import logging
 import weakref
-from collections.abc import AsyncIterator
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
+from typing import Any
 
 import discord
 
 from thothbot.bot import render
 from thothbot.bot.closing import UPLOAD_LIMIT
-from thothbot.bot.items import JsonModal, rating_buttons
-from thothbot.core.answers import check_text, parse_triggers
+from thothbot.bot.items import Interaction, JsonModal, rating_buttons
+from thothbot.bot.opening import Opener
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, ThothError
 from thothbot.core.models import Ticket
 from thothbot.core.rules import MAX_INPUT_BYTES, rules_json
-from thothbot.service import CloseSteps, GuildConfig
-
-if TYPE_CHECKING:
-    from thothbot.bot.client import ThothBot
+from thothbot.service import CloseSteps, Desk, GuildConfig
 
 log = logging.getLogger(__name__)
 
-Interaction = discord.Interaction[Any]
 MISSING_PERMISSIONS = 50013
 NEEDED = (
     "view_channel",
@@ -47,9 +43,20 @@ NEEDED = (
 
 
 class Flows:
-    def __init__(self, bot: ThothBot) -> None:
-        self.bot = bot
-        self.desk = bot.desk
+    def __init__(
+        self,
+        desk: Desk,
+        opener: Opener,
+        clock: Callable[[], datetime],
+        close_delay: float,
+        classify_later: Callable[[Ticket], None],
+    ) -> None:
+        """``close_delay``: seconds a closed ticket's channel stays, for the rating."""
+        self.desk = desk
+        self.opener = opener
+        self.now = clock
+        self.close_delay = close_delay
+        self.classify_later = classify_later
         # One lock per customer opening a ticket; gone once nobody holds or awaits it.
         self._locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -134,6 +141,21 @@ class Flows:
             raise DomainError("Only staff can do that.")
         return config
 
+    async def sync_roster(self, guild: discord.Guild | None) -> None:
+        """Store who holds the server's staff roles, for round robin and staff checks."""
+        if guild is None:
+            return
+        guild_id = str(guild.id)
+        config = await self.desk.config(guild_id)
+        roles = {t.staff_role for t in config.settings.types.values() if t.staff_role}
+        if config.setup is not None:
+            roles.add(config.setup.staff_role_id)
+        roster = {}
+        for role_id in roles:
+            role = guild.get_role(int(role_id))
+            roster[role_id] = [str(m.id) for m in role.members] if role is not None else []
+        await self.desk.save_roster(guild_id, roster, self.now())
+
     # Opening
 
     async def open(
@@ -156,7 +178,7 @@ class Flows:
             user = interaction.user
             lock = self._locks.setdefault((guild.id, user.id), asyncio.Lock())
             async with lock:  # a double click waits here, then finds the first ticket
-                now = self.bot.now()
+                now = self.now()
                 twin = await self.desk.can_open(gid, str(user.id), subject, now)
                 if twin is not None:
                     await self.reply(
@@ -166,9 +188,8 @@ class Flows:
                 opening = await self.desk.reserve_opening(
                     gid, str(user.id), subject, now, body=description, type_id=type_id
                 )
-                ticket, channel = await self.bot.opener.open(guild, config, opening, user)
-            self.bot.timers.poke()
-            self.bot.classify_later(ticket)
+                ticket, channel = await self.opener.open(guild, config, opening, user)
+            self.classify_later(ticket)
             await self.reply(interaction, f"Your ticket is open: {channel.mention}")
 
     # Working a ticket
@@ -179,7 +200,7 @@ class Flows:
             if ticket_id is None:
                 ticket_id = (await self.ticket_here(interaction)).id
             try:
-                effects = await self.desk.claim(ticket_id, str(interaction.user.id), self.bot.now())
+                effects = await self.desk.claim(ticket_id, str(interaction.user.id), self.now())
             except InvalidTransition:
                 ticket = await self.desk.ticket(ticket_id)
                 if ticket.claimed_by is None:
@@ -200,16 +221,14 @@ class Flows:
             await self.defer(interaction)
             if ticket_id is None:
                 ticket_id = (await self.ticket_here(interaction)).id
-            await self.desk.escalate(ticket_id, str(interaction.user.id), self.bot.now(), reason)
+            await self.desk.escalate(ticket_id, str(interaction.user.id), self.now(), reason)
             await self.reply(interaction, "Escalated: the ops channel has it now.")
 
     async def assign(self, interaction: Interaction, member: discord.abc.User) -> None:
         async with self.guarded(interaction):
             await self.defer(interaction)
             ticket = await self.ticket_here(interaction)
-            await self.desk.assign(
-                ticket.id, str(member.id), str(interaction.user.id), self.bot.now()
-            )
+            await self.desk.assign(ticket.id, str(member.id), str(interaction.user.id), self.now())
             await self.reply(interaction, f"Assigned to {member.mention}.")
 
     async def tag(self, interaction: Interaction, tag: str, *, add: bool) -> None:
@@ -222,10 +241,9 @@ class Flows:
         async with self.guarded(interaction):
             ticket = await self.ticket_here(interaction)
             config = await self.desk.config(ticket.guild_id)
-            clocks = await self.desk.store.run(lambda tx: tx.clocks(ticket.id))
-            await self.reply(
-                interaction, embed=render.info(ticket, self.bot.type_label(config, ticket), clocks)
-            )
+            clocks = await self.desk.clocks(ticket.id)
+            label = render.type_label(config.settings, ticket)
+            await self.reply(interaction, embed=render.info(ticket, label, clocks))
 
     # Closing and rating
 
@@ -237,7 +255,7 @@ class Flows:
                 ticket_id = (await self.ticket_here(interaction)).id
             await self.defer(interaction, ephemeral=False)
             by = interaction.user
-            delay = self.bot.close_delay
+            delay = self.close_delay
             # The transcripts, the rating request and the deletion are saved with the close
             # and done by the closing worker (bot/closing.py), across restarts too.
             steps = CloseSteps(
@@ -246,20 +264,17 @@ class Flows:
                 upload_limit=min(interaction.filesize_limit, UPLOAD_LIMIT),
                 delete_after=timedelta(seconds=delay),
             )
-            await self.desk.close(ticket_id, str(by.id), self.bot.now(), steps=steps)
-            try:
-                await self.reply(
-                    interaction,
-                    f"Closed by {by.mention}{f': {reason}' if reason else ''}."
-                    f" This channel will be deleted in {delay:g} seconds.",
-                    ephemeral=False,
-                )
-            finally:
-                self.bot.timers.poke()
+            await self.desk.close(ticket_id, str(by.id), self.now(), steps=steps)
+            await self.reply(
+                interaction,
+                f"Closed by {by.mention}{f': {reason}' if reason else ''}."
+                f" This channel will be deleted in {delay:g} seconds.",
+                ephemeral=False,
+            )
 
     async def rate(self, interaction: Interaction, ticket_id: int, rating: int) -> None:
         async with self.guarded(interaction):
-            await self.desk.rate(ticket_id, str(interaction.user.id), rating, self.bot.now())
+            await self.desk.rate(ticket_id, str(interaction.user.id), rating, self.now())
             await interaction.response.edit_message(
                 content=f"Thank you: you rated this ticket {rating} out of 5.",
                 view=rating_buttons(ticket_id, disabled=True),
@@ -283,7 +298,7 @@ class Flows:
                 await self.reply(interaction, render.problems(lines, heading))
                 return
             try:
-                result = await self.desk.save_settings(gid, raw, self.bot.now())
+                result = await self.desk.save_settings(gid, raw, self.now())
             except SettingsInvalid as error:
                 lines = [f"{path or '(top)'}: {message}" for path, message in error.problems]
                 await self.reply(
@@ -291,7 +306,7 @@ class Flows:
                     render.problems(lines, "Nothing was saved; your settings are kept."),
                 )
                 return
-            await self.bot.sync_roster(gid)
+            await self.sync_roster(interaction.guild)
             lines = [f"warning: {path}: {message}" for path, message in result.warnings]
             await self.reply(interaction, render.problems(lines, "Saved the settings."))
 
@@ -341,13 +356,11 @@ class Flows:
     async def add_answer(self, interaction: Interaction, triggers: str, text: str) -> None:
         async with self.guarded(interaction):
             await self.require_staff(interaction)
-            phrases, body = parse_triggers(triggers), check_text(text)
-            gid, by, now = self.guild_id(interaction), str(interaction.user.id), self.bot.now()
-            answer_id = await self.desk.store.run(
-                lambda tx: tx.insert_answer(gid, phrases, body, by, now)
+            answer = await self.desk.add_answer(
+                self.guild_id(interaction), triggers, text, str(interaction.user.id), self.now()
             )
             await self.reply(
                 interaction,
-                f"Saved answer {answer_id}: the bot replies with it once per ticket when a"
-                f" customer writes {', '.join(repr(p) for p in phrases)}.",
+                f"Saved answer {answer.id}: the bot replies with it once per ticket when a"
+                f" customer writes {', '.join(repr(p) for p in answer.triggers)}.",
             )

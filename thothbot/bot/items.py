@@ -7,19 +7,41 @@ needs, so buttons keep working after a restart with nothing held in memory.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import discord
 
 from thothbot.core.models import RATING_MAX, RATING_MIN
 
-if TYPE_CHECKING:
-    from thothbot.bot.client import ThothBot
+Interaction = discord.Interaction[Any]
 
 
-def bot_of(interaction: discord.Interaction[Any]) -> ThothBot:
-    """The bot an interaction reached: only ThothBot registers these items."""
-    return cast("ThothBot", interaction.client)
+class Handlers(Protocol):
+    """What the buttons and modals call: the bot's flows (bot/flows.py). Named here, not
+    imported, so that this module needs nothing else of the bot."""
+
+    async def open(
+        self, interaction: Interaction, subject: str, type_id: str | None, description: str
+    ) -> None: ...
+    async def claim(self, interaction: Interaction, ticket_id: int | None = None) -> None: ...
+    async def close(
+        self, interaction: Interaction, ticket_id: int | None, reason: str | None
+    ) -> None: ...
+    async def escalate(
+        self, interaction: Interaction, ticket_id: int | None, reason: str | None
+    ) -> None: ...
+    async def rate(self, interaction: Interaction, ticket_id: int, rating: int) -> None: ...
+    async def save_document(self, interaction: Interaction, kind: str, raw: bytes) -> None: ...
+    async def add_answer(self, interaction: Interaction, triggers: str, text: str) -> None: ...
+
+
+class _WithFlows(Protocol):
+    flows: Handlers
+
+
+def flows_of(interaction: Interaction) -> Handlers:
+    """The flows of the bot an interaction reached: only ThothBot registers these items."""
+    return cast(_WithFlows, interaction.client).flows
 
 
 Button = discord.ui.Button[discord.ui.View]
@@ -77,21 +99,21 @@ class ClaimButton(_TicketButton, template=r"thoth:claim:(?P<id>[0-9]+)"):
     what, label, style = "claim", "Claim", discord.ButtonStyle.success
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await bot_of(interaction).flows.claim(interaction, self.ticket_id)
+        await flows_of(interaction).claim(interaction, self.ticket_id)
 
 
 class CloseButton(_TicketButton, template=r"thoth:close:(?P<id>[0-9]+)"):
     what, label, style = "close", "Close", discord.ButtonStyle.secondary
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await bot_of(interaction).flows.close(interaction, self.ticket_id, reason=None)
+        await flows_of(interaction).close(interaction, self.ticket_id, reason=None)
 
 
 class EscalateButton(_TicketButton, template=r"thoth:escalate:(?P<id>[0-9]+)"):
     what, label, style = "escalate", "Escalate", discord.ButtonStyle.danger
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await bot_of(interaction).flows.escalate(interaction, self.ticket_id, reason=None)
+        await flows_of(interaction).escalate(interaction, self.ticket_id, reason=None)
 
 
 class RateButton(
@@ -117,7 +139,7 @@ class RateButton(
         return cls(int(match["id"]), int(match["rating"]))
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        await bot_of(interaction).flows.rate(interaction, self.ticket_id, self.rating)
+        await flows_of(interaction).rate(interaction, self.ticket_id, self.rating)
 
 
 DYNAMIC_ITEMS = (OpenButton, ClaimButton, CloseButton, EscalateButton, RateButton)
@@ -168,7 +190,7 @@ class OpenTicketModal(discord.ui.Modal, title="Open a ticket"):
         self.type_id = type_id
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await bot_of(interaction).flows.open(
+        await flows_of(interaction).open(
             interaction, self.subject.value, self.type_id, self.description.value
         )
 
@@ -189,7 +211,7 @@ class JsonModal(discord.ui.Modal):
         self.add_item(self.document)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await bot_of(interaction).flows.save_document(
+        await flows_of(interaction).save_document(
             interaction, self.kind, self.document.value.encode()
         )
 
@@ -211,6 +233,4 @@ class AnswerModal(discord.ui.Modal, title="Save as answer"):
         self.add_item(self.text)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await bot_of(interaction).flows.add_answer(
-            interaction, self.triggers.value, self.text.value
-        )
+        await flows_of(interaction).add_answer(interaction, self.triggers.value, self.text.value)

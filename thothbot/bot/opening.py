@@ -13,20 +13,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
 from thothbot.bot import render
+from thothbot.bot.effects import DiscordEffects
 from thothbot.bot.items import ticket_buttons
+from thothbot.bot.lookup import user_by_id
 from thothbot.core.channels import DiscordSetup, Opening
 from thothbot.core.errors import ThothError
 from thothbot.core.models import Ticket
-from thothbot.service import GuildConfig
-
-if TYPE_CHECKING:
-    from thothbot.bot.client import ThothBot
+from thothbot.service import Channels, Desk, GuildConfig
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,20 @@ def opening_of(channel: discord.abc.GuildChannel) -> int | None:
 
 
 class Opener:
-    def __init__(self, bot: ThothBot) -> None:
-        self.bot = bot
-        self.desk = bot.desk
+    def __init__(
+        self,
+        client: discord.Client,
+        desk: Desk,
+        channels: Channels,
+        effects: DiscordEffects,
+        classify_later: Callable[[Ticket], None],
+    ) -> None:
+        """``effects``: held while a card is posted, told to forget a ticket undone."""
+        self.client = client
+        self.desk = desk
+        self.channels = channels
+        self.effects = effects
+        self.classify_later = classify_later
         # Openings this process is working on right now: not leftovers of a crash.
         self.in_flight: set[int] = set()
         self._recovered: set[int] = set()
@@ -74,8 +85,7 @@ class Opener:
         channel = None
         try:
             channel = await self.create_channel(guild, config, opening, customer)
-            channel_id = str(channel.id)
-            await self.desk.store.run(lambda tx: tx.opening_channel(opening.id, channel_id))
+            await self.channels.channel_made(opening.id, str(channel.id))
             ticket = await self.finish(opening, channel, config)
         except BaseException:
             await self.undo(opening, channel)
@@ -93,7 +103,7 @@ class Opener:
         late: bool = False,
     ) -> Ticket:
         """Save the ticket (unless it is saved) and post its card (unless it is there)."""
-        async with self.bot.effects.held():  # the card stays the channel's first message
+        async with self.effects.held():  # the card stays the channel's first message
             if opening.ticket_id is None:
                 ticket = await self.desk.open_ticket(
                     opening.guild_id,
@@ -118,13 +128,13 @@ class Opener:
                 )
                 await channel.send(
                     f"<@{ticket.customer_id}>, {greeting}",
-                    embed=render.ticket_card(ticket, self.bot.type_label(config, ticket)),
+                    embed=render.ticket_card(ticket, render.type_label(config.settings, ticket)),
                     view=ticket_buttons(ticket.id),
                     allowed_mentions=discord.AllowedMentions(
                         users=[discord.Object(int(ticket.customer_id))], everyone=False, roles=False
                     ),
                 )
-        await self.desk.store.run(lambda tx: tx.opening_done(opening.id))
+        await self.channels.opening_done(opening.id)
         return ticket
 
     async def undo(self, opening: Opening, channel: discord.abc.GuildChannel | None) -> bool:
@@ -140,11 +150,11 @@ class Opener:
                     "opening %s: its channel %s could not be removed", opening.id, channel.id
                 )
                 return False
-        current = await self.desk.store.run(lambda tx: tx.opening(opening.id))
+        current = await self.channels.opening(opening.id)
         if current is not None and current.ticket_id is not None:
-            self.bot.effects.forget(current.ticket_id)
+            self.effects.forget(current.ticket_id)
             await self.desk.discard(current.ticket_id)
-        given_back = await self.desk.store.run(lambda tx: tx.abandon_opening(opening))
+        given_back = await self.channels.abandon_opening(opening)
         if not given_back:
             log.warning(
                 "ticket number %s of guild %s was given up: a later ticket took the next",
@@ -161,7 +171,7 @@ class Opener:
             return
         self._recovered.add(guild.id)
         gid = str(guild.id)
-        openings = await self.desk.store.run(lambda tx: tx.openings(gid))
+        openings = await self.channels.openings(gid)
         marked = {opening_of(c): c for c in guild.text_channels if opening_of(c) is not None}
         for opening in openings:
             if opening.id in self.in_flight:
@@ -185,12 +195,7 @@ class Opener:
     ) -> None:
         """Remove ticket channels the bot made whose opening is not on record (a database
         restored from before it) and that no ticket uses: nothing could ever finish them."""
-        ids = [str(c.id) for c in channels]
-        unused = set(
-            await self.desk.store.run(
-                lambda tx: [i for i in ids if tx.ticket_by_channel(i) is None]
-            )
-        )
+        unused = await self.channels.unused([str(c.id) for c in channels])
         for channel in channels:
             if str(channel.id) not in unused:
                 continue
@@ -214,22 +219,20 @@ class Opener:
             try:
                 if channel is None:  # Discord never made it: make it now
                     channel = await self.create_channel(guild, config, opening, customer)
-                    channel_id = str(channel.id)
-                    await self.desk.store.run(lambda tx: tx.opening_channel(opening.id, channel_id))
+                    await self.channels.channel_made(opening.id, str(channel.id))
                 ticket = await self.finish(opening, channel, config, late=True)
             except (ThothError, discord.HTTPException) as error:
                 log.info("opening %s cannot be finished (%s); removing it", opening.id, error)
             else:
                 log.info("opening %s finished after a restart as ticket %s", opening.id, ticket.id)
-                self.bot.timers.poke()
-                self.bot.classify_later(ticket)
+                self.classify_later(ticket)
                 return
         if await self.undo(opening, channel):
             await self._tell(guild, opening.customer_id, opening.subject)
 
     async def _tell(self, guild: discord.Guild, customer_id: object, subject: str | None) -> None:
         """Tell a customer by DM that their ticket could not be opened."""
-        user = await self.bot.user_by_id(str(customer_id))
+        user = await user_by_id(self.client, str(customer_id))
         if user is None:
             return
         about = f" about \u201c{subject}\u201d" if subject else ""
@@ -244,7 +247,7 @@ class Opener:
 
     async def _has_card(self, channel: discord.TextChannel, ticket: Ticket) -> bool:
         wanted = f"thoth:close:{ticket.id}"
-        me = self.bot.user
+        me = self.client.user
         async for message in channel.history(limit=20, oldest_first=True):
             if me is None or message.author.id != me.id:
                 continue

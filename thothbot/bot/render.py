@@ -11,6 +11,7 @@ from thothbot.core.answers import SavedAnswer
 from thothbot.core.embeds import fit
 from thothbot.core.models import Firing, SlaTarget, Ticket, TicketSource
 from thothbot.core.rules import Problem
+from thothbot.core.settings import GuildSettings
 from thothbot.core.stats import DeskStats
 from thothbot.core.text import neutralize
 
@@ -30,6 +31,12 @@ def ticket_ref(ticket: Ticket) -> str:
     if ticket.channel_id is not None:
         return f"<#{ticket.channel_id}> (#{ticket.number})"
     return f"#{ticket.number} ({ticket.source})"
+
+
+def type_label(settings: GuildSettings, ticket: Ticket) -> str | None:
+    """The label of the ticket's type, as the server's settings name it."""
+    ticket_type = settings.types.get(ticket.type_id) if ticket.type_id else None
+    return ticket_type.label if ticket_type is not None else None
 
 
 def when(moment: datetime) -> str:

@@ -2,14 +2,15 @@
 both driven by stored times.
 
 Each loop sleeps until the earliest stored moment (never a scan of every ticket) and is woken
-early when something sooner is stored; after a restart it picks up from the database.
+early by the desk's change notifier when something sooner is stored; after a restart it picks
+up from the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,8 @@ from thothbot.changes import Topic
 from thothbot.napping import LONGEST, nap
 
 if TYPE_CHECKING:
-    from thothbot.bot.client import ThothBot
-    from thothbot.service import Desk
+    from thothbot.bot.closing import Closer
+    from thothbot.service import Channels, Desk
 
 log = logging.getLogger(__name__)
 
@@ -51,32 +52,39 @@ class SlaChecker:
             await nap(self.wake, upcoming, self.clock(), self.longest)
 
 
-class Timers:
-    def __init__(self, bot: ThothBot) -> None:
-        self.bot = bot
-        self.sla = SlaChecker(bot.desk, bot.now)
-        self._closing_wake = asyncio.Event()
+class ClosingsLoop:
+    """Works closed tickets' pending steps, each when it is due: naps until the earliest
+    stored moment, and wakes early when the desk announces a close (``Topic.CLOSINGS``, on
+    ``wake``). After a restart every unfinished closing is due at once."""
 
-    def poke(self) -> None:
-        """Something may be due sooner than the loops think (a new ticket, a moved clock)."""
-        self.sla.wake.set()
-        self._closing_wake.set()
+    def __init__(
+        self,
+        channels: Channels,
+        closer: Closer,
+        clock: Callable[[], datetime],
+        wake: asyncio.Event,
+        *,
+        ready: Callable[[], Awaitable[None]],
+        longest: float = LONGEST,
+    ) -> None:
+        """``ready``: waits until the bot is connected (the steps are done in Discord)."""
+        self.channels = channels
+        self.closer = closer
+        self.clock = clock
+        self.wake = wake
+        self.ready = ready
+        self.longest = longest
 
-    async def run_sla(self) -> None:
-        await self.sla.run()
-
-    async def run_closings(self) -> None:
-        """Work closed tickets' pending steps, each when it is due (after a restart: at once)."""
-        await self.bot.wait_until_ready()
-        store = self.bot.desk.store
-        await store.run(lambda tx: tx.closings_restart(self.bot.now()))
+    async def run(self) -> None:
+        await self.ready()
+        await self.channels.restart_closings(self.clock())
         while True:
-            self._closing_wake.clear()
+            self.wake.clear()
             upcoming = None
             try:
-                for closing in await store.run(lambda tx: tx.closings_due(self.bot.now())):
-                    await self.bot.closer.work(closing)
-                upcoming = await store.run(lambda tx: tx.next_closing_at())
+                for closing in await self.channels.closings_due(self.clock()):
+                    await self.closer.work(closing)
+                upcoming = await self.channels.next_closing_at()
             except Exception:
                 log.exception("working closed tickets failed; retrying")
-            await nap(self._closing_wake, upcoming, self.bot.now())
+            await nap(self.wake, upcoming, self.clock(), self.longest)

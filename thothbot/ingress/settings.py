@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from thothbot.config import Config
-from thothbot.maintenance import IDEMPOTENCY_TTL
+from thothbot.service.retention import IDEMPOTENCY_TTL
 
 MAX_BODY = 256 * 1024
 TIMESTAMP_TOLERANCE = timedelta(minutes=5)

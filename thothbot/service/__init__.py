@@ -7,8 +7,17 @@ root (``thothbot.application``) import ``thothbot.store``; ``tests/test_boundary
 every other module to that.
 
 - ``desk``: tickets, rules and settings: each public method one unit of work.
+- ``channels``: what the bot keeps of its ticket channels (openings, closings, transcripts,
+  #ops posts).
+- ``outbox``: what the delivery worker reads and records.
+- ``classifications``: the classifier's cache; ``retention``: pruning what is past its period.
+- ``keys``: the ingress's API keys for ``thothbot keys``; ``health``: the health probe;
+  ``admin``: ``thothbot db`` and the store's refusals the command line words.
+
+``thothbot.application.build_services`` wires them over one store.
 """
 
+from thothbot.service.channels import Channels, TranscriptFiles
 from thothbot.service.desk import (
     CloseSteps,
     Desk,
@@ -20,6 +29,7 @@ from thothbot.service.desk import (
 )
 
 __all__ = [
+    "Channels",
     "CloseSteps",
     "Desk",
     "EffectSink",
@@ -27,4 +37,5 @@ __all__ = [
     "GuildConfig",
     "RecordingSink",
     "RulesSaved",
+    "TranscriptFiles",
 ]

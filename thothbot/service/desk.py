@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from thothbot.changes import Changes, Topic
 from thothbot.core import delivery, tickets
-from thothbot.core.answers import SavedAnswer, first_not_sent, matching_answers
+from thothbot.core.answers import (
+    SavedAnswer,
+    check_text,
+    first_not_sent,
+    matching_answers,
+    parse_triggers,
+)
 from thothbot.core.channels import Closing, DiscordSetup, Opening
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
@@ -242,6 +248,21 @@ class Desk:
         await self._run(unit)
         return result
 
+    async def add_answer(
+        self, guild_id: str, triggers: str, text: str, by: str, at: datetime
+    ) -> SavedAnswer:
+        """Save an answer given once per ticket when a customer writes one of ``triggers``
+        (comma-separated phrases, as typed in ``/answer add``)."""
+        phrases, body = parse_triggers(triggers), check_text(text)
+        answer_id = await self.store.run(
+            lambda tx: tx.insert_answer(guild_id, phrases, body, by, at)
+        )
+        return SavedAnswer(answer_id, phrases, body)
+
+    async def remove_answer(self, guild_id: str, answer_id: int) -> bool:
+        """Delete a saved answer; whether the server had it."""
+        return await self.store.run(lambda tx: tx.delete_answer(guild_id, answer_id))
+
     # Tickets
 
     async def open_ticket(
@@ -386,6 +407,10 @@ class Desk:
 
     async def ticket_by_channel(self, channel_id: str) -> Ticket | None:
         return await self.store.run(lambda tx: tx.ticket_by_channel(channel_id))
+
+    async def clocks(self, ticket_id: int) -> list[tuple[SlaTarget, datetime, str]]:
+        """A ticket's SLA clocks: (target, deadline, status) each, by target."""
+        return await self.store.run(lambda tx: tx.clocks(ticket_id))
 
     async def post_message(
         self, ticket_id: int, author_id: str, content: str, at: datetime, *, is_bot: bool = False
@@ -561,7 +586,10 @@ class Desk:
                     self._drain(tx, config, at, outcome, queued=True)
             return _Result(ticket.guild_id, outcome.effects, [])
 
-        return await self._run(unit)
+        effects = await self._run(unit)
+        if steps is not None:
+            self.changes.changed(Topic.CLOSINGS)  # the bot's closings loop does them now
+        return effects
 
     async def rate(self, ticket_id: int, by: str, rating: int, at: datetime) -> list[Effect]:
         """The customer rates a closed ticket; a low rating fires ``csat_negative``."""

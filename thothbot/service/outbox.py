@@ -1,0 +1,179 @@
+"""The outbox as the delivery worker sees it: what is due or waiting, and each try's outcome.
+
+The desk puts escalations in the outbox in the transaction that made them; this service is
+the worker's side (``thothbot/delivery.py``). Each method is one unit of work, so an outcome
+and what it implies (a mark settled, a notice for the admins, an #ops post instead of a gone
+webhook) are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from thothbot.core.delivery import DeliveryRow
+from thothbot.core.destinations import DeliveryStatus
+from thothbot.service.desk import Desk
+from thothbot.store import Store, Tx
+
+
+@dataclass(frozen=True, slots=True)
+class OpsMessage:
+    """An #ops post to remember with its delivery, so a claim can update it later."""
+
+    ticket_id: int
+    channel_id: str
+    message_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rerouted:
+    """A delivery for the bot's #ops channel put in the outbox instead of one that cannot go."""
+
+    guild_id: str
+    ticket_id: int
+    destination: str  # the outbox row's destination (JSON)
+    reason: str
+    at: datetime
+
+    def row(self) -> tuple[str, int, str, str, datetime]:
+        return (self.guild_id, self.ticket_id, self.destination, self.reason, self.at)
+
+
+class Outbox:
+    """The delivery worker's reads and records on the outbox."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @classmethod
+    def beside(cls, desk: Desk) -> Outbox:
+        """The outbox of the database ``desk`` saves escalations in."""
+        return cls(desk.store)
+
+    # What to send
+
+    async def due(self, now: datetime, limit: int) -> list[DeliveryRow]:
+        """Pending deliveries due by ``now``, oldest first."""
+        return await self._store.run(lambda tx: tx.due_deliveries(now, limit))
+
+    async def waiting(self, destination: str) -> list[DeliveryRow]:
+        """Every pending delivery to one destination, in order."""
+        return await self._store.run(lambda tx: tx.waiting_deliveries(destination))
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending delivery is due."""
+        return await self._store.run(lambda tx: tx.next_delivery_at())
+
+    async def sent_since(self, destination: str, since: datetime) -> list[datetime]:
+        """When posts to this destination went out since ``since`` (for its rate limit)."""
+        return await self._store.run(lambda tx: tx.sent_since(destination, since))
+
+    async def counts(self) -> dict[str, int]:
+        """Deliveries by status."""
+        return await self._store.run(lambda tx: tx.delivery_counts())
+
+    async def disabled(self, guild_id: str) -> dict[str, tuple[str, datetime, str]]:
+        """target -> (label, disabled at, reason) of the server's destinations that said Gone."""
+        return await self._store.run(lambda tx: tx.disabled_destinations(guild_id))
+
+    # Before a try
+
+    async def postpone(self, ids: Sequence[int], until: datetime) -> None:
+        """Due again at ``until``, not counted as a try."""
+        await self._store.run(lambda tx: tx.postpone(ids, until))
+
+    async def fix_event(self, delivery_id: int, event_id: str, body: str | None) -> None:
+        """Give a delivery its webhook-id (and body) for every try."""
+        await self._store.run(lambda tx: tx.fix_event(delivery_id, event_id, body))
+
+    async def attempting(
+        self,
+        ids: Sequence[int],
+        marker: str | None,
+        at: datetime | None,
+        *,
+        fixed: DeliveryRow | None = None,
+    ) -> None:
+        """Commit that a post carrying ``marker`` is being tried for ``ids`` (None: settled);
+        with ``fixed``, that row's webhook-id and body are saved in the same unit."""
+
+        def unit(tx: Tx) -> None:
+            if fixed is not None and fixed.event_id is not None:
+                tx.fix_event(fixed.id, fixed.event_id, fixed.body)  # kept if it had one
+            tx.attempting(ids, marker, at)
+
+        await self._store.run(unit)
+
+    # Outcomes
+
+    async def sent(
+        self,
+        ids: Sequence[int],
+        at: datetime,
+        message_id: str,
+        *,
+        ops_message: OpsMessage | None = None,
+    ) -> None:
+        """One post went out for ``ids``: the first is sent, the rest summarized by it; the
+        marks are settled and an #ops post is remembered, in one unit."""
+        first, *rest = ids
+
+        def unit(tx: Tx) -> None:
+            if ops_message is not None:
+                m = ops_message
+                tx.add_ops_message(m.ticket_id, m.channel_id, m.message_id, m.reason)
+            tx.delivered([first], at, message_id)
+            tx.delivered(rest, at, message_id, DeliveryStatus.SUMMARIZED)
+            tx.attempting(ids, None, None)
+
+        await self._store.run(unit)
+
+    async def failed(
+        self,
+        delivery_id: int,
+        error: str,
+        retry_at: datetime | None,
+        *,
+        settled: bool,
+        instead: Rerouted | None = None,
+    ) -> None:
+        """A failed try: due again at ``retry_at`` (None: given up); ``settled`` clears its
+        mark; ``instead`` is put in the outbox with it."""
+
+        def unit(tx: Tx) -> None:
+            tx.delivery_failed(delivery_id, error, retry_at)
+            if settled:
+                tx.attempting([delivery_id], None, None)
+            if instead is not None:
+                tx.insert_deliveries([instead.row()])
+
+        await self._store.run(unit)
+
+    async def gone(
+        self,
+        delivery_id: int,
+        error: str,
+        *,
+        target: str,
+        label: str,
+        at: datetime,
+        notice: Rerouted,
+        instead: Rerouted | None,
+    ) -> None:
+        """A destination said it is gone: the delivery is given up, the destination disabled,
+        the admins' ``notice`` (and the escalation ``instead``, when #ops takes it) put in the
+        outbox, in one unit."""
+        guild_id = notice.guild_id
+
+        def unit(tx: Tx) -> None:
+            tx.delivery_failed(delivery_id, error, None)
+            tx.attempting([delivery_id], None, None)
+            tx.disable_destination(guild_id, target, label, at, error)
+            tx.insert_deliveries([notice.row()])
+            if instead is not None:
+                tx.insert_deliveries([instead.row()])
+
+        await self._store.run(unit)

@@ -11,6 +11,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from thothbot.cli import main
+from thothbot.simulate import read_scenario
 
 DAY = "2026-11-23"  # a Monday
 SATURDAY = "2026-11-28"
@@ -454,6 +456,18 @@ def test_a_scenario_on_stdin_is_checked_whole_then_played(
     refused = from_stdin(f"{_GOOD}\n{{oops\n")
     assert (refused.code, refused.out) == (2, "")
     assert "line 2" in refused.err
+
+
+def test_a_scenario_is_read_a_line_at_a_time() -> None:
+    # A long scenario costs the memory of one line: nothing past the line asked for is read.
+    def source() -> Iterator[bytes]:
+        yield (json.dumps(tick(at("09:00"))) + "\n").encode()
+        yield b"\n"
+        raise AssertionError("read past the line asked for")
+
+    lines = read_scenario(source())
+    number, line = next(lines)
+    assert (number, line.kind, line.at.isoformat()) == (1, "tick", at("09:00"))
 
 
 def test_an_offset_change_that_is_not_going_back_is_fine(tmp_path: Path) -> None:

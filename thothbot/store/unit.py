@@ -29,7 +29,8 @@ class Batch:
     """What units sharing transactions (``Store.batch``) remember between them: how many ran
     since the last commit, and reads that no other connection can change while this one holds
     the write lock. Forgotten when a unit is rolled back and when another connection has
-    written between two of the batch's transactions."""
+    written between two of the batch's transactions. A method that writes a ticket, a
+    server's revision, duty or round-robin pointers keeps what is remembered in step."""
 
     TICKETS = 4096  # tickets remembered: the most recently used
 

@@ -27,6 +27,7 @@ from unittest import mock
 from bench.workload import SCENARIO_RULES, SCENARIO_SETTINGS, scenario
 from thothbot.simulate import run_scenario
 
+ROUNDS = 3  # each timing is the best of this many
 TARGET_STATEMENTS = 20  # per ticket over its whole life (issue 11, item 7)
 TARGET_FILE_RATIO = 1.2  # a database file beside memory
 TARGET_PEAK_MIB = 200  # at 50,000 tickets
@@ -57,8 +58,10 @@ def main(tickets: int = 10_000, large: int = 50_000, counted: int = 2_000) -> No
         path = scenarios[tickets]
         lines = path.read_bytes().count(b"\n")
         kinds: Counter[str] = Counter()
-        in_memory = _play(path, None, kinds)
-        on_file = _play(path, str(root / "simulate.db"), Counter())
+        in_memory, on_file = _play(path, None, kinds), _play(path, str(root / "0.db"), Counter())
+        for n in range(1, ROUNDS):  # taken in turns, so both meet the same load on the machine
+            in_memory = min(in_memory, _play(path, None, Counter()))
+            on_file = min(on_file, _play(path, str(root / f"{n}.db"), Counter()))
         statements = _statements(scenarios[counted])
         peaks = {n: _peak(rules, settings, scenarios[n]) for n in (tickets, large)}
 
@@ -66,7 +69,7 @@ def main(tickets: int = 10_000, large: int = 50_000, counted: int = 2_000) -> No
     control = sum(statements[word] for word in _CONTROL)
     per_ticket = (sum(statements.values()) - control) / counted
     print(f"simulate: {tickets:,} tickets, {lines:,} scenario lines, SLA with business hours")
-    print(f"  in memory  : {in_memory:.2f} s  ({lines / in_memory:,.0f} lines/s)")
+    print(f"  in memory  : {in_memory:.2f} s  ({lines / in_memory:,.0f} lines/s, best of {ROUNDS})")
     print(
         f"  on a file  : {on_file:.2f} s  = {ratio:.2f}x memory"
         f"  (target {TARGET_FILE_RATIO}x: {_met(ratio <= TARGET_FILE_RATIO)})"

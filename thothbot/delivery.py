@@ -28,7 +28,6 @@ import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any, Protocol
 
 import aiohttp
@@ -167,8 +166,7 @@ class Deliveries:
         """Send every delivery due now; how many were handled."""
         handled = 0
         while True:
-            now = self.clock()
-            due = await self.store.run(partial(Tx.due_deliveries, now=now, limit=DUE_BATCH))
+            due = await self._due(self.clock())
             if not due:
                 return handled
             # One lane per server and destination, in order within it, lanes side by side:
@@ -191,8 +189,14 @@ class Deliveries:
                     # it would have failed the same way (not counted as tries).
                     rest = [r.id for r in rows[n + 1 :]]
                     if rest:
-                        await self.store.run(partial(Tx.postpone, ids=rest, until=down_until))
+                        await self._postpone(rest, down_until)
                     return
+
+    async def _due(self, now: datetime) -> list[DeliveryRow]:
+        return await self.store.run(lambda tx: tx.due_deliveries(now, DUE_BATCH))
+
+    async def _postpone(self, ids: list[int], until: datetime) -> None:
+        await self.store.run(lambda tx: tx.postpone(ids, until))
 
     async def pending(self) -> int:
         counts = await self.store.run(lambda tx: tx.delivery_counts())

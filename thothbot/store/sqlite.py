@@ -24,8 +24,9 @@ import aiosqlite
 from pydantic import SecretStr
 
 from thothbot import sealing
-from thothbot.store.tx import Tx
-from thothbot.store.unit import ts
+from thothbot.store.base import ts
+from thothbot.store.interfaces import Tx
+from thothbot.store.tx import SqliteTx
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class Store:
-    """An open database: ``run`` units of work, ``close`` when done."""
+    """An open SQLite database (a ``Database``): ``run`` units of work, ``close`` when done."""
 
     def __init__(
         self,
@@ -279,10 +280,12 @@ def _on_thread(db: aiosqlite.Connection) -> Callable[..., Awaitable[Any]]:
     return executor
 
 
-def _transaction(conn: sqlite3.Connection, unit: Callable[[Tx], T], sealer: sealing.Sealer) -> T:
+def _transaction(
+    conn: sqlite3.Connection, unit: Callable[[SqliteTx], T], sealer: sealing.Sealer
+) -> T:
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = unit(Tx(conn, sealer))
+        result = unit(SqliteTx(conn, sealer))
         conn.execute("COMMIT")
     except BaseException:
         # SQLite has already rolled back after some errors (a full disk, an I/O error): a
@@ -308,7 +311,7 @@ def _prepare(conn: sqlite3.Connection, path: str, key: str | None) -> sealing.Se
     else:
         sealed = conn.execute("SELECT 1 FROM sealing WHERE name = 'check'").fetchone()
         sealer = sealing.sealer_for(path, key, may_create=sealed is None)
-    if _transaction(conn, Tx.seal_at_rest, sealer) and on_disk:
+    if _transaction(conn, SqliteTx.seal_at_rest, sealer) and on_disk:
         # Secrets were in clear until now: rewrite the file, so no old page, free page or
         # WAL frame still holds them.
         conn.execute("VACUUM")

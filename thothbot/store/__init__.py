@@ -5,7 +5,7 @@ Protocol per aggregate (``GuildsTx``, ``TicketsTx``, ``ChannelsTx``, ``OutboxTx`
 ``ClassificationsTx``), the ``Tx`` a unit of work receives, and the ``Database`` that runs units.
 ``group_commit`` lets small units share a commit over any ``Database``.
 
-SQLite, one file through one connection on aiosqlite's thread, schema from numbered
+SQLite, one file through one connection on its own thread (``thread``), schema from numbered
 migrations: ``sqlite`` opens the database (``Store.open``) and runs units; one module per
 aggregate holds its SQL and row mappers (``guilds``, ``tickets``, ``channels``, ``outbox``,
 ``ingress``, ``classifications``) over ``base``; ``tx.SqliteTx`` composes them; ``backup`` is

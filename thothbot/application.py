@@ -58,6 +58,17 @@ class Services:
     keys: Keys
 
 
+@contextlib.asynccontextmanager
+async def services_of(config: Config) -> AsyncIterator[Services]:
+    """The service layer over the configured database for a one-shot command (``thothbot
+    keys``): opened for the block and closed after it."""
+    store = await Store.open(config.db_path, secret_key=config.secret_key)
+    try:
+        yield build_services(store, outbox=False)
+    finally:
+        await store.close()
+
+
 def build_services(
     store: Store,
     *,

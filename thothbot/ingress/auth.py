@@ -16,7 +16,7 @@ from thothbot import keys
 from thothbot.core.ingress import ApiKeyRow
 from thothbot.ingress.refusals import Rejected, _check_request_key, _unauthorized
 from thothbot.ingress.settings import IngressSettings
-from thothbot.store import Store
+from thothbot.store import Database
 
 # Cached keys are read again after this long, so a `keys rotate` (or revoke) made by another
 # process takes effect here within it: a rotated-out secret stops soon after its overlap.
@@ -111,7 +111,7 @@ def client_address(remote: str | None) -> str:
 class Authentication:
     """The checks on a request that need its key: a part of ``Ingress``, which holds the state."""
 
-    store: Store
+    store: Database
     settings: IngressSettings
     limiter: RateLimiter
     throttle: FailureThrottle

@@ -31,7 +31,7 @@ from thothbot.ingress.settings import IngressSettings
 from thothbot.ingress.worker import Classifier, Worker
 from thothbot.napping import utc_now
 from thothbot.service import Desk
-from thothbot.store import Store, Tx
+from thothbot.store import Database, Tx
 from thothbot.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Ingress(Authentication, Worker):
     def __init__(
         self,
         desk: Desk,
-        store: Store | None = None,
+        store: Database | None = None,
         settings: IngressSettings | None = None,
         *,
         classifier: Classifier | None = None,

@@ -31,7 +31,7 @@ from thothbot.ingress.events import EVENTS, SupportTicketCreated, _path
 from thothbot.ingress.metrics import Metrics
 from thothbot.ingress.settings import IngressSettings
 from thothbot.service import Desk
-from thothbot.store import Store, Tx
+from thothbot.store import Database, Tx
 from thothbot.store.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Worker:
     """The worker's work: a part of ``Ingress``, which holds the state (and wakes it)."""
 
     desk: Desk
-    store: Store
+    store: Database
     settings: IngressSettings
     classifier: Classifier | None
     metrics: Metrics

@@ -57,7 +57,7 @@ from thothbot.core.rules import (
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.sla import SlaClock
 from thothbot.core.stats import DeskStats, desk_stats
-from thothbot.store import Store, Tx
+from thothbot.store.interfaces import Database, Tx
 
 if TYPE_CHECKING:
     from thothbot.outbound import Guard  # aiohttp: only the processes that send need it
@@ -145,7 +145,7 @@ class Desk:
 
     def __init__(
         self,
-        store: Store,
+        store: Database,
         sink: EffectSink | None = None,
         *,
         outbox: bool = False,

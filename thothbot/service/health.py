@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from thothbot.store import Store, Tx
+from thothbot.store import Database, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +20,7 @@ class Counts:
 class HealthProbe:
     """Whether the database answers, and its counts; each one unit of work."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     async def ping(self) -> None:

@@ -21,10 +21,10 @@ def from_ts(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text is not None else None
 
 
-class Unit:
+class SqliteBase:
     """Synchronous access to the database inside one unit of work (runs on the database thread).
 
-    Each aggregate's methods are a mixin over this; ``thothbot.store.tx.Tx`` composes them.
+    Each aggregate's methods are a mixin over this; ``thothbot.store.tx.SqliteTx`` composes them.
     """
 
     def __init__(self, conn: sqlite3.Connection, sealer: sealing.Sealer) -> None:

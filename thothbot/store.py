@@ -1131,6 +1131,16 @@ class Tx:
         )
         return (row[0], json.loads(row[1])) if row is not None else None
 
+    def unlabelled_tickets(self, limit: int) -> list[Ticket]:
+        """Open tickets whose urgency is not known yet, oldest first (the triage loop's work)."""
+        rows = self._all(
+            _SELECT_TICKET.replace(
+                "{column} = ?", "urgency IS NULL AND status != 'closed' ORDER BY id LIMIT ?"
+            ),
+            (limit,),
+        )
+        return [_ticket(row) for row in rows]
+
 
 _SELECT_DELIVERY = (
     "SELECT id, guild_id, ticket_id, destination, reason, created_at, attempts,"

@@ -4,7 +4,8 @@ closed in the reverse order (``build``).
 Each component receives what it uses when it is made; nothing is wired into another object
 after it is built. The order that breaks the cycles: the change notifier and the bot's effect
 queue first, then the desk that announces and publishes into them, then the loops that wake on
-the notifier (delivery worker, SLA checker, closings) and the bot that renders the queue.
+the notifier (delivery worker, SLA checker, closings, the ingress's worker, triage) and the
+bot that renders the queue.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from thothbot.ingress import LogSink, start_ingress
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance
 from thothbot.outbound import Guard
-from thothbot.service import Desk
+from thothbot.service import Desk, Intake
 from thothbot.store import Store
+from thothbot.triage import Triage
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -42,6 +44,8 @@ class Application:
     desk: Desk
     classifier: UrgencyClassifier
     maintenance: Maintenance
+    intake: Intake
+    triage: Triage
     bot: ThothBot | None = None
     rest: health.RestCounter | None = None  # Discord REST calls, for the health server (with a bot)
     _closing: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -55,7 +59,9 @@ class Application:
     async def listen_ingress(self) -> web.AppRunner:
         """The ingress alone on its port, with its worker; stopped when the application
         closes (requests under way and tickets being opened get their grace)."""
-        runner = await start_ingress(self.desk, self.store, self.config, classifier=self.classifier)
+        runner = await start_ingress(
+            self.desk, self.intake, self.config, classified=self.triage.classified
+        )
         self.on_close(runner.cleanup)
         return runner
 
@@ -84,6 +90,7 @@ async def build(
         closing.push_async_callback(classifier.close)
         changes = Changes()
         outbound = Guard.from_config(config)
+        intake = Intake(store, changes)
         if bot:
             from thothbot.bot.client import ThothBot  # noqa: PLC0415  (discord.py: only the bot needs it)
 
@@ -91,20 +98,35 @@ async def build(
             rest = health.RestCounter()
             thoth = ThothBot(
                 desk,
-                classifier=classifier,
                 guild_ids=config.guild_ids,
                 close_delay=config.close_delay,
                 http_trace=rest.trace_config(),
                 **bot_options,
             )
             closing.push_async_callback(_close_bot, thoth)
+            triage = Triage(desk, classifier, clock=thoth.now)
             app = Application(
-                config, store, changes, desk, classifier, Maintenance(store), thoth, rest
+                config,
+                store,
+                changes,
+                desk,
+                classifier,
+                Maintenance(store),
+                intake,
+                triage,
+                thoth,
+                rest,
             )
         else:
             desk = Desk(store, LogSink(), outbox=True, outbound=outbound, changes=changes)
-            app = Application(config, store, changes, desk, classifier, Maintenance(store))
+            triage = Triage(desk, classifier)
+            app = Application(
+                config, store, changes, desk, classifier, Maintenance(store), intake, triage
+            )
         closing.push_async_callback(app.close)
+        # Tickets opened without their urgency (from Discord or the ingress) are labelled in
+        # the background, those a previous run left first.
+        app.spawn(triage.run(), name="triage")
         yield app
 
 

@@ -20,10 +20,12 @@ from typing import Any, TextIO
 
 from thothbot.application import bot_desk
 from thothbot.bot.client import ThothBot, point_at
+from thothbot.llm import UrgencyClassifier
 from thothbot.napping import utc_now
 from thothbot.sandbox import Interaction, Sandbox
 from thothbot.sandbox.testing import running
 from thothbot.store import Store
+from thothbot.triage import Classifier, Triage
 
 MANAGE_GUILD = 1 << 5
 # Inside the package, so an installed thothbot (a wheel, the container image) has them too; the
@@ -114,21 +116,32 @@ async def running_bot(
     *,
     clock: Callable[[], datetime] = utc_now,
     close_delay: float = 0.5,
+    classifier: Classifier | None = None,
     **options: Any,
 ) -> AsyncIterator[ThothBot]:
-    """The real bot, connected to the sandbox (already pointed at) until the block ends."""
+    """The real bot, connected to the sandbox (already pointed at) until the block ends, with
+    the triage loop labelling tickets' urgency as under ``thothbot run`` (the keyword
+    heuristic, unless a ``classifier`` is given)."""
     store = await Store.open(db_path)
+    desk = bot_desk(store)
     bot = ThothBot(
-        bot_desk(store),
+        desk,
         guild_ids=guild_ids,
         clock=clock,
         close_delay=close_delay,
         guild_ready_timeout=0.05,
         **options,
     )
+    triage = Triage(desk, classifier or UrgencyClassifier(None), clock=clock)
     try:
         async with running(bot, sandbox):
-            yield bot
+            labelling = asyncio.create_task(triage.run(), name="triage")
+            try:
+                yield bot
+            finally:
+                labelling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await labelling
     finally:
         await store.close()
 

@@ -32,6 +32,7 @@ from thothbot.ingress import (
     stored_metrics,
 )
 from thothbot.ingress.server import listen, server_options
+from thothbot.service import Intake
 from thothbot.store import Store
 
 DATABASE_TIMEOUT = 2.0  # seconds the database has to answer a health check or the metrics
@@ -142,6 +143,7 @@ class Health:
         self.timeout = timeout
         # Without the ingress its counters stay at zero; the stored figures are read anyway.
         self._metrics = ingress.metrics if ingress is not None else Metrics()
+        self._counts = (ingress.intake if ingress is not None else Intake(store)).counts
 
     def app(self) -> web.Application:
         """The ingress's app with these routes beside its own, or these routes alone."""
@@ -226,8 +228,7 @@ class Health:
                 "Discord REST requests sent again after a 429, a 5xx or a dropped connection.",
                 [("", self.rest.retries)],
             )
-        run = self.ingress.commits.run if self.ingress is not None else self.store.run
-        figures = await stored_metrics(self._metrics, run, self.timeout)
+        figures = await stored_metrics(self._metrics, self._counts, self.timeout)
         return "\n".join(lines) + ("\n" if lines else "") + figures
 
 

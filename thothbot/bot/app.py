@@ -52,7 +52,7 @@ async def _serve(
         ingress = None
         if await app.store.run(lambda tx: any(k.revoked_at is None for k in tx.api_keys())):
             settings = IngressSettings.from_config(config)
-            ingress = Ingress(app.desk, app.store, settings, classifier=app.classifier)
+            ingress = Ingress(app.desk, app.intake, settings, classified=app.triage.classified)
         monitor = health.Health(app.store, gateway=gateway, rest=rest, ingress=ingress)
         runner = await health.start(monitor, config)
         # Closed before the bot: no new events, and the ingress's worker finishes the tickets

@@ -21,10 +21,8 @@ from thothbot.bot.items import DYNAMIC_ITEMS
 from thothbot.bot.opening import Opener
 from thothbot.bot.render import NO_PINGS
 from thothbot.bot.timers import Timers
-from thothbot.core.classify import TicketText
 from thothbot.core.models import Ticket
 from thothbot.delivery import Deliveries
-from thothbot.llm import UrgencyClassifier
 from thothbot.napping import utc_now
 from thothbot.service import Desk, GuildConfig
 
@@ -52,7 +50,6 @@ class ThothBot(commands.Bot):
         self,
         desk: Desk,
         *,
-        classifier: UrgencyClassifier | None = None,
         guild_ids: Iterable[int] = (),
         clock: Callable[[], datetime] = utc_now,
         close_delay: float = 10.0,
@@ -76,8 +73,6 @@ class ThothBot(commands.Bot):
         self.desk = desk
         self.effects = DiscordEffects(self, desk.sink)
         self.deliveries = Deliveries(desk, ops=BotOps(self), clock=clock)
-        # Without a model the keyword heuristic still gives every ticket an urgency.
-        self.classifier = classifier or UrgencyClassifier(None)
         self.guild_ids = tuple(guild_ids)
         self.now = clock
         self.close_delay = close_delay
@@ -154,7 +149,7 @@ class ThothBot(commands.Bot):
         ticket_type = config.settings.types.get(ticket.type_id) if ticket.type_id else None
         return ticket_type.label if ticket_type is not None else None
 
-    # Staff roles and urgency
+    # Staff roles
 
     async def sync_roster(self, guild_id: str) -> None:
         """Store who holds the server's staff roles, for round robin and staff checks."""
@@ -182,21 +177,3 @@ class ThothBot(commands.Bot):
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         if before.roles != after.roles:
             await self.sync_roster(str(after.guild.id))
-
-    def classify_later(self, ticket: Ticket) -> None:
-        """Find the ticket's urgency in the background; urgency rules run when it is known."""
-        self.spawn(self._classify(ticket))
-
-    async def _classify(self, ticket: Ticket) -> None:
-        config = await self.desk.config(ticket.guild_id)
-        text = TicketText(subject=ticket.subject, body=ticket.body)
-        result = await self.classifier.classify(text, config.settings.classifier)
-        await self.desk.set_urgency(ticket.id, result.label, self.now())
-        log.info(
-            "ticket %s of server %s: urgency %s (%s)",
-            ticket.id,
-            ticket.guild_id,
-            result.label,
-            result.source.value,
-            extra={"ticket_id": ticket.id, "guild_id": ticket.guild_id},
-        )

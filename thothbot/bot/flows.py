@@ -166,9 +166,8 @@ class Flows:
                 opening = await self.desk.reserve_opening(
                     gid, str(user.id), subject, now, body=description, type_id=type_id
                 )
-                ticket, channel = await self.bot.opener.open(guild, config, opening, user)
+                _, channel = await self.bot.opener.open(guild, config, opening, user)
             self.bot.timers.poke()
-            self.bot.classify_later(ticket)
             await self.reply(interaction, f"Your ticket is open: {channel.mention}")
 
     # Working a ticket

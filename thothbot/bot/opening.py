@@ -222,7 +222,6 @@ class Opener:
             else:
                 log.info("opening %s finished after a restart as ticket %s", opening.id, ticket.id)
                 self.bot.timers.poke()
-                self.bot.classify_later(ticket)
                 return
         if await self.undo(opening, channel):
             await self._tell(guild, opening.customer_id, opening.subject)

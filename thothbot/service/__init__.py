@@ -7,6 +7,7 @@ root (``thothbot.application``) import ``thothbot.store``; ``tests/test_boundary
 every other module to that.
 
 - ``desk``: tickets, rules and settings: each public method one unit of work.
+- ``intake``: the ingress's keys, accepted events and their outcomes, through the group commit.
 """
 
 from thothbot.service.desk import (
@@ -17,14 +18,19 @@ from thothbot.service.desk import (
     GuildConfig,
     RecordingSink,
     RulesSaved,
+    Unlabelled,
 )
+from thothbot.service.intake import Finish, Intake
 
 __all__ = [
     "CloseSteps",
     "Desk",
     "EffectSink",
     "Escalation",
+    "Finish",
     "GuildConfig",
+    "Intake",
     "RecordingSink",
     "RulesSaved",
+    "Unlabelled",
 ]

@@ -18,6 +18,7 @@ from thothbot.changes import Changes, Topic
 from thothbot.core import delivery, tickets
 from thothbot.core.answers import SavedAnswer, first_not_sent, matching_answers
 from thothbot.core.channels import Closing, DiscordSetup, Opening
+from thothbot.core.classify import TicketText, ticket_text
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
 from thothbot.core.masking import masked_document
@@ -48,6 +49,7 @@ from thothbot.core.rules import (
     unknown_urgency_labels,
     validate_and_normalize,
 )
+from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.sla import SlaClock
 from thothbot.core.stats import DeskStats, desk_stats
@@ -120,6 +122,16 @@ class Escalation:
     source: tuple[str, dict[str, Any]] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Unlabelled:
+    """A ticket waiting for its urgency: what the classifier reads, under which settings."""
+
+    ticket_id: int
+    guild_id: str
+    text: TicketText
+    settings: ClassifierSettings
+
+
 @dataclass(slots=True)
 class _Result:
     """What a unit hands back to the event loop: effects to publish, deadlines to note."""
@@ -132,6 +144,7 @@ class _Result:
     ticket: Ticket | None = None
     config: GuildConfig | None = None
     deliveries: bool = False  # escalations were put in the outbox
+    unlabelled: bool = False  # a ticket opened without its urgency: the triage loop labels it
 
 
 class Desk:
@@ -289,7 +302,12 @@ class Desk:
             ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at))
             _save(tx, inserted, ticket)
             return ticket, _Result(
-                guild_id, outcome.effects, list(deadlines.values()), ticket, config
+                guild_id,
+                outcome.effects,
+                list(deadlines.values()),
+                ticket,
+                config,
+                unlabelled=ticket.urgency is None,
             )
 
         return await self._run_returning(unit)
@@ -361,6 +379,21 @@ class Desk:
             return _Result(ticket.guild_id, effects, [], ticket, config)
 
         return await self._run(unit)
+
+    async def unlabelled(self, limit: int) -> list[Unlabelled]:
+        """Open tickets whose urgency is not known yet, oldest first, each with what the
+        classifier reads of it and its server's classifier settings, in one read."""
+
+        def unit(tx: Tx) -> list[Unlabelled]:
+            found = []
+            for ticket in tx.unlabelled_tickets(limit):
+                source = tx.source_event(ticket)
+                text = ticket_text(ticket.subject, ticket.body, source[1] if source else None)
+                settings = self._config(tx, ticket.guild_id).settings.classifier
+                found.append(Unlabelled(ticket.id, ticket.guild_id, text, settings))
+            return found
+
+        return await self.store.run(unit)
 
     async def ticket(self, ticket_id: int) -> Ticket:
         return await self.store.run(lambda tx: _load(tx, ticket_id))
@@ -770,6 +803,8 @@ class Desk:
     async def _finish(self, result: _Result) -> None:
         if result.deliveries:
             self.changes.changed(Topic.OUTBOX)
+        if result.unlabelled:
+            self.changes.changed(Topic.URGENCY)
         if result.new_deadlines:
             if self._deadline_known:
                 earliest = min(result.new_deadlines)

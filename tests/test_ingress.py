@@ -42,7 +42,7 @@ from thothbot.ingress import (
 )
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance, Pruned
-from thothbot.service import Desk, Intake, RecordingSink
+from thothbot.service import ApiTicket, Desk, Intake, RecordingSink
 from thothbot.store import Store
 from thothbot.triage import Classifier, Triage
 
@@ -201,6 +201,11 @@ class Server:
             )
         )
 
+    def labelled(self, source: str) -> int:
+        """Labels the triage loop has recorded (counted once the label is saved)."""
+        assert self.triage is not None
+        return self.triage.classified[source]
+
     async def metrics(self) -> str:
         async with self.session.get("/metrics") as response:
             assert response.status == 200
@@ -278,6 +283,22 @@ def tickets(server: Server) -> list[tuple[Any, ...]]:
     )
 
 
+def fail_batches_with(
+    monkeypatch: pytest.MonkeyPatch, desk: Desk, subject: str | None = None
+) -> None:
+    """A batch holding ``subject`` (any batch when None) fails whole, as the desk's unit does
+    when one of its tickets fails (all or none); the worker then opens its events one at a
+    time, through ``Desk.open_ticket`` (which the test replaces)."""
+    real = desk.open_tickets
+
+    async def batch(items: list[ApiTicket]) -> Any:
+        if subject is None or any(item.subject == subject for item in items):
+            raise RuntimeError("a ticket of the batch failed")
+        return await real(items)
+
+    monkeypatch.setattr(desk, "open_tickets", batch)
+
+
 # Accepted events become tickets
 
 
@@ -339,7 +360,8 @@ async def test_events_are_classified_by_the_model_and_urgency_rules_act_on_it(
             # The ticket opens at once; the triage loop's label comes after, and the rule then.
             await eventually(lambda: [(row[6], row[7]) for row in tickets(server)] == [(1, "high")])
             assert server.triage is not None
-            assert server.triage.classified == {"llm": 1, "cache": 0, "heuristic": 0}
+            await eventually(lambda: server.labelled("llm") == 1)
+            assert server.labelled("cache") == server.labelled("heuristic") == 0
             sent = json.dumps(fake.requests[0])
             assert "jane.doe@example.com" not in sent
             assert "7946" not in sent
@@ -353,6 +375,7 @@ async def test_without_a_model_the_heuristic_decides_and_says_so(tmp_path: Path)
         outage = {**EVENT, "subject": "Site down", "body": "Checkout returns 500 for everyone"}
         assert (await server.event(outage)).status == 202
         await eventually(lambda: [row[7] for row in tickets(server)] == ["critical"])
+        await eventually(lambda: server.labelled("heuristic") == 1)
         assert 'thothbot_ingress_classifications_total{source="heuristic"} 1' in (
             await server.metrics()
         )
@@ -651,6 +674,7 @@ async def test_the_ticket_opens_at_once_and_takes_the_models_label_when_it_answe
             await eventually(lambda: [row[6] for row in tickets(server)] == [1])
             rules_run = [f.rule_id for f in await server.desk.firings(G)]
             assert rules_run == ["page", "tag"]  # newest first: each rule ran once
+            await eventually(lambda: server.labelled("llm") == 1)
             text = await server.metrics()
             assert 'thothbot_ingress_classifications_total{source="llm"} 1' in text
             assert "# TYPE thothbot_deliveries gauge" in text
@@ -725,6 +749,7 @@ async def test_an_event_the_desk_refuses_is_marked_failed_and_later_ones_go_thro
             return await open_ticket(guild_id, customer_id, subject, *a, **k)
 
         monkeypatch.setattr(server.desk, "open_ticket", refusing)
+        fail_batches_with(monkeypatch, server.desk, "Odd")
         refused = await server.event({**EVENT, "subject": "Odd", "ticket_id": "T-1"})
         later = await server.event({**EVENT, "ticket_id": "T-2"})
         assert refused.status == later.status == 202
@@ -756,6 +781,7 @@ async def test_a_label_the_server_does_not_have_leaves_the_decision_to_the_heuri
         labelled = "SELECT ref, urgency FROM tickets ORDER BY id"
         # Both opened; each then labelled by the keywords.
         await eventually(lambda: server.rows(labelled) == [("T-1", "low"), ("T-2", "critical")])
+        await eventually(lambda: server.labelled("heuristic") == 2)
         assert 'thothbot_ingress_classifications_total{source="heuristic"} 2' in (
             await server.metrics()
         )
@@ -857,6 +883,7 @@ async def test_an_event_pending_at_shutdown_becomes_a_ticket_after_the_restart_e
             await asyncio.Event().wait()  # the desk does not answer before the stop
 
         monkeypatch.setattr(server.desk, "open_ticket", unanswered)
+        monkeypatch.setattr(server.desk, "open_tickets", unanswered)
         answer = await server.event()
         await asyncio.wait_for(opening.wait(), timeout=5)
     # Stopped while its ticket was being opened: nothing was opened, the event waits.
@@ -879,6 +906,7 @@ async def test_an_event_the_desk_cannot_take_now_stays_pending_and_is_retried_la
             raise sqlite3.OperationalError("database is locked")
 
         monkeypatch.setattr(server.desk, "open_ticket", unavailable)
+        fail_batches_with(monkeypatch, server.desk)
         answer = await server.event()
         assert answer.status == 202  # stored: the answer does not depend on the ticket
         await eventually(lambda: len(tries) >= 3)
@@ -903,6 +931,7 @@ async def test_an_event_that_keeps_failing_unexpectedly_is_failed_and_the_worker
             return await open_ticket(guild_id, customer_id, subject, *a, **k)
 
         monkeypatch.setattr(server.desk, "open_ticket", flaky)
+        fail_batches_with(monkeypatch, server.desk, "Poison")
         poison = await server.event({**EVENT, "subject": "Poison", "ticket_id": "T-1"})
         fine = await server.event({**EVENT, "ticket_id": "T-2"})
         await server.settled()

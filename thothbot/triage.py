@@ -62,11 +62,12 @@ class Triage:
         self.classified: Counter[str] = Counter(dict.fromkeys(Source, 0))
         self._wake = desk.changes.wake_on(Topic.URGENCY)
         self._labelling: dict[int, asyncio.Task[None]] = {}  # tickets being labelled now
+        self._full = False  # the last read filled the room: more may wait for it
         self._resting: dict[int, datetime] = {}  # tickets the desk could not label: when to retry
 
     async def run(self) -> None:
         """Label what is waiting (what a previous run left first), then again whenever a
-        ticket opens without its urgency, a label is recorded (room for the next) or a retry
+        ticket opens without its urgency, a label leaves room for one that waited, or a retry
         is due; until cancelled, which cancels the labels in flight (found again later)."""
         try:
             while True:
@@ -92,14 +93,17 @@ class Triage:
         self._resting = {k: at for k, at in self._resting.items() if at > now}
         skip = self._labelling.keys() | self._resting.keys()
         found = await self.desk.unlabelled(room + len(skip))
-        for ticket in [t for t in found if t.ticket_id not in skip][:room]:
+        waiting = [t for t in found if t.ticket_id not in skip]
+        self._full = len(waiting) >= room
+        for ticket in waiting[:room]:
             task = asyncio.create_task(self._label(ticket), name=f"triage-{ticket.ticket_id}")
             self._labelling[ticket.ticket_id] = task
             task.add_done_callback(functools.partial(self._labelled, ticket.ticket_id))
 
     def _labelled(self, ticket_id: int, task: asyncio.Task[None]) -> None:
         del self._labelling[ticket_id]
-        self._wake.set()  # room for the next
+        if self._full:
+            self._wake.set()  # room for the next that waited
 
     async def _label(self, ticket: Unlabelled) -> None:
         """Classify one ticket and record its label; on a failure, rest it for a while."""

@@ -11,6 +11,7 @@ every other module to that.
 """
 
 from thothbot.service.desk import (
+    ApiTicket,
     CloseSteps,
     Desk,
     EffectSink,
@@ -23,6 +24,7 @@ from thothbot.service.desk import (
 from thothbot.service.intake import Finish, Intake
 
 __all__ = [
+    "ApiTicket",
     "CloseSteps",
     "Desk",
     "EffectSink",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -53,6 +53,7 @@ from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.sla import SlaClock
 from thothbot.core.stats import DeskStats, desk_stats
+from thothbot.group_commit import GroupCommit
 from thothbot.store import Store, Tx
 
 if TYPE_CHECKING:
@@ -123,6 +124,18 @@ class Escalation:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiTicket:
+    """A ticket another system sends (an ingress event), for ``Desk.open_tickets``."""
+
+    guild_id: str
+    customer_id: str
+    subject: str  # a long one is cut, the whole of it kept in the body
+    at: datetime
+    body: str
+    ref: str  # the sender's id for it
+
+
+@dataclass(frozen=True, slots=True)
 class Unlabelled:
     """A ticket waiting for its urgency: what the classifier reads, under which settings."""
 
@@ -168,6 +181,9 @@ class Desk:
         self.outbound = outbound
         # After each commit: what changed, for every background loop that cares.
         self.changes = changes or Changes()
+        # Labels recorded while another is being saved share the next transaction (triage
+        # labels many tickets at once under load).
+        self._labels = GroupCommit(store)
         self._configs: dict[str, GuildConfig] = {}
         self._next_deadline: datetime | None = None
         self._deadline_known = False
@@ -292,25 +308,59 @@ class Desk:
                 tickets.check_open_limit(
                     tx.open_tickets_of(guild_id, customer_id), config.settings.max_open_tickets
                 )
-            inserted = tx.insert_ticket(draft)
-            if opening is not None:
-                tx.opening_saved(opening, inserted.id)
-            # The urgency is saved with what the rules decide.
-            ticket = inserted if urgency is None else tickets.with_urgency(inserted, urgency)
-            deadlines = config.settings.sla_policy(type_id).deadlines(at)
-            tx.start_clocks(ticket.id, deadlines)
-            ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at))
-            _save(tx, inserted, ticket)
-            return ticket, _Result(
-                guild_id,
-                outcome.effects,
-                list(deadlines.values()),
-                ticket,
-                config,
-                unlabelled=ticket.urgency is None,
-            )
+            return self._open(tx, config, draft, urgency, opening)
 
         return await self._run_returning(unit)
+
+    async def open_tickets(self, batch: Sequence[ApiTicket]) -> list[Ticket]:
+        """Open tickets from other systems in one unit of work, in order, their urgency not
+        known yet (the ingress worker's batches): all of them, or none if one fails."""
+
+        def unit(tx: Tx) -> list[tuple[Ticket, _Result]]:
+            opened = []
+            for new in batch:
+                subject, body = tickets.subject_and_body(new.subject, new.body)
+                draft = Ticket(
+                    0, new.guild_id, 0, new.customer_id, subject, new.at, body=body,
+                    source=TicketSource.API, ref=new.ref,
+                )  # fmt: skip
+                opened.append(self._open(tx, self._config(tx, new.guild_id), draft, None, None))
+            for _, result in opened:
+                self._save_deliveries(tx, result)
+            return opened
+
+        opened = await self.store.run(unit)
+        for _, result in opened:
+            await self._finish(result)
+        return [ticket for ticket, _ in opened]
+
+    def _open(
+        self,
+        tx: Tx,
+        config: GuildConfig,
+        draft: Ticket,
+        urgency: str | None,
+        opening: int | None,
+    ) -> tuple[Ticket, _Result]:
+        """Insert a checked ticket, start its SLA clocks and run the ticket_opened rules."""
+        inserted = tx.insert_ticket(draft)
+        if opening is not None:
+            tx.opening_saved(opening, inserted.id)
+        # The urgency is saved with what the rules decide.
+        ticket = inserted if urgency is None else tickets.with_urgency(inserted, urgency)
+        at = draft.created_at
+        deadlines = config.settings.sla_policy(draft.type_id).deadlines(at)
+        tx.start_clocks(ticket.id, deadlines)
+        ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at))
+        _save(tx, inserted, ticket)
+        return ticket, _Result(
+            ticket.guild_id,
+            outcome.effects,
+            list(deadlines.values()),
+            ticket,
+            config,
+            unlabelled=ticket.urgency is None,
+        )
 
     async def reserve_opening(
         self,
@@ -378,7 +428,7 @@ class Desk:
             _save(tx, stored, ticket)
             return _Result(ticket.guild_id, effects, [], ticket, config)
 
-        return await self._run(unit)
+        return await self._run(unit, run=self._labels.run)
 
     async def unlabelled(self, limit: int) -> list[Unlabelled]:
         """Open tickets whose urgency is not known yet, oldest first, each with what the
@@ -749,13 +799,20 @@ class Desk:
         tx.dequeue(entry.ticket_id for entry, _ in assignments)
         tx.save_pointers(config.guild_id, routing)
 
-    async def _run(self, unit: Callable[[Tx], _Result]) -> list[Effect]:
+    async def _run(
+        self,
+        unit: Callable[[Tx], _Result],
+        run: Callable[[Callable[[Tx], _Result]], Awaitable[_Result]] | None = None,
+    ) -> list[Effect]:
+        """Run ``unit`` with its outbox rows (``run``: the store's, or a group commit's), then
+        publish and announce what it did."""
+
         def with_deliveries(tx: Tx) -> _Result:
             result = unit(tx)
             self._save_deliveries(tx, result)
             return result
 
-        result = await self.store.run(with_deliveries)
+        result = await (run or self.store.run)(with_deliveries)
         await self._finish(result)
         return result.effects
 

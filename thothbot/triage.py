@@ -29,7 +29,7 @@ from thothbot.service import Desk, Unlabelled
 
 log = logging.getLogger(__name__)
 
-CONCURRENCY = 8  # tickets labelled at once (the classifier bounds its model calls too)
+CONCURRENCY = 32  # tickets labelled at once (the classifier bounds its model calls to 4)
 RETRY_AFTER = 5.0  # seconds before a ticket the desk could not label is tried again
 
 

@@ -3,9 +3,10 @@
 Events are opened through the desk (so the server's rules run) in order of arrival per
 server, ``OPEN_BATCH`` to a unit of work (one at a time when a batch fails), with their urgency
 unknown (the triage loop labels them, ``thothbot.triage``), and marked 'done' (or 'failed',
-with the error, when the desk refuses one) several per transaction. It wakes on the change notifier when an accepted event is committed, and at start
-takes whatever a previous process left pending; a ticket such an event may already have opened
-is found again by what it was opened with (``Intake.opened_by``), so it is never opened twice.
+with the error, when the desk refuses one) several per transaction. It wakes on the change
+notifier when an accepted event is committed, and at start takes whatever a previous process
+left pending; a ticket such an event may already have opened is found again by what it was
+opened with (``Intake.opened_by``), so it is never opened twice.
 """
 
 from __future__ import annotations

@@ -2,19 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from thothbot.core.ingress import StoredCounts
 from thothbot.store import Database, Tx
-
-
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """What the database counts, read in one unit: events waiting for the ingress's worker,
-    deliveries by status and SLA breaches."""
-
-    pending_events: int
-    deliveries: dict[str, int]
-    breaches: int
 
 
 class HealthProbe:
@@ -27,12 +16,15 @@ class HealthProbe:
         """Return once the database has run an empty unit (raise if it cannot)."""
         await self._store.run(_nothing)
 
-    async def counts(self) -> Counts:
-        return await self._store.run(
-            lambda tx: Counts(
-                tx.count_pending_ingress_events(), tx.delivery_counts(), tx.breach_count()
-            )
-        )
+    async def counts(self) -> tuple[int, StoredCounts]:
+        """Events waiting for the ingress's worker, and the deliveries by status and SLA
+        breaches stored, for ``/metrics``."""
+        return await self._store.run(stored_counts)
+
+
+def stored_counts(tx: Tx) -> tuple[int, StoredCounts]:
+    """The unit that reads what /metrics shows of the database (the ingress runs it too)."""
+    return tx.count_pending_ingress_events(), StoredCounts(tx.delivery_counts(), tx.breach_count())
 
 
 def _nothing(tx: Tx) -> None:

@@ -95,6 +95,9 @@ class TicketsTx(Protocol):
     def save_ticket(self, ticket: Ticket) -> None:
         """Write a ticket's changeable columns (the service saves only tickets that changed)."""
 
+    def unlabelled_tickets(self, limit: int) -> list[Ticket]:
+        """Open tickets whose urgency is not known yet, oldest first (the triage loop's work)."""
+
     def open_tickets_of(self, guild_id: str, customer_id: str) -> list[Ticket]: ...
 
     def tickets_since(self, guild_id: str, since: datetime) -> list[Ticket]: ...

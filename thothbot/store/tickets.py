@@ -148,6 +148,16 @@ class SqliteTickets(SqliteBase):
             (*_updatable(ticket), ticket.id),
         )
 
+    def unlabelled_tickets(self, limit: int) -> list[Ticket]:
+        """Open tickets whose urgency is not known yet, oldest first (the triage loop's work)."""
+        rows = self._all(
+            _SELECT_TICKET.replace(
+                "{column} = ?", "urgency IS NULL AND status != 'closed' ORDER BY id LIMIT ?"
+            ),
+            (limit,),
+        )
+        return [_ticket(row) for row in rows]
+
     def open_tickets_of(self, guild_id: str, customer_id: str) -> list[Ticket]:
         rows = self._all(
             _SELECT_TICKET.replace("{column} = ?", "guild_id = ? AND customer_id = ?")

@@ -8,6 +8,7 @@ import sys
 SUITES = [
     "bench.rules",
     "bench.simulate",
+    "bench.store",
     "bench.redact",
     "bench.ingress",
     "bench.bot",

@@ -70,16 +70,21 @@ def test_a_phrase_longer_than_100_characters_is_refused() -> None:
 @settings(deadline=None, max_examples=100)
 @given(st.lists(st.text(alphabet=st.characters(blacklist_characters=","), max_size=12)))
 def test_parsed_triggers_are_stripped_distinct_and_non_empty(pieces: list[str]) -> None:
+    # Matching ignores case, so phrases that differ only in case are one phrase.
+    kept = {p.strip().casefold() for p in pieces if p.strip()}
     try:
         parsed = parse_triggers(",".join(pieces))
     except DomainError:
-        kept = {p.strip() for p in pieces if p.strip()}
         assert not kept or len(kept) > MAX_TRIGGERS
         return
     assert parsed
-    assert len(set(parsed)) == len(parsed)
+    assert len({p.casefold() for p in parsed}) == len(parsed)
     assert all(p == p.strip() and p for p in parsed)
-    assert set(parsed) == {p.strip() for p in pieces if p.strip()}
+    assert {p.casefold() for p in parsed} == kept
+
+
+def test_phrases_that_differ_only_in_case_are_one() -> None:
+    assert parse_triggers("Refund, refund ,REFUND, billing") == ("Refund", "billing")
 
 
 # check_text

@@ -35,7 +35,7 @@ async def test_background_loops_stop_before_the_store_closes(tmp_path: Path) -> 
         await read.wait()  # positive control: the loop does reach the database
     assert loop.cancelled()
     assert failures == []
-    with pytest.raises(ValueError, match="closed"):  # aiosqlite's word for a closed database
+    with pytest.raises(ValueError, match="closed"):  # the store refuses once closed
         await app.store.run(lambda tx: tx.api_keys())
 
 

@@ -36,6 +36,7 @@ from thothbot.delivery import BACKOFF, MAX_ATTEMPTS, NO_BOT_WAIT, Deliveries, La
 from thothbot.outbound import Guard
 from thothbot.service import Desk
 from thothbot.store import Store, Tx
+from thothbot.store.tx import SqliteTx
 
 G = "guild-1"
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -357,13 +358,13 @@ async def test_a_failure_after_the_escalation_leaves_neither_ticket_nor_delivery
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await world.configure({})
-    insert = Tx.insert_deliveries
+    insert = SqliteTx.insert_deliveries
 
     def insert_then_fail(tx: Tx, rows: Any) -> None:
         insert(tx, rows)
         raise RuntimeError("the disk went away")
 
-    monkeypatch.setattr(Tx, "insert_deliveries", insert_then_fail)
+    monkeypatch.setattr(SqliteTx, "insert_deliveries", insert_then_fail)
     with pytest.raises(RuntimeError, match="disk went away"):
         await world.open("Checkout broken")
     assert world.rows() == []

@@ -27,7 +27,7 @@ from tests.fakes.openai_server import FakeOpenAI
 from thothbot import keys
 from thothbot.config import Config
 from thothbot.core.classify import Classification, Source, TicketText
-from thothbot.core.errors import InvalidInput
+from thothbot.core.errors import DomainError, InvalidInput
 from thothbot.core.ingress import IngressEventRow
 from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.ingress import (
@@ -37,12 +37,14 @@ from thothbot.ingress import (
     RateLimiter,
     serve,
     start_ingress,
+    worker,
 )
 from thothbot.llm import UrgencyClassifier
-from thothbot.service import Desk, RecordingSink
+from thothbot.service import ApiTicket, Desk, Intake, RecordingSink
 from thothbot.service.retention import Pruned, Pruner
 from thothbot.store import Store
 from thothbot.store.group_commit import GroupCommit
+from thothbot.triage import Classifier, Triage
 
 G = "guild-1"
 NAME = "support.ticket.created"
@@ -121,6 +123,7 @@ class Server:
     store: Store
     desk: Desk
     ingress: Ingress
+    triage: Triage | None
     runner: web.AppRunner
     session: aiohttp.ClientSession
     api_key: str
@@ -198,6 +201,11 @@ class Server:
             )
         )
 
+    def labelled(self, source: str) -> int:
+        """Labels the triage loop has recorded (counted once the label is saved)."""
+        assert self.triage is not None
+        return self.triage.classified[source]
+
     async def metrics(self) -> str:
         async with self.session.get("/metrics") as response:
             assert response.status == 200
@@ -206,8 +214,13 @@ class Server:
 
 @contextlib.asynccontextmanager
 async def _serve(
-    tmp_path: Path, settings: IngressSettings | None = None, **options: Any
+    tmp_path: Path,
+    settings: IngressSettings | None = None,
+    *,
+    classifier: Classifier | None = None,
+    **options: Any,
 ) -> AsyncIterator[Server]:
+    """The ingress on a free port; with a ``classifier``, the triage loop labels its tickets."""
     path = tmp_path / "thoth.db"
     store = await Store.open(path)
     desk = Desk(store, RecordingSink())
@@ -215,7 +228,17 @@ async def _serve(
     await store.run(lambda tx: tx.insert_api_key(created.row))
     clock = Clock()
     now = [datetime.now(UTC)]
-    ingress = Ingress(desk, store, settings, clock=clock, now=lambda: now[0], **options)
+    triage = Triage(desk, classifier, retry_after=0.05) if classifier is not None else None
+    ingress = Ingress(
+        desk,
+        Intake(store, desk.changes),
+        settings,
+        classified=triage.classified if triage is not None else None,
+        clock=clock,
+        now=lambda: now[0],
+        **options,
+    )
+    labelling = asyncio.create_task(triage.run()) if triage is not None else None
     runner = web.AppRunner(ingress.app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -228,6 +251,7 @@ async def _serve(
             store,
             desk,
             ingress,
+            triage,
             runner,
             session,
             created.api_key,
@@ -239,6 +263,10 @@ async def _serve(
     finally:
         await session.close()
         await runner.cleanup()
+        if labelling is not None:
+            labelling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await labelling
         await store.close()
 
 
@@ -253,6 +281,22 @@ def tickets(server: Server) -> list[tuple[Any, ...]]:
         "SELECT guild_id, customer_id, subject, body, source, ref, escalated, urgency"
         " FROM tickets ORDER BY id"
     )
+
+
+def fail_batches_with(
+    monkeypatch: pytest.MonkeyPatch, desk: Desk, subject: str | None = None
+) -> None:
+    """A batch holding ``subject`` (any batch when None) fails whole, as the desk's unit does
+    when one of its tickets fails (all or none); the worker then opens its events one at a
+    time, through ``Desk.open_ticket`` (which the test replaces)."""
+    real = desk.open_tickets
+
+    async def batch(items: list[ApiTicket]) -> Any:
+        if subject is None or any(item.subject == subject for item in items):
+            raise RuntimeError("a ticket of the batch failed")
+        return await real(items)
+
+    monkeypatch.setattr(desk, "open_tickets", batch)
 
 
 # Accepted events become tickets
@@ -313,8 +357,11 @@ async def test_events_are_classified_by_the_model_and_urgency_rules_act_on_it(
             contact = "Reach me at jane.doe@example.com or +44 20 7946 0958."
             assert (await server.event({**EVENT, "body": contact})).status == 202
             await server.settled()
-            assert [(row[6], row[7]) for row in tickets(server)] == [(1, "high")]
-            assert server.ingress.metrics.classified == {"llm": 1, "cache": 0, "heuristic": 0}
+            # The ticket opens at once; the triage loop's label comes after, and the rule then.
+            await eventually(lambda: [(row[6], row[7]) for row in tickets(server)] == [(1, "high")])
+            assert server.triage is not None
+            await eventually(lambda: server.labelled("llm") == 1)
+            assert server.labelled("cache") == server.labelled("heuristic") == 0
             sent = json.dumps(fake.requests[0])
             assert "jane.doe@example.com" not in sent
             assert "7946" not in sent
@@ -327,8 +374,8 @@ async def test_without_a_model_the_heuristic_decides_and_says_so(tmp_path: Path)
     async with _serve(tmp_path, classifier=UrgencyClassifier(None)) as server:
         outage = {**EVENT, "subject": "Site down", "body": "Checkout returns 500 for everyone"}
         assert (await server.event(outage)).status == 202
-        await server.settled()
-        assert [row[7] for row in tickets(server)] == ["critical"]
+        await eventually(lambda: [row[7] for row in tickets(server)] == ["critical"])
+        await eventually(lambda: server.labelled("heuristic") == 1)
         assert 'thothbot_ingress_classifications_total{source="heuristic"} 1' in (
             await server.metrics()
         )
@@ -590,33 +637,52 @@ async def test_stored_events_of_closed_tickets_are_forgotten_after_30_days(
 # The worker: in the background, in order, across restarts and failures
 
 
-async def test_the_202_does_not_wait_for_the_classifier_and_the_ticket_follows_its_answer(
+async def test_the_ticket_opens_at_once_and_takes_the_models_label_when_it_answers(
     tmp_path: Path,
 ) -> None:
-    stalled = StubClassifier({EVENT["subject"]: "critical"}, hold=[EVENT["subject"]])
-    async with _serve(tmp_path, classifier=stalled) as server:
-        answer = await asyncio.wait_for(server.event(), timeout=5)
+    fake = FakeOpenAI(label="critical")
+    fake.answering.clear()  # the model answers only when the test says so
+    await fake.start()
+    classifier = UrgencyClassifier("fake-model", base_url=fake.base_url, api_key="k", timeout=5)
+    try:
+        async with _serve(tmp_path, classifier=classifier) as server:
+            rules = [
+                {"id": "tag", "trigger": "ticket_opened",
+                 "actions": [{"type": "add_tag", "tag": "api"}]},
+                {"id": "page", "trigger": "ticket_opened", "urgency": "critical",
+                 "actions": [{"type": "escalate"}]},
+            ]  # fmt: skip
+            assert (await server.desk.save_rules(G, json.dumps(rules))).saved
+            answer = await asyncio.wait_for(server.event(), timeout=5)
+            assert answer.status == 202
 
-        assert answer.status == 202
-        await eventually(lambda: stalled.started)  # the worker is waiting for the classifier
-        assert server.status(answer.body["event_id"]) == "pending"
-        assert tickets(server) == []
-        text = await server.metrics()
-        assert "# TYPE thothbot_ingress_events_pending gauge" in text
-        assert "thothbot_ingress_events_pending 1" in text
-        assert "thothbot_ingress_tickets_opened_total 0" in text
+            await server.settled()
+            await eventually(lambda: fake.in_flight == 1)  # the model is asked, and silent
+            # Opened with what is known: the rule without an urgency condition ran already.
+            assert server.status(answer.body["event_id"]) == "done"
+            [(ref, escalated, urgency)] = [(row[5], row[6], row[7]) for row in tickets(server)]
+            assert (ref, escalated, urgency) == ("T-1001", 0, None)
+            assert server.rows("SELECT tags FROM tickets") == [('["api"]',)]
+            text = await server.metrics()
+            assert "# TYPE thothbot_ingress_events_pending gauge" in text
+            assert "thothbot_ingress_events_pending 0" in text
+            assert "thothbot_ingress_tickets_opened_total 1" in text
+            assert 'thothbot_ingress_classifications_total{source="llm"} 0' in text
 
-        stalled.release(EVENT["subject"])
-        await server.settled()
-        assert server.status(answer.body["event_id"]) == "done"
-        assert [(row[5], row[7]) for row in tickets(server)] == [("T-1001", "critical")]
-        text = await server.metrics()
-        assert "thothbot_ingress_events_pending 0" in text
-        assert "thothbot_ingress_tickets_opened_total 1" in text
-        assert 'thothbot_ingress_classifications_total{source="llm"} 1' in text
-        assert "# TYPE thothbot_deliveries gauge" in text
-        assert 'thothbot_deliveries{status="pending"} 0' in text
-        assert "thothbot_sla_breaches_total 0" in text
+            fake.answering.set()
+            await eventually(lambda: [row[7] for row in tickets(server)] == ["critical"])
+            await eventually(lambda: [row[6] for row in tickets(server)] == [1])
+            rules_run = [f.rule_id for f in await server.desk.firings(G)]
+            assert rules_run == ["page", "tag"]  # newest first: each rule ran once
+            await eventually(lambda: server.labelled("llm") == 1)
+            text = await server.metrics()
+            assert 'thothbot_ingress_classifications_total{source="llm"} 1' in text
+            assert "# TYPE thothbot_deliveries gauge" in text
+            assert 'thothbot_deliveries{status="pending"} 0' in text
+            assert "thothbot_sla_breaches_total 0" in text
+    finally:
+        await classifier.close()
+        await fake.stop()
 
 
 def _event(n: int, key_id: str, guild_id: str = G, **fields: Any) -> IngressEventRow:
@@ -650,29 +716,40 @@ async def test_each_servers_events_become_tickets_in_order_of_arrival(tmp_path: 
     ours = [_event(n, key) for n in range(1, 4)]
     theirs = _event(4, other_key, "guild-2")
     await _leave_pending(tmp_path / "thoth.db", *ours, theirs)
-    # The first event's classification comes last; the other server's comes in between.
+    # No classification answers until the tickets are open: none holds an opening up.
     held = [row.payload["subject"] for row in [*ours, theirs]]
-    classifier = StubClassifier(hold=held)
+    classifier = StubClassifier({"Event 1": "low"}, hold=held)
     async with _serve(tmp_path, classifier=classifier) as server:
-        await eventually(lambda: len(classifier.started) == 4)  # classified concurrently
-        classifier.release("Event 3", "Event 2", "Event 4")
-        await eventually(lambda: server.status("evt_0004") == "done")
-        # The other server's event does not wait; ours wait for the first of them.
-        assert [server.status(row.event_id) for row in ours] == ["pending"] * 3
-        classifier.release("Event 1")
         await server.settled()
-        opened = server.rows("SELECT ref FROM tickets WHERE guild_id = ? ORDER BY id", G)
-        assert opened == [("T-1",), ("T-2",), ("T-3",)]
-        numbers = server.rows("SELECT number FROM tickets WHERE guild_id = ? ORDER BY id", G)
-        assert numbers == [(1,), (2,), (3,)]
+        opened = server.rows(
+            "SELECT ref, number, urgency FROM tickets WHERE guild_id = ? ORDER BY id", G
+        )
+        assert opened == [("T-1", 1, None), ("T-2", 2, None), ("T-3", 3, None)]
+        assert server.rows("SELECT ref FROM tickets WHERE guild_id = ?", "guild-2") == [("T-4",)]
+        await eventually(lambda: len(classifier.started) == 4)  # classified concurrently
+        classifier.release("Event 3", "Event 2", "Event 4", "Event 1")
+        labelled = "SELECT ref, urgency FROM tickets ORDER BY ref"
+        await eventually(
+            lambda: (
+                server.rows(labelled)
+                == [("T-1", "low"), ("T-2", "high"), ("T-3", "high"), ("T-4", "high")]
+            )
+        )
 
 
 async def test_an_event_the_desk_refuses_is_marked_failed_and_later_ones_go_through(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A label outside the server's labels: the desk refuses to open the ticket with it.
-    classifier = StubClassifier({"Odd": "apocalyptic"})
-    async with _serve(tmp_path, classifier=classifier) as server:
+    async with _serve(tmp_path) as server:
+        open_ticket = server.desk.open_ticket
+
+        async def refusing(guild_id: str, customer_id: str, subject: str, *a: Any, **k: Any) -> Any:
+            if subject == "Odd":
+                raise DomainError("This server takes no odd tickets.")
+            return await open_ticket(guild_id, customer_id, subject, *a, **k)
+
+        monkeypatch.setattr(server.desk, "open_ticket", refusing)
+        fail_batches_with(monkeypatch, server.desk, "Odd")
         refused = await server.event({**EVENT, "subject": "Odd", "ticket_id": "T-1"})
         later = await server.event({**EVENT, "ticket_id": "T-2"})
         assert refused.status == later.status == 202
@@ -682,13 +759,32 @@ async def test_an_event_the_desk_refuses_is_marked_failed_and_later_ones_go_thro
             "SELECT status, ticket_id, error FROM ingress_events WHERE event_id = ?",
             refused.body["event_id"],
         )
-        assert (status, ticket_id) == ("failed", None)
-        assert "'apocalyptic' is not an urgency label" in error
+        assert (status, ticket_id, error) == ("failed", None, "This server takes no odd tickets.")
         assert server.status(later.body["event_id"]) == "done"
         assert [row[5] for row in tickets(server)] == ["T-2"]
         text = await server.metrics()
         assert "thothbot_ingress_events_failed_total 1" in text
         assert "thothbot_ingress_tickets_opened_total 1" in text
+
+
+async def test_a_label_the_server_does_not_have_leaves_the_decision_to_the_heuristic(
+    tmp_path: Path,
+) -> None:
+    classifier = StubClassifier({"Odd": "apocalyptic", "Site down": "apocalyptic"})
+    async with _serve(tmp_path, classifier=classifier) as server:
+        calm = await server.event(
+            {**EVENT, "subject": "Odd", "body": "A question", "ticket_id": "T-1"}
+        )
+        down = await server.event({**EVENT, "subject": "Site down", "ticket_id": "T-2"})
+        assert calm.status == down.status == 202
+        await server.settled()
+        labelled = "SELECT ref, urgency FROM tickets ORDER BY id"
+        # Both opened; each then labelled by the keywords.
+        await eventually(lambda: server.rows(labelled) == [("T-1", "low"), ("T-2", "critical")])
+        await eventually(lambda: server.labelled("heuristic") == 2)
+        assert 'thothbot_ingress_classifications_total{source="heuristic"} 2' in (
+            await server.metrics()
+        )
 
 
 async def test_a_stored_event_that_cannot_become_a_ticket_is_failed_not_retried(
@@ -740,7 +836,8 @@ async def test_events_left_pending_by_a_crash_are_processed_on_start_exactly_onc
     for _ in range(2):  # the restart, and one more that finds nothing left to do
         store = await Store.open(path)
         try:
-            runner = await start_ingress(Desk(store), store, config)
+            desk = Desk(store)
+            runner = await start_ingress(desk, Intake(store, desk.changes), config)
             await eventually(lambda: _pending(path) == 0)
             await runner.cleanup()
             rows = _outcomes(path, "evt_lost", "evt_half")
@@ -775,16 +872,24 @@ def _pending(path: Path) -> int:
 
 
 async def test_an_event_pending_at_shutdown_becomes_a_ticket_after_the_restart_exactly_once(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stalled = StubClassifier(hold=[EVENT["subject"]])
-    async with _serve(tmp_path, classifier=stalled) as server:
+    monkeypatch.setattr(worker, "STOP_GRACE", 0.1)  # the stop does not wait for the desk
+    async with _serve(tmp_path) as server:
+        opening = asyncio.Event()
+
+        async def unanswered(*args: Any, **kwargs: Any) -> Any:
+            opening.set()
+            await asyncio.Event().wait()  # the desk does not answer before the stop
+
+        monkeypatch.setattr(server.desk, "open_ticket", unanswered)
+        monkeypatch.setattr(server.desk, "open_tickets", unanswered)
         answer = await server.event()
-        await eventually(lambda: stalled.started)
-    # Stopped while the classifier had not answered: nothing was opened, the event waits.
+        await asyncio.wait_for(opening.wait(), timeout=5)
+    # Stopped while its ticket was being opened: nothing was opened, the event waits.
     assert _pending(tmp_path / "thoth.db") == 1
     for _ in range(2):  # the restart, and one more
-        async with _serve(tmp_path, classifier=StubClassifier()) as server:
+        async with _serve(tmp_path) as server:
             await server.settled()
             assert server.status(answer.body["event_id"]) == "done"
             assert [row[5] for row in tickets(server)] == ["T-1001"]
@@ -801,6 +906,7 @@ async def test_an_event_the_desk_cannot_take_now_stays_pending_and_is_retried_la
             raise sqlite3.OperationalError("database is locked")
 
         monkeypatch.setattr(server.desk, "open_ticket", unavailable)
+        fail_batches_with(monkeypatch, server.desk)
         answer = await server.event()
         assert answer.status == 202  # stored: the answer does not depend on the ticket
         await eventually(lambda: len(tries) >= 3)
@@ -825,6 +931,7 @@ async def test_an_event_that_keeps_failing_unexpectedly_is_failed_and_the_worker
             return await open_ticket(guild_id, customer_id, subject, *a, **k)
 
         monkeypatch.setattr(server.desk, "open_ticket", flaky)
+        fail_batches_with(monkeypatch, server.desk, "Poison")
         poison = await server.event({**EVENT, "subject": "Poison", "ticket_id": "T-1"})
         fine = await server.event({**EVENT, "ticket_id": "T-2"})
         await server.settled()
@@ -955,10 +1062,10 @@ async def test_group_commit_shares_transactions_and_fails_only_the_failing_unit(
 async def test_a_failure_on_our_side_is_a_json_500_and_stores_nothing(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def broken(unit: Any) -> Any:
+    async def broken(*args: Any) -> Any:
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(server.ingress.commits, "run", broken)
+    monkeypatch.setattr(server.ingress.intake, "accept", broken)
     answer = await server.event()
     assert answer.status == 500
     assert "nothing was stored" in answer.body["error"]

@@ -25,7 +25,7 @@ from thothbot import keys
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput
 from thothbot.ingress import FailureThrottle, IngressSettings, client_address, start_ingress
-from thothbot.service import Desk, RecordingSink
+from thothbot.service import Desk, Intake, RecordingSink
 from thothbot.store import Store
 
 G = "guild-1"
@@ -66,7 +66,7 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
     created = keys.new_key(G, datetime.now(UTC))
     await store.run(lambda tx: tx.insert_api_key(created.row))
     config = Config(ingress_port=0, ingress_head_timeout=DEADLINE, ingress_body_timeout=DEADLINE)
-    runner = await start_ingress(desk, store, config)
+    runner = await start_ingress(desk, Intake(store, desk.changes), config)
     try:
         yield Live(runner.addresses[0][1], created.api_key, path)
     finally:

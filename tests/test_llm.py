@@ -25,7 +25,7 @@ from thothbot.llm import DEFAULT_CONCURRENCY, UrgencyClassifier
 from thothbot.service.classifications import ClassificationCache
 from thothbot.store import Store
 
-TIMEOUT = 0.2  # seconds; the default is 5
+TIMEOUT = 0.2  # seconds, for the tests of a server that never answers in time; the default is 5
 
 
 class Clock:
@@ -63,9 +63,20 @@ def clock() -> Clock:
 async def classifier(
     fake: FakeOpenAI, cache: ClassificationCache, clock: Clock
 ) -> AsyncIterator[UrgencyClassifier]:
+    """A classifier with the default timeout: a busy machine's slow answer is still an answer."""
     made = UrgencyClassifier(
-        "fake-model", base_url=fake.base_url, api_key="k", cache=cache, timeout=TIMEOUT, clock=clock
+        "fake-model", base_url=fake.base_url, api_key="k", cache=cache, clock=clock
     )
+    yield made
+    await made.close()
+
+
+@pytest.fixture
+async def impatient(
+    fake: FakeOpenAI, cache: ClassificationCache
+) -> AsyncIterator[UrgencyClassifier]:
+    """A classifier that gives up after ``TIMEOUT``, for servers that stall."""
+    made = UrgencyClassifier("fake-model", base_url=fake.base_url, cache=cache, timeout=TIMEOUT)
     yield made
     await made.close()
 
@@ -160,19 +171,19 @@ async def test_no_retry_when_retries_is_zero(fake: FakeOpenAI) -> None:
 
 
 async def test_a_stalled_server_times_out_twice_then_the_heuristic(
-    fake: FakeOpenAI, classifier: UrgencyClassifier
+    fake: FakeOpenAI, impatient: UrgencyClassifier
 ) -> None:
     fake.mode = "stall"  # a late answer, "low" from the model, would show a missing timeout
-    result = await classifier.classify(ticket_text("URGENT: payment failed"))
+    result = await impatient.classify(ticket_text("URGENT: payment failed"))
     assert fake.count == 2
     assert (result.label, result.source) == ("high", Source.HEURISTIC)
 
 
 async def test_a_server_that_trickles_its_answer_is_cut_off_at_the_timeout(
-    fake: FakeOpenAI, classifier: UrgencyClassifier
+    fake: FakeOpenAI, impatient: UrgencyClassifier
 ) -> None:
     fake.mode = "trickle"  # every read gets a byte in time: only a bound on the whole helps
-    result = await classifier.classify(ticket_text("Outage"))  # the late answer would be "low"
+    result = await impatient.classify(ticket_text("Outage"))  # the late answer would be "low"
     assert fake.count == 2
     assert (result.label, result.source) == ("critical", Source.HEURISTIC)
 

@@ -4,12 +4,13 @@ closed in the reverse order (``build``).
 Each component receives what it uses when it is made; nothing is wired into another object
 after it is built. The order that breaks the cycles: the change notifier and the bot's effect
 queue first, then the desk that announces and publishes into them, then the loops that wake on
-the notifier (delivery worker, SLA checker, closings) and the bot that renders the queue.
+the notifier (delivery worker, SLA checker, closings, the ingress's worker, triage) and the
+bot that renders the queue.
 
 Two layers, one wiring: ``build_services`` makes the service layer over an open store (what
 ``build`` uses, and what unit tests use on their own database file); ``build`` opens the store
-from the configuration and adds the classifier, the retention loop and, for ``thothbot run``,
-``thothbot demo`` and the end-to-end tests, the bot.
+from the configuration and adds the classifier, the triage and retention loops and, for
+``thothbot run``, ``thothbot demo`` and the end-to-end tests, the bot.
 """
 
 from __future__ import annotations
@@ -28,13 +29,14 @@ from thothbot.ingress import LogSink, start_ingress
 from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance
 from thothbot.outbound import Guard
-from thothbot.service import Channels, Desk, EffectSink
+from thothbot.service import Channels, Desk, EffectSink, Intake
 from thothbot.service.classifications import ClassificationCache
 from thothbot.service.health import HealthProbe
 from thothbot.service.keys import Keys
 from thothbot.service.outbox import Outbox
 from thothbot.service.retention import Pruner
 from thothbot.store import MEMORY, Store
+from thothbot.triage import Triage
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -51,11 +53,23 @@ class Services:
     changes: Changes  # one notifier: the desk announces, every background loop wakes on it
     desk: Desk
     channels: Channels  # what the bot keeps of its ticket channels
+    intake: Intake  # the ingress's keys and events
     outbox: Outbox
     classifications: ClassificationCache
     pruner: Pruner
     probe: HealthProbe
     keys: Keys
+
+
+@contextlib.asynccontextmanager
+async def services_of(config: Config) -> AsyncIterator[Services]:
+    """The service layer over the configured database for a one-shot command (``thothbot
+    keys``): opened for the block and closed after it."""
+    store = await Store.open(config.db_path, secret_key=config.secret_key)
+    try:
+        yield build_services(store, outbox=False)
+    finally:
+        await store.close()
 
 
 def build_services(
@@ -75,6 +89,7 @@ def build_services(
         changes=changes,
         desk=desk,
         channels=Channels(store),
+        intake=Intake(store, changes),
         outbox=Outbox(store),
         classifications=ClassificationCache(store),
         pruner=Pruner(store),
@@ -91,6 +106,7 @@ class Application:
     services: Services
     classifier: UrgencyClassifier
     maintenance: Maintenance
+    triage: Triage
     bot: ThothBot | None = None
     rest: health.RestCounter | None = None  # Discord REST calls, for the health server (with a bot)
     _closing: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
@@ -116,7 +132,9 @@ class Application:
     async def listen_ingress(self) -> web.AppRunner:
         """The ingress alone on its port, with its worker; stopped when the application
         closes (requests under way and tickets being opened get their grace)."""
-        runner = await start_ingress(self.desk, self.store, self.config, classifier=self.classifier)
+        runner = await start_ingress(
+            self.desk, self.services.intake, self.config, classified=self.triage.classified
+        )
         self.on_close(runner.cleanup)
         return runner
 
@@ -171,17 +189,22 @@ async def build(
             rest = health.RestCounter()
             thoth = ThothBot(
                 BotDesk(services.desk, services.channels, effects),
-                classifier=classifier,
                 guild_ids=config.guild_ids,
                 close_delay=config.close_delay,
                 http_trace=rest.trace_config(),
                 **bot_options,
             )
             closing.push_async_callback(_close_bot, thoth)
-            app = Application(config, services, classifier, maintenance, thoth, rest)
+            # Triage reads the bot's clock, so urgency rules fire at the bot's moment.
+            triage = Triage(services.desk, classifier, clock=thoth.now)
+            app = Application(config, services, classifier, maintenance, triage, thoth, rest)
         else:
-            app = Application(config, services, classifier, maintenance)
+            triage = Triage(services.desk, classifier)
+            app = Application(config, services, classifier, maintenance, triage)
         closing.push_async_callback(app.close)
+        # Tickets opened without their urgency (from Discord or the ingress) are labelled in
+        # the background, those a previous run left first.
+        app.spawn(triage.run(), name="triage")
         yield app
 
 

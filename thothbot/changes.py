@@ -1,6 +1,6 @@
 """One change notifier: after a commit the desk says what changed, and every background loop
 that cares about it wakes (the outbox worker, the SLA checker, closed tickets' steps, the
-ingress worker), whichever adapter made the change.
+ingress worker, the triage loop), whichever adapter made the change.
 
 A loop asks for its wake-up once (``wake_on``), clears it before it reads what decides its
 next moment and naps on it (``napping.nap``), so a change that comes while it works is not
@@ -17,6 +17,8 @@ class Topic(StrEnum):
     OUTBOX = "outbox"  # deliveries were put in the outbox
     DEADLINES = "deadlines"  # an SLA deadline was stored (a ticket opened, a clock moved)
     CLOSINGS = "closings"  # a ticket was closed with steps left to do in Discord
+    INGRESS = "ingress"  # an event was accepted and waits to become a ticket
+    URGENCY = "urgency"  # a ticket opened without its urgency: the triage loop labels it
 
 
 class Changes:

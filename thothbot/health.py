@@ -29,12 +29,10 @@ from thothbot.ingress import (
     Ingress,
     IngressSettings,
     Metrics,
-    StoredCounts,
+    stored_metrics,
 )
 from thothbot.ingress.server import listen, server_options
 from thothbot.service.health import HealthProbe
-
-log = logging.getLogger(__name__)
 
 DATABASE_TIMEOUT = 2.0  # seconds the database has to answer a health check or the metrics
 
@@ -145,6 +143,8 @@ class Health:
         self.timeout = timeout
         # Without the ingress its counters stay at zero; the stored figures are read anyway.
         self._metrics = ingress.metrics if ingress is not None else Metrics()
+        # The ingress's counts join its group commit; alone, the probe reads them.
+        self._counts = ingress.intake.counts if ingress is not None else probe.counts
 
     def app(self) -> web.Application:
         """The ingress's app with these routes beside its own, or these routes alone."""
@@ -229,23 +229,8 @@ class Health:
                 "Discord REST requests sent again after a 429, a 5xx or a dropped connection.",
                 [("", self.rest.retries)],
             )
-        return "\n".join(lines) + ("\n" if lines else "") + await self._figures()
-
-    async def _figures(self) -> str:
-        """The ingress's counters with what the database counts (left out if it does not
-        answer in time)."""
-        pending: int | None = None
-        stored: StoredCounts | None = None
-        try:
-            counts = await asyncio.wait_for(self.probe.counts(), self.timeout)
-        except TimeoutError:
-            log.warning("metrics: the database did not answer within %g s", self.timeout)
-        except Exception:
-            log.exception("metrics: the stored counts could not be read")
-        else:
-            pending = counts.pending_events
-            stored = StoredCounts(counts.deliveries, counts.breaches)
-        return self._metrics.render(pending, stored)
+        figures = await stored_metrics(self._metrics, self._counts, self.timeout)
+        return "\n".join(lines) + ("\n" if lines else "") + figures
 
 
 def _failing(error: str) -> web.Response:

@@ -133,8 +133,10 @@ def _with_keys(use: Callable[[Keys], Awaitable[T]]) -> T:
     config = Config.from_env(os.environ)
 
     async def run() -> T:
-        async with Keys.opened(config) as keys:
-            return await use(keys)
+        from thothbot.application import services_of  # noqa: PLC0415  (it imports the ingress, which imports this module)
+
+        async with services_of(config) as services:
+            return await use(services.keys)
 
     return asyncio.run(run())
 

@@ -16,6 +16,7 @@ from thothbot.config import Config, StartupFailure
 from thothbot.ingress import start_ingress
 from thothbot.keys import new_key
 from thothbot.sandbox import Sandbox
+from thothbot.service import Intake
 
 
 async def test_staff_escalate_tag_assign_and_read_a_ticket(live: Live) -> None:
@@ -245,7 +246,7 @@ async def test_a_ticket_from_the_ingress_is_escalated_to_ops(live: Live) -> None
     key = new_key(live.world.guild, datetime.now(UTC))
     await desk.store.run(lambda tx: tx.insert_api_key(key.row))
     config = Config(ingress_host="127.0.0.1", ingress_port=0)
-    runner = await start_ingress(desk, desk.store, config, classifier=live.bot.classifier)
+    runner = await start_ingress(desk, Intake(desk.store, desk.changes), config)
     try:
         host, port = runner.addresses[0][:2]
         event = {

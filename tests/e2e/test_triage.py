@@ -1,6 +1,6 @@
-"""Urgency triage in flight: the bot asks a model (a fake OpenAI-compatible server on loopback,
-through the real openai client) without keeping the customer waiting, and urgency rules run
-once the label is known, or once the model has had its time."""
+"""Urgency triage in flight: the triage loop asks a model (a fake OpenAI-compatible server on
+loopback, through the real openai client) without keeping the customer waiting, and urgency
+rules run once the label is known, or once the model has had its time."""
 
 from __future__ import annotations
 

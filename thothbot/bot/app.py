@@ -52,7 +52,9 @@ async def _serve(
         ingress = None
         if await app.serves_ingress():
             settings = IngressSettings.from_config(config)
-            ingress = Ingress(app.desk, app.store, settings, classifier=app.classifier)
+            ingress = Ingress(
+                app.desk, app.services.intake, settings, classified=app.triage.classified
+            )
         monitor = health.Health(app.services.probe, gateway=gateway, rest=rest, ingress=ingress)
         runner = await health.start(monitor, config)
         # Closed before the bot: no new events, and the ingress's worker finishes the tickets

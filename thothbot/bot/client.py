@@ -23,10 +23,7 @@ from thothbot.bot.opening import Opener
 from thothbot.bot.render import NO_PINGS
 from thothbot.bot.timers import ClosingsLoop, SlaChecker
 from thothbot.changes import Topic
-from thothbot.core.classify import TicketText
-from thothbot.core.models import Ticket
 from thothbot.delivery import Deliveries
-from thothbot.llm import UrgencyClassifier
 from thothbot.napping import LONGEST, utc_now
 from thothbot.service import Channels, Desk
 
@@ -65,7 +62,6 @@ class ThothBot(commands.Bot):
         self,
         services: BotDesk,
         *,
-        classifier: UrgencyClassifier | None = None,
         guild_ids: Iterable[int] = (),
         clock: Callable[[], datetime] = utc_now,
         close_delay: float = 10.0,
@@ -87,14 +83,12 @@ class ThothBot(commands.Bot):
         )
         desk, channels = services.desk, services.channels
         self.desk = desk
-        # Without a model the keyword heuristic still gives every ticket an urgency.
-        self.classifier = classifier or UrgencyClassifier(None)
         self.guild_ids = tuple(guild_ids)
         self.now = clock
         self.deliveries = Deliveries(desk, ops=BotOps(self, desk), clock=clock)
         self.effects = DiscordEffects(self, services.effects, desk, channels, self.deliveries)
-        self.opener = Opener(self, desk, channels, self.effects, self.classify_later)
-        self.flows = Flows(desk, self.opener, clock, close_delay, self.classify_later)
+        self.opener = Opener(self, desk, channels, self.effects)
+        self.flows = Flows(desk, self.opener, clock, close_delay)
         self.sla = SlaChecker(desk, clock, longest=longest)
         closer = Closer(self, desk, channels, clock)
         wake = desk.changes.wake_on(Topic.CLOSINGS)
@@ -143,7 +137,7 @@ class ThothBot(commands.Bot):
                 log.error("background task %s did not stop in %g s", task.get_name(), CLOSE_GRACE)
         await super().close()
 
-    # Discord's events, and urgency
+    # Discord's events
 
     async def on_ready(self) -> None:
         self.deliveries.wake()  # what waited for the bot to connect
@@ -156,21 +150,3 @@ class ThothBot(commands.Bot):
     async def on_member_update(self, before: discord.Member, after: discord.Member) -> None:
         if before.roles != after.roles:
             await self.flows.sync_roster(after.guild)
-
-    def classify_later(self, ticket: Ticket) -> None:
-        """Find the ticket's urgency in the background; urgency rules run when it is known."""
-        self.spawn(self._classify(ticket))
-
-    async def _classify(self, ticket: Ticket) -> None:
-        config = await self.desk.config(ticket.guild_id)
-        text = TicketText(subject=ticket.subject, body=ticket.body)
-        result = await self.classifier.classify(text, config.settings.classifier)
-        await self.desk.set_urgency(ticket.id, result.label, self.now())
-        log.info(
-            "ticket %s of server %s: urgency %s (%s)",
-            ticket.id,
-            ticket.guild_id,
-            result.label,
-            result.source.value,
-            extra={"ticket_id": ticket.id, "guild_id": ticket.guild_id},
-        )

@@ -49,14 +49,12 @@ class Flows:
         opener: Opener,
         clock: Callable[[], datetime],
         close_delay: float,
-        classify_later: Callable[[Ticket], None],
     ) -> None:
         """``close_delay``: seconds a closed ticket's channel stays, for the rating."""
         self.desk = desk
         self.opener = opener
         self.now = clock
         self.close_delay = close_delay
-        self.classify_later = classify_later
         # One lock per customer opening a ticket; gone once nobody holds or awaits it.
         self._locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -188,8 +186,7 @@ class Flows:
                 opening = await self.desk.reserve_opening(
                     gid, str(user.id), subject, now, body=description, type_id=type_id
                 )
-                ticket, channel = await self.opener.open(guild, config, opening, user)
-            self.classify_later(ticket)
+                _, channel = await self.opener.open(guild, config, opening, user)
             await self.reply(interaction, f"Your ticket is open: {channel.mention}")
 
     # Working a ticket

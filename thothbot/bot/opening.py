@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -65,14 +64,12 @@ class Opener:
         desk: Desk,
         channels: Channels,
         effects: DiscordEffects,
-        classify_later: Callable[[Ticket], None],
     ) -> None:
         """``effects``: held while a card is posted, told to forget a ticket undone."""
         self.client = client
         self.desk = desk
         self.channels = channels
         self.effects = effects
-        self.classify_later = classify_later
         # Openings this process is working on right now: not leftovers of a crash.
         self.in_flight: set[int] = set()
         self._recovered: set[int] = set()
@@ -225,7 +222,6 @@ class Opener:
                 log.info("opening %s cannot be finished (%s); removing it", opening.id, error)
             else:
                 log.info("opening %s finished after a restart as ticket %s", opening.id, ticket.id)
-                self.classify_later(ticket)
                 return
         if await self.undo(opening, channel):
             await self._tell(guild, opening.customer_id, opening.subject)

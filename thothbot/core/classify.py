@@ -77,6 +77,18 @@ class TicketText(BaseModel):
     channel: Channel | None = None
 
 
+def ticket_text(subject: str, body: str, event: Mapping[str, Any] | None = None) -> TicketText:
+    """What the classifier reads of a stored ticket: its subject and body, with the customer's
+    tier and channel when the ingress event that opened it carries them (it was checked when
+    it was accepted)."""
+    known = {
+        name: event[name]
+        for name in ("customer_tier", "channel")
+        if event is not None and event.get(name) is not None
+    }
+    return TicketText(subject=subject, body=body, **known)
+
+
 @dataclass(frozen=True, slots=True)
 class RedactedTicket:
     """A ticket as it may leave the process: personal data replaced, body shortened."""

@@ -50,3 +50,17 @@ class IngressEventRow:
     status: str = "pending"
     ticket_id: int | None = None
     error: str | None = None
+
+    @property
+    def customer_id(self) -> str:
+        """Who the event's ticket is opened for: the sender stands for the customer, since
+        events carry no customer id of ours."""
+        return f"api:{self.key_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCounts:
+    """What the database counts for ``/metrics``: deliveries by status, and SLA breaches."""
+
+    deliveries: dict[str, int]
+    breaches: int

@@ -5,22 +5,24 @@
 ``GET /healthz``, ``GET /metrics`` (Prometheus text)
 
 A request is only authenticated, checked and stored: it is answered 202 once the event and its
-idempotency record are committed (through ``GroupCommit``), with status 'pending', and nothing
-else happens on its way. A background worker, started and stopped with the app, turns pending
-events into tickets: oldest first, classified concurrently (the classifier bounds its calls),
-opened through ``Desk.open_ticket`` (so the server's rules run) in order of arrival per server,
-and marked 'done' (or 'failed', with the error, when the desk refuses one) several per
-transaction. It is woken by each accepted event, and at start takes whatever a previous process
-left pending; a ticket such an event may already have opened is found again by what it was
-opened with (``_opened_by``), so it is never opened twice.
+idempotency record are committed (``service.Intake``, through the group commit), with status
+'pending', and nothing else happens on its way. A background worker, started and stopped with
+the app, turns pending events into tickets: oldest first, opened through ``Desk.open_ticket``
+(so the server's rules run) in order of arrival per server with their urgency unknown (the
+triage loop, ``thothbot.triage``, labels them as it does Discord tickets), and marked 'done'
+(or 'failed', with the error, when the desk refuses one) several per transaction. It wakes on
+the change notifier when an accepted event commits, and at start takes whatever a previous
+process left pending; a ticket such an event may already have opened is found again by what
+it was opened with (``Intake.opened_by``), so it is never opened twice.
 
 One concept per module: ``http`` the routes, handlers and accepting an event; ``auth`` keys,
 bearer tokens, signatures, the rate limit and the failed-authentication throttle; ``refusals``
 how a request is refused; ``events`` the events taken; ``worker`` pending events into tickets;
 ``metrics`` the counters; ``settings`` the limits; ``server`` starting and ``thothbot ingress``.
-The group commit is the store's (``thothbot.store.group_commit``).
+What they need of the store is the service layer's (``thothbot.service.intake``).
 """
 
+from thothbot.core.ingress import StoredCounts
 from thothbot.ingress.auth import (
     AUTH_ADDRESSES,
     KEY_CACHE_SECONDS,
@@ -31,7 +33,7 @@ from thothbot.ingress.auth import (
 )
 from thothbot.ingress.events import EVENTS, SupportTicketCreated
 from thothbot.ingress.http import Ingress
-from thothbot.ingress.metrics import METRICS_HEADERS, Metrics, StoredCounts, stored_metrics
+from thothbot.ingress.metrics import METRICS_HEADERS, Metrics, stored_metrics
 from thothbot.ingress.refusals import MAX_REQUEST_KEY, REJECTION_REASONS, Rejected
 from thothbot.ingress.server import (
     REQUEST_GRACE,
@@ -57,7 +59,6 @@ from thothbot.ingress.worker import (
     NO_SUBJECT,
     STOP_GRACE,
     WORK_BATCH,
-    Classifier,
     Worker,
 )
 
@@ -82,7 +83,6 @@ __all__ = [
     "TIMESTAMP_TOLERANCE",
     "WORK_BATCH",
     "Authentication",
-    "Classifier",
     "FailureThrottle",
     "Ingress",
     "IngressSettings",

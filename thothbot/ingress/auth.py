@@ -16,7 +16,7 @@ from thothbot import keys
 from thothbot.core.ingress import ApiKeyRow
 from thothbot.ingress.refusals import Rejected, _check_request_key, _unauthorized
 from thothbot.ingress.settings import IngressSettings
-from thothbot.store import Store
+from thothbot.service import Intake
 
 # Cached keys are read again after this long, so a `keys rotate` (or revoke) made by another
 # process takes effect here within it: a rotated-out secret stops soon after its overlap.
@@ -111,7 +111,7 @@ def client_address(remote: str | None) -> str:
 class Authentication:
     """The checks on a request that need its key: a part of ``Ingress``, which holds the state."""
 
-    store: Store
+    intake: Intake
     settings: IngressSettings
     limiter: RateLimiter
     throttle: FailureThrottle
@@ -126,7 +126,7 @@ class Authentication:
         if key is not None and self._clock() - self._keys_read[key_id] > KEY_CACHE_SECONDS:
             key = None
         if key is None:
-            key = await self.store.run(lambda tx: tx.api_key(key_id))
+            key = await self.intake.api_key(key_id)
             if key is not None and key.revoked_at is None:
                 self._keys[key_id] = key
                 self._keys_read[key_id] = self._clock()
@@ -176,7 +176,7 @@ class Authentication:
         if keys.signed_by_any(key.signing_secrets(now), *signed):
             return message_id
         # The cached key may be older than a `keys rotate` made by another process.
-        fresh = await self.store.run(lambda tx: tx.api_key(key.key_id))
+        fresh = await self.intake.api_key(key.key_id)
         if (
             fresh is None
             or fresh == key

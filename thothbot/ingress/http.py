@@ -1,8 +1,9 @@
 """The HTTP side: routes, handlers, request parsing, and accepting an event (idempotently).
 
 A request is only authenticated, checked and stored: it is answered 202 once the event and its
-idempotency record are committed (through ``GroupCommit``), with status 'pending', and nothing
-else happens on its way; the worker (``worker.py``) turns it into a ticket.
+idempotency record are committed (``Intake.accept``, through the group commit), with status
+'pending', and nothing else happens on its way; the worker (``worker.py``) turns it into a
+ticket.
 """
 
 from __future__ import annotations
@@ -22,17 +23,16 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from thothbot.changes import Topic
 from thothbot.core.ingress import ApiKeyRow, IdempotencyRecord, IngressEventRow
 from thothbot.ingress.auth import Authentication, FailureThrottle, RateLimiter
 from thothbot.ingress.events import EVENTS, _path
 from thothbot.ingress.metrics import METRICS_HEADERS, Metrics, stored_metrics
 from thothbot.ingress.refusals import Rejected, _check_request_key, _unauthorized
 from thothbot.ingress.settings import IngressSettings
-from thothbot.ingress.worker import Classifier, Worker
+from thothbot.ingress.worker import Worker
 from thothbot.napping import utc_now
-from thothbot.service import Desk
-from thothbot.store import Store, Tx
-from thothbot.store.group_commit import GroupCommit
+from thothbot.service import Desk, Intake
 
 log = logging.getLogger(__name__)
 
@@ -57,30 +57,29 @@ class Ingress(Authentication, Worker):
     def __init__(
         self,
         desk: Desk,
-        store: Store | None = None,
+        intake: Intake,
         settings: IngressSettings | None = None,
         *,
-        classifier: Classifier | None = None,
+        classified: Counter[str] | None = None,
         now: Callable[[], datetime] = utc_now,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``classified``: the triage loop's counts by who decided, shown in ``/metrics``."""
         self.desk = desk
-        self.store = store or desk.store
+        self.intake = intake
         self.settings = settings or IngressSettings()
-        self.classifier = classifier
-        self.metrics = Metrics()
+        self.metrics = Metrics(classified)
         self.limiter = RateLimiter(self.settings.rate, self.settings.burst, clock)
         self.throttle = FailureThrottle(
             self.settings.auth_failures, self.settings.auth_window, clock
         )
-        self.commits = GroupCommit(self.store)
         self._keys: dict[str, ApiKeyRow] = {}
         self._keys_read: dict[str, float] = {}  # when each cached key was read (``clock``)
         self._clock = clock
         self._now = now
         self._last_received: datetime | None = None
         # The worker's state: woken by each accepted event (and at start, for what is pending).
-        self._wake = asyncio.Event()
+        self._wake = intake.changes.wake_on(Topic.INGRESS)
         self._wake.set()
         self._stopping = False
         self._draining = asyncio.Lock()
@@ -90,7 +89,6 @@ class Ingress(Authentication, Worker):
         # the worker skips the search for one (``_opened_by``) that any other event gets.
         self._untried: set[str] = set()
         self._attempts: Counter[str] = Counter()
-        self._jobs: set[asyncio.Task[Any]] = set()
 
     def app(self, *, health: bool = True) -> web.Application:
         """The ingress's routes; ``health=False`` leaves /healthz and /metrics to the caller
@@ -158,7 +156,7 @@ class Ingress(Authentication, Worker):
 
     async def handle_health(self, request: web.Request) -> web.Response:
         try:
-            await self.store.run(lambda tx: None)
+            await self.intake.check()
         except Exception:
             log.exception("health check: the database does not answer")
             return web.json_response(
@@ -167,7 +165,7 @@ class Ingress(Authentication, Worker):
         return web.json_response({"status": "ok"})
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
-        text = await stored_metrics(self.metrics, self.commits.run)
+        text = await stored_metrics(self.metrics, self.intake.counts)
         return web.Response(body=text.encode(), headers=METRICS_HEADERS)
 
     # Checks
@@ -215,28 +213,12 @@ class Ingress(Authentication, Worker):
             received_at=received,
         )
         answer = json.dumps({"event_id": row.event_id})
-
-        def unit(tx: Tx) -> IdempotencyRecord | Literal["revoked"] | None:
-            # Authoritative here, in the transaction that would store the event: the key may
-            # have been revoked (from another process) since it was cached.
-            current = tx.api_key(request.key.key_id)
-            if current is None or current.revoked_at is not None:
-                return "revoked"
-            if request.request_key is not None:
-                args = (request.key.key_id, request.via, request.request_key)
-                first = tx.idempotency_record(*args, now - self.settings.idempotency_ttl)
-                if first is not None:
-                    return first
-                tx.save_idempotency_record(
-                    *args, IdempotencyRecord(request.request_hash, 202, answer, now)
-                )
-            tx.insert_ingress_event(row)
-            return None
-
+        record = IdempotencyRecord(request.request_hash, 202, answer, now)
+        since = now - self.settings.idempotency_ttl
         # Noted before the commit, so that the worker cannot see the event before the note.
         self._untried.add(row.event_id)
         try:
-            first = await self.commits.run(unit)
+            first = await self.intake.accept(row, request.request_key, record, since)
         except BaseException:
             self._untried.discard(row.event_id)
             raise
@@ -261,7 +243,6 @@ class Ingress(Authentication, Worker):
                 headers={"Idempotent-Replayed": "true"},
             )
         self.metrics.accepted[request.name] += 1
-        self._wake.set()
         return web.Response(status=202, text=answer, content_type="application/json")
 
     def _refuse(self, rejected: Rejected) -> web.Response:

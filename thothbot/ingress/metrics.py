@@ -6,14 +6,12 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from thothbot.core.classify import Source
 from thothbot.core.destinations import DeliveryStatus
+from thothbot.core.ingress import StoredCounts
 from thothbot.ingress.events import EVENTS
 from thothbot.ingress.refusals import REJECTION_REASONS
-from thothbot.store import Tx
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +19,14 @@ log = logging.getLogger(__name__)
 class Metrics:
     """Counters since start (and the queue's depth), rendered in the Prometheus text format."""
 
-    def __init__(self) -> None:
+    def __init__(self, classified: Counter[str] | None = None) -> None:
+        """``classified``: the triage loop's labels by who decided (zeros without it)."""
         self.accepted: Counter[str] = Counter(dict.fromkeys(EVENTS, 0))
         self.rejected: Counter[str] = Counter(dict.fromkeys(REJECTION_REASONS, 0))
         self.replayed = 0
-        self.classified: Counter[str] = Counter(dict.fromkeys(Source, 0))
+        self.classified: Counter[str] = (
+            Counter(dict.fromkeys(Source, 0)) if classified is None else classified
+        )
         self.tickets_opened = 0
         self.failed = 0
 
@@ -58,7 +59,7 @@ class Metrics:
         )
         metric(
             "thothbot_ingress_classifications_total",
-            "Urgency classifications of events, by who decided: llm, cache or heuristic.",
+            "Urgency labels given to tickets, by who decided: llm, cache or heuristic.",
             [(f'{{source="{k}"}}', v) for k, v in sorted(self.classified.items())],
         )
         metric(
@@ -98,33 +99,20 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
-@dataclass(frozen=True, slots=True)
-class StoredCounts:
-    deliveries: dict[str, int]
-    breaches: int
-
-
 METRICS_HEADERS = {"Content-Type": "text/plain; version=0.0.4; charset=utf-8"}
 
 
 async def stored_metrics(
     metrics: Metrics,
-    run: Callable[[Callable[[Tx], Any]], Awaitable[Any]],
+    counts: Callable[[], Awaitable[tuple[int, StoredCounts]]],
     within: float | None = None,
 ) -> str:
-    """``metrics`` rendered with what the database counts (left out if it does not answer)."""
+    """``metrics`` rendered with what the database counts (``Intake.counts``: the pending
+    events, deliveries and breaches), left out if it does not answer."""
     pending: int | None = None
     stored: StoredCounts | None = None
     try:
-        pending, stored = await asyncio.wait_for(
-            run(
-                lambda tx: (
-                    tx.count_pending_ingress_events(),
-                    StoredCounts(tx.delivery_counts(), tx.breach_count()),
-                )
-            ),
-            within,
-        )
+        pending, stored = await asyncio.wait_for(counts(), within)
     except TimeoutError:
         log.warning("metrics: the database did not answer within %g s", within)
     except Exception:

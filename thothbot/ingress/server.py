@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -14,9 +15,7 @@ from thothbot.core.models import Effect
 from thothbot.delivery import Deliveries
 from thothbot.ingress.http import Ingress
 from thothbot.ingress.settings import IngressSettings
-from thothbot.ingress.worker import Classifier
-from thothbot.service import Desk
-from thothbot.store import Store
+from thothbot.service import Desk, Intake
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +36,13 @@ class LogSink:
 
 
 async def start_ingress(
-    desk: Desk, store: Store, config: Config, *, classifier: Classifier | None = None
+    desk: Desk, intake: Intake, config: Config, *, classified: Counter[str] | None = None
 ) -> web.AppRunner:
     """Listen on the configured address, with the worker processing events in the background
-    (those left pending by a previous run first); ``cleanup()`` stops both."""
+    (those left pending by a previous run first); ``cleanup()`` stops both. ``classified``:
+    the triage loop's counts, for ``/metrics``."""
     settings = IngressSettings.from_config(config)
-    ingress = Ingress(desk, store, settings, classifier=classifier)
+    ingress = Ingress(desk, intake, settings, classified=classified)
     return await listen(web.AppRunner(ingress.app(), **server_options(settings)), config)
 
 
@@ -102,7 +102,8 @@ async def serve(config: Config, out: TextIO) -> None:
     async with build(config) as app:
         # Listening first: a port that cannot be had then leaves no background task behind.
         # Closing stops listening, gives requests under way REQUEST_GRACE to finish, then the
-        # worker STOP_GRACE to finish the tickets it is opening; the rest stays pending.
+        # worker STOP_GRACE to finish the tickets it is opening; the rest stays pending. The
+        # triage loop (started with the application) labels the tickets' urgency.
         runner = await app.listen_ingress()
         # Webhook and HTTP destinations go out now; #ops posts wait for `thothbot run`. A
         # delivery cut off at the stop stays in the outbox and is sent after the restart.

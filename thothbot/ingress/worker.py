@@ -1,11 +1,12 @@
 """The worker: pending events become tickets, oldest first, one lane per server.
 
-Events are classified concurrently (the classifier bounds its calls), opened through
-``Desk.open_ticket`` (so the server's rules run) in order of arrival per server, and marked
-'done' (or 'failed', with the error, when the desk refuses one) several per transaction. It is
-woken by each accepted event, and at start takes whatever a previous process left pending; a
-ticket such an event may already have opened is found again by what it was opened with
-(``_opened_by``), so it is never opened twice.
+Events are opened through the desk (so the server's rules run) in order of arrival per
+server, ``OPEN_BATCH`` to a unit of work (one at a time when a batch fails), with their urgency
+unknown (the triage loop labels them, ``thothbot.triage``), and marked 'done' (or 'failed',
+with the error, when the desk refuses one) several per transaction. It wakes on the change
+notifier when an accepted event is committed, and at start takes whatever a previous process
+left pending; a ticket such an event may already have opened is found again by what it was
+opened with (``Intake.opened_by``), so it is never opened twice.
 """
 
 from __future__ import annotations
@@ -15,52 +16,37 @@ import contextlib
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Coroutine
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol, TypeVar
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from pydantic import ValidationError
 
-from thothbot.core.classify import Classification, TicketText
 from thothbot.core.errors import DomainError
 from thothbot.core.ingress import IngressEventRow
 from thothbot.core.models import TicketSource
-from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.ingress.events import EVENTS, SupportTicketCreated, _path
 from thothbot.ingress.metrics import Metrics
 from thothbot.ingress.settings import IngressSettings
-from thothbot.service import Desk
-from thothbot.store import Store, Tx
-from thothbot.store.group_commit import GroupCommit
+from thothbot.service import ApiTicket, Desk, Finish, Intake
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
 WORK_BATCH = 100  # pending events the worker takes from the database at a time
+# Tickets opened in one unit of work: fewer commits and thread hops, while a request's commit
+# waits behind at most one such unit.
+OPEN_BATCH = 20
 MAX_ATTEMPTS = 3  # unexpected failures on one event (not the database's) before it is failed
 STOP_GRACE = 5.0  # seconds the worker has on shutdown to finish the tickets it is opening
 NO_SUBJECT = "(no subject)"
-
-
-class Classifier(Protocol):
-    """Urgency for a ticket under a server's classifier settings (``llm.UrgencyClassifier``)."""
-
-    async def classify(
-        self, ticket: TicketText, settings: ClassifierSettings | None = None
-    ) -> Classification: ...
 
 
 class Worker:
     """The worker's work: a part of ``Ingress``, which holds the state (and wakes it)."""
 
     desk: Desk
-    store: Store
+    intake: Intake
     settings: IngressSettings
-    classifier: Classifier | None
     metrics: Metrics
-    commits: GroupCommit
     _wake: asyncio.Event
     _stopping: bool
     _draining: asyncio.Lock
@@ -68,7 +54,6 @@ class Worker:
     _resting: dict[str, float]
     _untried: set[str]
     _attempts: Counter[str]
-    _jobs: set[asyncio.Task[Any]]
 
     async def process_pending(self) -> int:
         """Turn the pending events into tickets, oldest first; how many were finished.
@@ -83,7 +68,7 @@ class Worker:
             while not self._stopping:
                 now = loop.time()
                 resting = self._resting = {k: t for k, t in self._resting.items() if t > now}
-                pending = await self.store.run(_pending(len(resting) + WORK_BATCH))
+                pending = await self.intake.pending(len(resting) + WORK_BATCH)
                 rows = [row for row in pending if row.event_id not in resting]
                 if not rows:
                     break
@@ -98,13 +83,13 @@ class Worker:
         ids = {row.event_id for row in rows}
         suspects = [row for row in rows if row.event_id not in self._untried]
         self._untried -= ids
-        finished: list[_Finish] = []
+        finished: list[Finish] = []
         if suspects:
             # Tried before, or left by a process that may have stopped between opening the
             # ticket and marking the event: a ticket found is not opened again.
-            opened = await self.store.run(lambda tx: [_opened_by(row)(tx) for row in suspects])
+            opened = await self.intake.opened_by(suspects)
             found = [
-                _Finish(row.event_id, "done", ticket_id)
+                Finish(row.event_id, "done", ticket_id)
                 for row, ticket_id in zip(suspects, opened, strict=True)
                 if ticket_id is not None
             ]
@@ -121,61 +106,44 @@ class Worker:
             finished.extend(lane)
         return len(finished), ids - {finish.event_id for finish in finished}
 
-    async def _lane(self, rows: list[IngressEventRow]) -> list[_Finish]:
-        """One server's events in order of arrival: classified together, opened in turn, and
-        marked several at a time (at the end, or before waiting for a classification)."""
-        guild_id = rows[0].guild_id
-        events = [_stored_event(row) for row in rows]
-        jobs: list[asyncio.Task[str | None] | None] = [None] * len(rows)
-        marked: list[_Finish] = []
-        unmarked: list[_Finish] = []
-
-        async def mark() -> None:
-            if unmarked and await self._mark(unmarked):
-                marked.extend(unmarked)
-            unmarked.clear()
-
-        try:
-            if self.classifier is not None and any(not isinstance(e, str) for e in events):
-                settings = (await self.desk.config(guild_id)).settings.classifier
-                jobs = [
-                    None if isinstance(e, str) else self._job(self._urgency(guild_id, e, settings))
-                    for e in events
-                ]
-            for row, event, job in zip(rows, events, jobs, strict=True):
-                if self._stopping:
-                    break
+    async def _lane(self, rows: list[IngressEventRow]) -> list[Finish]:
+        """One server's events in order of arrival: opened OPEN_BATCH at a time in one unit
+        of work (one at a time when a batch fails, so only the failing event is held back),
+        and marked together."""
+        unmarked: list[Finish] = []
+        for start in range(0, len(rows), OPEN_BATCH):
+            if self._stopping:
+                break
+            batch: list[tuple[IngressEventRow, SupportTicketCreated]] = []
+            for row in rows[start : start + OPEN_BATCH]:
+                event = _stored_event(row)
                 if isinstance(event, str):
                     log.warning("event %s cannot become a ticket: %s", row.event_id, event)
-                    unmarked.append(_Finish(row.event_id, "failed", error=event))
-                    continue
-                urgency = None
-                if job is not None:
-                    if not job.done():
-                        await mark()  # what is done so far should not wait for the classifier
-                    await asyncio.wait({job})
-                    if job.cancelled() or self._stopping:
+                    unmarked.append(Finish(row.event_id, "failed", error=event))
+                else:
+                    batch.append((row, event))
+            try:
+                opened = await self.desk.open_tickets([_api_ticket(*item) for item in batch])
+            except Exception:
+                for row, event in batch:
+                    if self._stopping:
                         break
-                    urgency = job.result()
-                finish = await self._open(row, event, urgency)
-                if finish is not None:
-                    unmarked.append(finish)
-        except Exception:
-            # The server's settings could not be read: its events stay pending.
-            log.exception("events of server %s stay pending", guild_id)
-        finally:
-            for job in jobs:
-                if job is not None:
-                    job.cancel()
-        await mark()
-        return marked
+                    finish = await self._open(row, event)
+                    if finish is not None:
+                        unmarked.append(finish)
+                continue
+            for (row, _), ticket in zip(batch, opened, strict=True):
+                self._attempts.pop(row.event_id, None)
+                unmarked.append(Finish(row.event_id, "done", ticket.id))
+            self.metrics.tickets_opened += len(opened)
+        return unmarked if unmarked and await self._mark(unmarked) else []
 
-    async def _mark(self, finishes: list[_Finish]) -> bool:
+    async def _mark(self, finishes: list[Finish]) -> bool:
         """Record how processed events ended, in one transaction (shared with requests')."""
         try:
-            await self.commits.run(_finishing(finishes))
+            await self.intake.finish(finishes)
         except Exception:
-            # Their tickets are found again when they are next tried (``_opened_by``).
+            # Their tickets are found again when they are next tried (``Intake.opened_by``).
             log.exception(
                 "%d processed events could not be marked: they stay pending", len(finishes)
             )
@@ -183,24 +151,22 @@ class Worker:
         self.metrics.failed += sum(1 for finish in finishes if finish.status == "failed")
         return True
 
-    async def _open(
-        self, row: IngressEventRow, event: SupportTicketCreated, urgency: str | None
-    ) -> _Finish | None:
+    async def _open(self, row: IngressEventRow, event: SupportTicketCreated) -> Finish | None:
         """Open the event's ticket: how the event ends, or None when it stays pending."""
+        new = _api_ticket(row, event)
         try:
             ticket = await self.desk.open_ticket(
-                row.guild_id,
-                _customer(row),
-                event.subject.strip() or NO_SUBJECT,  # a long one is cut by the desk
-                row.received_at,
-                body=event.body,
+                new.guild_id,
+                new.customer_id,
+                new.subject,
+                new.at,
+                body=new.body,
                 source=TicketSource.API,
-                ref=event.ticket_id,
-                urgency=urgency,
+                ref=new.ref,
             )
         except DomainError as error:
             log.warning("event %s refused by the desk: %s", row.event_id, error)
-            return _Finish(row.event_id, "failed", error=str(error))
+            return Finish(row.event_id, "failed", error=str(error))
         except sqlite3.Error:
             # The database's trouble, not the event's: tried again later, however often.
             log.exception("event %s stays pending", row.event_id)
@@ -213,37 +179,10 @@ class Worker:
                 return None
             log.exception("event %s failed %d times: giving up", row.event_id, attempts)
             del self._attempts[row.event_id]
-            return _Finish(row.event_id, "failed", error=f"failed {attempts} times: {error!r}")
+            return Finish(row.event_id, "failed", error=f"failed {attempts} times: {error!r}")
         self._attempts.pop(row.event_id, None)
         self.metrics.tickets_opened += 1
-        return _Finish(row.event_id, "done", ticket.id)
-
-    async def _urgency(
-        self, guild_id: str, event: SupportTicketCreated, settings: ClassifierSettings
-    ) -> str | None:
-        """The event's urgency under the server's labels, or None without a classifier."""
-        if self.classifier is None:
-            return None
-        ticket = TicketText(
-            subject=event.subject.strip() or NO_SUBJECT,
-            body=event.body,
-            customer_tier=event.customer_tier,
-            channel=event.channel,
-        )
-        try:
-            result = await self.classifier.classify(ticket, settings)
-        except Exception:
-            log.exception("classifier failed on an event of server %s", guild_id)
-            return None
-        self.metrics.classified[result.source] += 1
-        return result.label
-
-    def _job(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
-        """A classification in the background, cancelled if the worker stops."""
-        job = asyncio.create_task(work)
-        self._jobs.add(job)
-        job.add_done_callback(self._jobs.discard)
-        return job
+        return Finish(row.event_id, "done", ticket.id)
 
     async def _work(self) -> None:
         """The worker: process pending events whenever woken (or a retry is due), until stopped."""
@@ -271,8 +210,6 @@ class Worker:
         yield
         self._stopping = True
         self._wake.set()
-        for job in list(self._jobs):
-            job.cancel()  # a classification saves nothing: done again after the restart
         try:
             await asyncio.wait_for(asyncio.shield(task), STOP_GRACE)
         except TimeoutError:
@@ -281,14 +218,15 @@ class Worker:
                 await task
 
 
-@dataclass(frozen=True, slots=True)
-class _Finish:
-    """How a processed event ends: 'done' with its ticket, or 'failed' with the reason."""
-
-    event_id: str
-    status: Literal["done", "failed"]
-    ticket_id: int | None = None
-    error: str | None = None
+def _api_ticket(row: IngressEventRow, event: SupportTicketCreated) -> ApiTicket:
+    return ApiTicket(
+        row.guild_id,
+        row.customer_id,
+        event.subject.strip() or NO_SUBJECT,  # a long one is cut by the desk
+        row.received_at,
+        event.body,
+        event.ticket_id,
+    )
 
 
 def _stored_event(row: IngressEventRow) -> SupportTicketCreated | str:
@@ -300,34 +238,3 @@ def _stored_event(row: IngressEventRow) -> SupportTicketCreated | str:
     except ValidationError as error:
         problems = "; ".join(f"{_path(e['loc'])}: {e['msg']}" for e in error.errors())
         return f"the stored event does not match {row.name}: {problems}"
-
-
-def _pending(limit: int) -> Callable[[Tx], list[IngressEventRow]]:
-    return lambda tx: tx.pending_ingress_events(limit)
-
-
-def _finishing(finishes: list[_Finish]) -> Callable[[Tx], None]:
-    """A unit marking processed events, in one transaction."""
-
-    def unit(tx: Tx) -> None:
-        for f in finishes:
-            tx.finish_ingress_event(f.event_id, f.status, f.ticket_id, f.error)
-
-    return unit
-
-
-def _opened_by(row: IngressEventRow) -> Callable[[Tx], int | None]:
-    """A unit finding the ticket ``row`` already opened, if a crash came before marking it."""
-
-    def unit(tx: Tx) -> int | None:
-        ref = row.payload.get("ticket_id")
-        if not isinstance(ref, str):
-            return None
-        return tx.api_ticket(row.guild_id, _customer(row), ref, row.received_at)
-
-    return unit
-
-
-def _customer(row: IngressEventRow) -> str:
-    # The sender stands for the customer: events carry no customer id of ours.
-    return f"api:{row.key_id}"

@@ -13,12 +13,14 @@ every other module to that.
 - ``classifications``: the classifier's cache; ``retention``: pruning what is past its period.
 - ``keys``: the ingress's API keys for ``thothbot keys``; ``health``: the health probe;
   ``admin``: ``thothbot db`` and the store's refusals the command line words.
+- ``intake``: the ingress's keys, accepted events and their outcomes, through the group commit.
 
 ``thothbot.application.build_services`` wires them over one store.
 """
 
 from thothbot.service.channels import Channels, TranscriptFiles
 from thothbot.service.desk import (
+    ApiTicket,
     CloseSteps,
     Desk,
     EffectSink,
@@ -26,16 +28,22 @@ from thothbot.service.desk import (
     GuildConfig,
     RecordingSink,
     RulesSaved,
+    Unlabelled,
 )
+from thothbot.service.intake import Finish, Intake
 
 __all__ = [
+    "ApiTicket",
     "Channels",
     "CloseSteps",
     "Desk",
     "EffectSink",
     "Escalation",
+    "Finish",
     "GuildConfig",
+    "Intake",
     "RecordingSink",
     "RulesSaved",
     "TranscriptFiles",
+    "Unlabelled",
 ]

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from thothbot.core.channels import Closing, Opening
 from thothbot.core.models import Ticket
-from thothbot.store import Store, Tx
+from thothbot.store import Database, Tx
 
 # A transcript as kept: each message's files (name, bytes), in order.
 TranscriptFiles = list[list[tuple[str, bytes]]]
@@ -24,7 +24,7 @@ class Channels:
     """Openings, closings, transcripts and #ops post records: what the bot keeps of its
     channels between a Discord call and the next."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     # Openings

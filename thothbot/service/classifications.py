@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from thothbot.store import Store
+from thothbot.store import Database
 
 DEFAULT_TTL = timedelta(days=30)
 
@@ -17,7 +17,7 @@ DEFAULT_TTL = timedelta(days=30)
 class ClassificationCache:
     """(label, reason) by cache key (``classify.cache_key``), each read or write one unit."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     async def get(self, key: str, now: datetime, ttl: timedelta) -> tuple[str, str] | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -25,6 +25,7 @@ from thothbot.core.answers import (
     parse_triggers,
 )
 from thothbot.core.channels import Closing, DiscordSetup, Opening
+from thothbot.core.classify import TicketText, ticket_text
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
 from thothbot.core.masking import masked_document
@@ -55,10 +56,12 @@ from thothbot.core.rules import (
     unknown_urgency_labels,
     validate_and_normalize,
 )
+from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.sla import SlaClock
 from thothbot.core.stats import DeskStats, desk_stats
-from thothbot.store import Store, Tx
+from thothbot.store.group_commit import GroupCommit
+from thothbot.store.interfaces import Database, Tx
 
 if TYPE_CHECKING:
     from thothbot.outbound import Guard  # aiohttp: only the processes that send need it
@@ -127,6 +130,28 @@ class Escalation:
     source: tuple[str, dict[str, Any]] | None
 
 
+@dataclass(frozen=True, slots=True)
+class ApiTicket:
+    """A ticket another system sends (an ingress event), for ``Desk.open_tickets``."""
+
+    guild_id: str
+    customer_id: str
+    subject: str  # a long one is cut, the whole of it kept in the body
+    at: datetime
+    body: str
+    ref: str  # the sender's id for it
+
+
+@dataclass(frozen=True, slots=True)
+class Unlabelled:
+    """A ticket waiting for its urgency: what the classifier reads, under which settings."""
+
+    ticket_id: int
+    guild_id: str
+    text: TicketText
+    settings: ClassifierSettings
+
+
 @dataclass(slots=True)
 class _Result:
     """What a unit hands back to the event loop: effects to publish, deadlines to note."""
@@ -139,6 +164,7 @@ class _Result:
     ticket: Ticket | None = None
     config: GuildConfig | None = None
     deliveries: bool = False  # escalations were put in the outbox
+    unlabelled: bool = False  # a ticket opened without its urgency: the triage loop labels it
 
 
 class Desk:
@@ -146,7 +172,7 @@ class Desk:
 
     def __init__(
         self,
-        store: Store,
+        store: Database,
         sink: EffectSink | None = None,
         *,
         outbox: bool = False,
@@ -162,6 +188,9 @@ class Desk:
         self.outbound = outbound
         # After each commit: what changed, for every background loop that cares.
         self.changes = changes or Changes()
+        # Labels recorded while another is being saved share the next transaction (triage
+        # labels many tickets at once under load).
+        self._labels = GroupCommit(store)
         self._configs: dict[str, GuildConfig] = {}
         self._next_deadline: datetime | None = None
         self._deadline_known = False
@@ -310,20 +339,59 @@ class Desk:
                 tickets.check_open_limit(
                     tx.open_tickets_of(guild_id, customer_id), config.settings.max_open_tickets
                 )
-            inserted = tx.insert_ticket(draft)
-            if opening is not None:
-                tx.opening_saved(opening, inserted.id)
-            # The urgency is saved with what the rules decide.
-            ticket = inserted if urgency is None else tickets.with_urgency(inserted, urgency)
-            deadlines = config.settings.sla_policy(type_id).deadlines(at)
-            tx.start_clocks(ticket.id, deadlines)
-            ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at), fresh=True)
-            _save(tx, inserted, ticket)
-            return ticket, _Result(
-                guild_id, outcome.effects, list(deadlines.values()), ticket, config
-            )
+            return self._open(tx, config, draft, urgency, opening)
 
         return await self._run_returning(unit)
+
+    async def open_tickets(self, batch: Sequence[ApiTicket]) -> list[Ticket]:
+        """Open tickets from other systems in one unit of work, in order, their urgency not
+        known yet (the ingress worker's batches): all of them, or none if one fails."""
+
+        def unit(tx: Tx) -> list[tuple[Ticket, _Result]]:
+            opened = []
+            for new in batch:
+                subject, body = tickets.subject_and_body(new.subject, new.body)
+                draft = Ticket(
+                    0, new.guild_id, 0, new.customer_id, subject, new.at, body=body,
+                    source=TicketSource.API, ref=new.ref,
+                )  # fmt: skip
+                opened.append(self._open(tx, self._config(tx, new.guild_id), draft, None, None))
+            for _, result in opened:
+                self._save_deliveries(tx, result)
+            return opened
+
+        opened = await self.store.run(unit)
+        for _, result in opened:
+            await self._finish(result)
+        return [ticket for ticket, _ in opened]
+
+    def _open(
+        self,
+        tx: Tx,
+        config: GuildConfig,
+        draft: Ticket,
+        urgency: str | None,
+        opening: int | None,
+    ) -> tuple[Ticket, _Result]:
+        """Insert a checked ticket, start its SLA clocks and run the ticket_opened rules."""
+        inserted = tx.insert_ticket(draft)
+        if opening is not None:
+            tx.opening_saved(opening, inserted.id)
+        # The urgency is saved with what the rules decide.
+        ticket = inserted if urgency is None else tickets.with_urgency(inserted, urgency)
+        at = draft.created_at
+        deadlines = config.settings.sla_policy(draft.type_id).deadlines(at)
+        tx.start_clocks(ticket.id, deadlines)
+        ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at), fresh=True)
+        _save(tx, inserted, ticket)
+        return ticket, _Result(
+            ticket.guild_id,
+            outcome.effects,
+            list(deadlines.values()),
+            ticket,
+            config,
+            unlabelled=ticket.urgency is None,
+        )
 
     async def reserve_opening(
         self,
@@ -391,7 +459,22 @@ class Desk:
             _save(tx, stored, ticket)
             return _Result(ticket.guild_id, effects, [], ticket, config)
 
-        return await self._run(unit)
+        return await self._run(unit, run=self._labels.run)
+
+    async def unlabelled(self, limit: int) -> list[Unlabelled]:
+        """Open tickets whose urgency is not known yet, oldest first, each with what the
+        classifier reads of it and its server's classifier settings, in one read."""
+
+        def unit(tx: Tx) -> list[Unlabelled]:
+            found = []
+            for ticket in tx.unlabelled_tickets(limit):
+                source = tx.source_event(ticket)
+                text = ticket_text(ticket.subject, ticket.body, source[1] if source else None)
+                settings = self._config(tx, ticket.guild_id).settings.classifier
+                found.append(Unlabelled(ticket.id, ticket.guild_id, text, settings))
+            return found
+
+        return await self.store.run(unit)
 
     async def ticket(self, ticket_id: int) -> Ticket:
         return await self.store.run(lambda tx: _load(tx, ticket_id))
@@ -760,13 +843,20 @@ class Desk:
         tx.dequeue(entry.ticket_id for entry, _ in assignments)
         tx.save_pointers(config.guild_id, routing)
 
-    async def _run(self, unit: Callable[[Tx], _Result]) -> list[Effect]:
+    async def _run(
+        self,
+        unit: Callable[[Tx], _Result],
+        run: Callable[[Callable[[Tx], _Result]], Awaitable[_Result]] | None = None,
+    ) -> list[Effect]:
+        """Run ``unit`` with its outbox rows (``run``: the store's, or a group commit's), then
+        publish and announce what it did."""
+
         def with_deliveries(tx: Tx) -> _Result:
             result = unit(tx)
             self._save_deliveries(tx, result)
             return result
 
-        result = await self.store.run(with_deliveries)
+        result = await (run or self.store.run)(with_deliveries)
         await self._finish(result)
         return result.effects
 
@@ -814,6 +904,8 @@ class Desk:
     async def _finish(self, result: _Result) -> None:
         if result.deliveries:
             self.changes.changed(Topic.OUTBOX)
+        if result.unlabelled:
+            self.changes.changed(Topic.URGENCY)
         if result.new_deadlines:
             if self._deadline_known:
                 earliest = min(result.new_deadlines)

@@ -1,36 +1,22 @@
 """API keys for the HTTP ingress, as the operator manages them (``thothbot keys``).
 
 The keys and secrets are made in ``thothbot/keys.py``; this service saves, lists, revokes and
-rotates them, each one unit of work. ``Keys.opened`` serves a one-shot command: the database
-at ``THOTH_DB_PATH``, opened for the command and closed after.
+rotates them, each one unit of work.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from thothbot.config import Config
 from thothbot.core.ingress import ApiKeyRow
-from thothbot.store import Store
+from thothbot.store import Database
 
 
 class Keys:
     """The ingress's API keys and their webhook signing secrets."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
-
-    @classmethod
-    @contextlib.asynccontextmanager
-    async def opened(cls, config: Config) -> AsyncIterator[Keys]:
-        """The keys of the configured database, open until the block ends."""
-        store = await Store.open(config.db_path, secret_key=config.secret_key)
-        try:
-            yield cls(store)
-        finally:
-            await store.close()
 
     async def create(self, row: ApiKeyRow) -> None:
         """Save a new key (its hash; the signing secret sealed)."""

@@ -15,7 +15,7 @@ from datetime import datetime
 from thothbot.core.delivery import DeliveryRow
 from thothbot.core.destinations import DeliveryStatus
 from thothbot.service.desk import Desk
-from thothbot.store import Store, Tx
+from thothbot.store import Database, Tx
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class Rerouted:
 class Outbox:
     """The delivery worker's reads and records on the outbox."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     @classmethod

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 
 from thothbot.service.classifications import DEFAULT_TTL as CLASSIFICATION_TTL
-from thothbot.store import Store, Tx
+from thothbot.store import Database, Tx
 
 IDEMPOTENCY_TTL = timedelta(hours=72)
 EVENT_TTL = timedelta(days=30)
@@ -67,7 +67,7 @@ class Pruner:
     """Deletes every row past its retention, a batch per unit of work."""
 
     def __init__(
-        self, store: Store, retention: Retention | None = None, *, batch: int = PRUNE_BATCH
+        self, store: Database, retention: Retention | None = None, *, batch: int = PRUNE_BATCH
     ) -> None:
         self._store = store
         self.retention = retention or Retention()

@@ -1,14 +1,18 @@
-"""The only SQL in thothbot: one SQLite file through aiosqlite, schema from numbered migrations.
+"""The only SQL in thothbot: its interfaces, and the SQLite database behind them.
 
-One module per aggregate, each with its SQL and row mappers: ``guilds`` (rules, settings,
-Discord setup, roster, saved answers), ``tickets`` (tickets, numbers, firings, routing, SLA
-clocks, answers sent, #ops messages), ``channels`` (openings, closings, transcripts), ``outbox``
-(deliveries, disabled destinations), ``ingress`` (API keys, idempotency, events) and
-``classifications`` (the classifier cache). ``tx.Tx`` composes them into one unit of work;
-``sqlite`` opens the database and runs units; ``group_commit`` lets small units share a
-commit; ``backup`` is ``thothbot db``.
+``interfaces`` holds what the service layer types against and a backend implements: one
+Protocol per aggregate (``GuildsTx``, ``TicketsTx``, ``ChannelsTx``, ``OutboxTx``, ``IngressTx``,
+``ClassificationsTx``), the ``Tx`` a unit of work receives, and the ``Database`` that runs units.
+``group_commit`` lets small units share a commit over any ``Database``.
+
+SQLite, one file through one connection on its own thread (``thread``), schema from numbered
+migrations: ``sqlite`` opens the database (``Store.open``) and runs units; one module per
+aggregate holds its SQL and row mappers (``guilds``, ``tickets``, ``channels``, ``outbox``,
+``ingress``, ``classifications``) over ``base``; ``tx.SqliteTx`` composes them; ``backup`` is
+``thothbot db``.
 """
 
+from thothbot.store.interfaces import Database, Tx
 from thothbot.store.sqlite import (
     FILE_MODE,
     MEMORY,
@@ -23,12 +27,12 @@ from thothbot.store.sqlite import (
     migrate,
     migrations,
 )
-from thothbot.store.tx import Tx
 
 __all__ = [
     "FILE_MODE",
     "MEMORY",
     "SIDE_FILES",
+    "Database",
     "DatabaseFault",
     "SchemaTooNew",
     "Store",

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import cast
 
 from thothbot.core.channels import CLOSING_STEPS, Closing, Opening
-from thothbot.store.tickets import TicketsTx
-from thothbot.store.unit import from_ts, ts
+from thothbot.store.base import from_ts, ts
+from thothbot.store.tickets import SqliteTickets
 
 _SELECT_OPENING = (
     "SELECT id, guild_id, number, customer_id, subject, body, type_id, created_at, channel_id,"
@@ -41,7 +41,7 @@ def _closing(row: sqlite3.Row) -> Closing:
     )  # fmt: skip
 
 
-class ChannelsTx(TicketsTx):
+class SqliteChannels(SqliteTickets):
     """Openings and closings, inside one unit of work (an opening takes a ticket number)."""
 
     # Openings: a Discord ticket between its number and its card
@@ -56,7 +56,6 @@ class ChannelsTx(TicketsTx):
         type_id: str | None,
         at: datetime,
     ) -> Opening:
-        """Take the server's next number for a ticket about to get its channel."""
         number = self.reserve_number(guild_id)
         cursor = self._conn.execute(
             "INSERT INTO openings (guild_id, number, customer_id, subject, body, type_id,"
@@ -72,7 +71,6 @@ class ChannelsTx(TicketsTx):
         return _opening(row) if row is not None else None
 
     def openings(self, guild_id: str) -> list[Opening]:
-        """The server's unfinished openings, oldest first."""
         rows = self._all(f"{_SELECT_OPENING} WHERE guild_id = ? ORDER BY id", (guild_id,))
         return [_opening(row) for row in rows]
 
@@ -90,8 +88,6 @@ class ChannelsTx(TicketsTx):
         self._conn.execute("DELETE FROM openings WHERE id = ?", (opening_id,))
 
     def abandon_opening(self, opening: Opening) -> bool:
-        """Forget an opening that will not become a ticket; give its number back when no later
-        one was taken (whether it was is the return value: a burned number is logged)."""
         self._conn.execute("DELETE FROM openings WHERE id = ?", (opening.id,))
         cursor = self._conn.execute(
             "UPDATE guilds SET next_ticket_number = ? WHERE guild_id = ?"
@@ -138,15 +134,12 @@ class ChannelsTx(TicketsTx):
         return from_ts(at)
 
     def closings_restart(self, now: datetime) -> None:
-        """After a restart every unfinished closing is worth a look at once."""
         self._conn.execute(
             "UPDATE closings SET next_at = ? WHERE finished_at IS NULL AND next_at > ?",
             (ts(now), ts(now)),
         )
 
     def begin_closing(self, ticket_id: int, retry_at: datetime) -> None:
-        """Count an attempt before it acts; should it not end, the closing is due at
-        ``retry_at`` and the next attempt looks in Discord before posting again."""
         self._conn.execute(
             "UPDATE closings SET attempts = attempts + 1, next_at = ? WHERE ticket_id = ?",
             (ts(retry_at), ticket_id),
@@ -167,7 +160,6 @@ class ChannelsTx(TicketsTx):
         )
 
     def finish_closing(self, ticket_id: int, at: datetime) -> None:
-        """Every step is done: the kept transcript (ticket text) is not needed any more."""
         self._conn.execute("DELETE FROM transcript_parts WHERE ticket_id = ?", (ticket_id,))
         self._conn.execute(
             "UPDATE closings SET finished_at = ?, error = NULL WHERE ticket_id = ?",
@@ -177,7 +169,6 @@ class ChannelsTx(TicketsTx):
     def save_transcript(
         self, ticket_id: int, parts: Sequence[Sequence[tuple[str, bytes]]], outcome: str
     ) -> None:
-        """Keep a closing ticket's transcript, read from its channel, and record the read."""
         self._conn.execute("DELETE FROM transcript_parts WHERE ticket_id = ?", (ticket_id,))
         self._many(
             "INSERT INTO transcript_parts (ticket_id, part, position, name, data)"
@@ -191,7 +182,6 @@ class ChannelsTx(TicketsTx):
         self.closing_step(ticket_id, "read", outcome)
 
     def transcript(self, ticket_id: int) -> list[list[tuple[str, bytes]]]:
-        """The kept transcript: each message's files, in order."""
         parts: dict[int, list[tuple[str, bytes]]] = {}
         for part, name, data in self._all(
             "SELECT part, name, data FROM transcript_parts WHERE ticket_id = ?"

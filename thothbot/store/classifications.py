@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from thothbot.store.unit import Unit, ts
+from thothbot.store.base import SqliteBase, ts
 
 
-class ClassificationsTx(Unit):
+class SqliteClassifications(SqliteBase):
     """The classifier cache, inside one unit of work."""
 
     def cached_classification(
         self, key: str, now: datetime, ttl: timedelta
     ) -> tuple[str, str] | None:
-        """The (label, reason) cached under ``key`` less than ``ttl`` before ``now``, if any."""
         row = self._one(
             "SELECT label, reason FROM classifier_cache WHERE key = ? AND created_at > ?",
             (key, ts(now - ttl)),
@@ -29,7 +28,6 @@ class ClassificationsTx(Unit):
         )
 
     def prune_classifications(self, now: datetime, ttl: timedelta, limit: int | None = None) -> int:
-        """Forget classifications older than ``ttl`` (at most ``limit``); how many were removed."""
         cursor = self._conn.execute(
             "DELETE FROM classifier_cache WHERE key IN (SELECT key FROM classifier_cache"
             " WHERE created_at <= ? LIMIT ?)",

@@ -1,7 +1,7 @@
 """Group commit: small units of work queued while a transaction is in flight share the next one.
 
 The ingress's requests use it (one commit for many events under load); anything else that saves
-many small units (the delivery worker) can use it beside ``Store.run``.
+many small units (the delivery worker) can use it beside ``Database.run``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from thothbot.store.sqlite import Store
-from thothbot.store.tx import Tx
+from thothbot.store.interfaces import Database, Tx
 
 T = TypeVar("T")
 
@@ -20,10 +19,10 @@ class GroupCommit:
     """Small units queued while a transaction is in flight share the next one.
 
     Under load many requests pay for one thread hop and one commit; alone, a unit runs at once
-    as with ``Store.run``. A unit that raises is retried alone, so it fails only its caller.
+    as with ``Database.run``. A unit that raises is retried alone, so it fails only its caller.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
         self._queue: list[tuple[Callable[[Tx], Any], asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None

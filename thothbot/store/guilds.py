@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -14,24 +13,16 @@ from thothbot.core.answers import SavedAnswer
 from thothbot.core.channels import DiscordSetup
 from thothbot.core.masking import map_secrets
 from thothbot.core.rules import Rule, rules_json
-from thothbot.store.unit import Unit, ts
+from thothbot.store.base import SqliteBase, ts
+from thothbot.store.interfaces import GuildRow
 
 
-@dataclass(frozen=True, slots=True)
-class GuildRow:
-    guild_id: str
-    rules: str
-    settings: str
-    revision: int
-
-
-class GuildsTx(Unit):
+class SqliteGuilds(SqliteBase):
     """A server's configuration, inside one unit of work."""
 
     # Rules and settings
 
     def guild(self, guild_id: str) -> GuildRow:
-        """The server's stored rules and settings; a server seen for the first time is created."""
         row = self._one(
             "SELECT rules, settings, revision FROM guilds WHERE guild_id = ?", (guild_id,)
         )
@@ -72,7 +63,6 @@ class GuildsTx(Unit):
         self._revised(guild_id)
 
     def save_settings(self, guild_id: str, document: Mapping[str, Any]) -> None:
-        """Store the settings, their secrets (webhook URLs, destination secrets) sealed."""
         self._known_guild(guild_id)
         context = f"settings:{guild_id}"
         sealed = map_secrets(document, lambda _, v: self._sealer.seal(v, context))
@@ -101,7 +91,6 @@ class GuildsTx(Unit):
         return DiscordSetup(guild_id, row[0], row[1], row[2], tuple(json.loads(row[3])))
 
     def save_discord_setup(self, setup: DiscordSetup) -> None:
-        """Save a server's setup; bumps the revision, since the staff role changes who is staff."""
         self.guild(setup.guild_id)
         self._conn.execute(
             "INSERT OR REPLACE INTO discord_setup"
@@ -118,7 +107,6 @@ class GuildsTx(Unit):
         self._bump(setup.guild_id)
 
     def roster(self, guild_id: str) -> dict[str, list[str]]:
-        """Members of each staff role, by role id."""
         roster: dict[str, list[str]] = {}
         for role_id, user_id in self._all(
             "SELECT role_id, user_id FROM role_members WHERE guild_id = ?"
@@ -129,7 +117,6 @@ class GuildsTx(Unit):
         return roster
 
     def save_roster(self, guild_id: str, roster: Mapping[str, Iterable[str]]) -> bool:
-        """Replace the stored role members; True (and a new revision) when anything changed."""
         new = {role: sorted(set(members)) for role, members in roster.items()}
         if self.roster(guild_id) == {role: members for role, members in new.items() if members}:
             return False

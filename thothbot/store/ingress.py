@@ -13,7 +13,7 @@ from thothbot.core.models import (
     Ticket,
     TicketSource,
 )
-from thothbot.store.unit import Unit, from_ts, ts
+from thothbot.store.base import SqliteBase, from_ts, ts
 
 _SELECT_API_KEY = (
     "SELECT key_id, guild_id, key_hash, webhook_secret, created_at, revoked_at,"
@@ -42,13 +42,12 @@ def _ingress_event(row: sqlite3.Row) -> IngressEventRow:
     )
 
 
-class IngressTx(Unit):
+class SqliteIngress(SqliteBase):
     """API keys, idempotency records and ingress events, inside one unit of work."""
 
     # API keys
 
     def insert_api_key(self, key: ApiKeyRow) -> None:
-        """Store a new key: the hash of the API key, the webhook signing secret sealed."""
         self._conn.execute(
             "INSERT INTO api_keys (key_id, guild_id, key_hash, webhook_secret, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -81,9 +80,6 @@ class IngressTx(Unit):
     def rotate_webhook_secret(
         self, key_id: str, secret: str, at: datetime, overlap: timedelta
     ) -> ApiKeyRow | None:
-        """Make ``secret`` the key's signing secret; the one it replaces keeps verifying until
-        ``at + overlap`` (an older one still overlapping stops now). None if the key is unknown;
-        a revoked key is returned unchanged."""
         row = self.api_key(key_id)
         if row is None or row.revoked_at is not None:
             return row
@@ -101,7 +97,6 @@ class IngressTx(Unit):
         return self.api_key(key_id)
 
     def api_keys(self, guild_id: str | None = None) -> list[ApiKeyRow]:
-        """Every key (of one server, when given), oldest first, revoked ones included."""
         if guild_id is None:
             rows = self._all(_SELECT_API_KEY + " ORDER BY created_at, key_id")
         else:
@@ -111,7 +106,6 @@ class IngressTx(Unit):
         return [self._api_key(r) for r in rows]
 
     def revoke_api_key(self, key_id: str, at: datetime) -> ApiKeyRow | None:
-        """Revoke a key (a revoked key keeps its first revocation time); None if unknown."""
         self._conn.execute(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE key_id = ?",
             (ts(at), key_id),
@@ -123,7 +117,6 @@ class IngressTx(Unit):
     def idempotency_record(
         self, key_id: str, kind: str, request_key: str, since: datetime
     ) -> IdempotencyRecord | None:
-        """The answer recorded for ``request_key`` after ``since``, if any."""
         row = self._one(
             "SELECT request_hash, status, answer, created_at FROM idempotency_records"
             " WHERE key_id = ? AND kind = ? AND request_key = ? AND created_at > ?",
@@ -152,7 +145,6 @@ class IngressTx(Unit):
         )
 
     def purge_idempotency_records(self, before: datetime) -> int:
-        """Forget idempotency records made before ``before``; how many were removed."""
         cursor = self._conn.execute(
             "DELETE FROM idempotency_records WHERE created_at <= ?", (ts(before),)
         )
@@ -179,7 +171,6 @@ class IngressTx(Unit):
         )
 
     def pending_ingress_events(self, limit: int = 100) -> list[IngressEventRow]:
-        """Events accepted but not yet processed, oldest first."""
         rows = self._all(
             _SELECT_INGRESS_EVENT
             + " WHERE status = 'pending' ORDER BY received_at, event_id LIMIT ?",
@@ -188,7 +179,6 @@ class IngressTx(Unit):
         return [_ingress_event(r) for r in rows]
 
     def count_pending_ingress_events(self) -> int:
-        """How many events wait to be processed: the depth of the ingress worker's queue."""
         row = self._one("SELECT COUNT(*) FROM ingress_events WHERE status = 'pending'")
         return int(row[0])
 
@@ -201,8 +191,6 @@ class IngressTx(Unit):
         )
 
     def purge_ingress_events(self, before: datetime) -> int:
-        """Forget events received before ``before`` whose ticket is closed (or was never
-        opened); how many were removed. An open ticket's #ops post still shows its event."""
         cursor = self._conn.execute(
             "DELETE FROM ingress_events WHERE received_at <= ? AND status != 'pending'"
             " AND (ticket_id IS NULL"
@@ -214,7 +202,6 @@ class IngressTx(Unit):
     def api_ticket(
         self, guild_id: str, customer_id: str, ref: str, created_at: datetime
     ) -> int | None:
-        """The ticket an event opened, found by what it was opened with (crash recovery)."""
         row = self._one(
             "SELECT id FROM tickets WHERE guild_id = ? AND customer_id = ? AND source = 'api'"
             " AND ref = ? AND created_at = ?",
@@ -223,7 +210,6 @@ class IngressTx(Unit):
         return row[0] if row is not None else None
 
     def source_event(self, ticket: Ticket) -> tuple[str, dict[str, Any]] | None:
-        """The event (name, payload) an API ticket was opened from."""
         if ticket.source != TicketSource.API or ticket.ref is None:
             return None
         key_id = ticket.customer_id.removeprefix("api:")

@@ -10,7 +10,7 @@ from datetime import datetime
 from thothbot import sealing
 from thothbot.core.delivery import DeliveryRow
 from thothbot.core.destinations import DeliveryStatus
-from thothbot.store.unit import Unit, from_ts, ts
+from thothbot.store.base import SqliteBase, from_ts, ts
 
 _SELECT_DELIVERY = (
     "SELECT id, guild_id, ticket_id, destination, reason, created_at, attempts,"
@@ -26,13 +26,12 @@ def _delivery(row: sqlite3.Row) -> DeliveryRow:
     )  # fmt: skip
 
 
-class OutboxTx(Unit):
+class SqliteOutbox(SqliteBase):
     """The outbox, inside one unit of work."""
 
     # Deliveries
 
     def insert_deliveries(self, rows: Iterable[tuple[str, int, str, str, datetime]]) -> None:
-        """(guild id, ticket id, destination JSON, reason, at) each, due at once."""
         self._many(
             "INSERT INTO deliveries (guild_id, ticket_id, destination, reason, created_at,"
             " status, next_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
@@ -59,7 +58,6 @@ class OutboxTx(Unit):
         return from_ts(row[0])
 
     def sent_since(self, destination: str, since: datetime) -> list[datetime]:
-        """When posts to this destination went out (summaries included), for its rate limit."""
         rows = self._all(
             "SELECT sent_at FROM deliveries WHERE destination = ? AND status = 'sent'"
             " AND sent_at >= ?",
@@ -81,7 +79,6 @@ class OutboxTx(Unit):
         )
 
     def delivery_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:
-        """Note a failed try: due again at ``retry_at``, or given up when None."""
         error = sealing.scrub(error)  # an HTTP error may quote the webhook URL, token and all
         if retry_at is None:
             self._conn.execute(
@@ -97,17 +94,12 @@ class OutboxTx(Unit):
             )
 
     def postpone(self, ids: Iterable[int], until: datetime) -> None:
-        """Due again at ``until`` (never sooner than planned), not counted as a try: a rate
-        limit, or no bot connected."""
         self._many(
             "UPDATE deliveries SET next_at = ? WHERE id = ? AND next_at < ?",
             [(ts(until), i, ts(until)) for i in ids],
         )
 
     def prune_deliveries(self, before: datetime, limit: int | None = None) -> int:
-        """Forget finished deliveries (sent, summarized or given up) of escalations made before
-        ``before`` (at most ``limit``); how many were removed. Pending ones stay, whatever
-        their age."""
         cursor = self._conn.execute(
             "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries"
             " WHERE status != 'pending' AND created_at <= ? LIMIT ?)",
@@ -121,7 +113,6 @@ class OutboxTx(Unit):
     # Exactly once as people see it
 
     def fix_event(self, delivery_id: int, event_id: str, body: str | None) -> None:
-        """Give a delivery its webhook-id (and an http destination its body) once, for good."""
         self._conn.execute(
             "UPDATE deliveries SET event_id = coalesce(event_id, ?), body = coalesce(body, ?)"
             " WHERE id = ?",
@@ -129,7 +120,6 @@ class OutboxTx(Unit):
         )
 
     def attempting(self, ids: Iterable[int], marker: str | None, at: datetime | None) -> None:
-        """Note that a post carrying ``marker`` is being tried for these rows (None: settled)."""
         stamp = ts(at) if at is not None else None
         self._many(
             "UPDATE deliveries SET attempt = ?, attempting_at = ? WHERE id = ?",
@@ -148,7 +138,6 @@ class OutboxTx(Unit):
         )
 
     def disabled_destinations(self, guild_id: str) -> dict[str, tuple[str, datetime, str]]:
-        """target -> (label, disabled at, reason) of the server's destinations that said Gone."""
         rows = self._all(
             "SELECT target, label, disabled_at, reason FROM disabled_destinations"
             " WHERE guild_id = ?",

@@ -1,9 +1,9 @@
 """The SQLite database: opening it (folder and file modes, migrations, sealing), running units
-of work on aiosqlite's thread, and database faults said in plain words.
+of work on its own thread, and database faults said in plain words.
 
-Work is done in units: ``await store.run(fn)`` calls ``fn(tx)`` on aiosqlite's database thread
-inside one ``BEGIN IMMEDIATE`` transaction, so a unit is atomic, units never interleave, and a
-whole gather -> decide -> save costs one thread hop instead of one per statement.
+Work is done in units: ``await store.run(fn)`` calls ``fn(tx)`` on the database's thread inside
+one ``BEGIN IMMEDIATE`` transaction, so a unit is atomic, units never interleave, and a whole
+gather -> decide -> save costs one thread hop instead of one per statement.
 """
 
 from __future__ import annotations
@@ -14,18 +14,19 @@ import logging
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-import aiosqlite
 from pydantic import SecretStr
 
 from thothbot import sealing
-from thothbot.store.tx import Tx
-from thothbot.store.unit import Batch, ts
+from thothbot.store.base import Batch, ts
+from thothbot.store.interfaces import Tx
+from thothbot.store.thread import DatabaseThread
+from thothbot.store.tx import SqliteTx
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +64,18 @@ SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class Store:
-    """An open database: ``run`` units of work, ``close`` when done."""
+    """An open SQLite database (a ``Database``): ``run`` units of work, ``close`` when done."""
 
     def __init__(
         self,
         conn: sqlite3.Connection,
         path: str,
-        db: aiosqlite.Connection | None,
         sealer: sealing.Sealer,
+        *,
+        thread: DatabaseThread | None,
     ) -> None:
         self._conn = conn
-        self._db = db
+        self._thread = thread
         self.path = path
         self.sealer = sealer
         self._batch: Batch | None = None
@@ -85,7 +87,7 @@ class Store:
         """Open (and migrate) the database at ``path``, with its secrets sealed by
         ``secret_key`` (``THOTH_SECRET_KEY``), else by the key file beside it.
 
-        ``threaded`` runs every unit on aiosqlite's own thread, so the event loop never waits on
+        ``threaded`` runs every unit on the database's own thread, so the event loop never waits on
         the disk: what the bot and the ingress need. A batch with one caller and nothing else on
         its loop (``thothbot simulate`` on an in-memory database) passes ``threaded=False`` and
         runs units in place, saving the two thread switches per unit (about a third of its time).
@@ -113,24 +115,19 @@ class Store:
     @classmethod
     async def _open(cls, path: str, *, threaded: bool, key: str | None) -> Store:
         if not threaded:
-            conn = sqlite3.connect(path, isolation_level=None)
-            try:
-                sealer = _prepare(conn, path, key)
-            except BaseException:
-                conn.close()
-                raise
-            return cls(conn, path, None, sealer)
-        db = await aiosqlite.connect(path, isolation_level=None)
+            conn, sealer = _connect(path, key)
+            return cls(conn, path, sealer, thread=None)
+        thread = DatabaseThread()
         try:
-            sealer = await _on_thread(db)(_prepare, db._conn, path, key)
+            conn, sealer = await thread.call(_connect, path, key)
         except BaseException:
-            await db.close()
+            await thread.stop(lambda: None)  # the connection, if made, was closed on the thread
             raise
-        return cls(db._conn, path, db, sealer)
+        return cls(conn, path, sealer, thread=thread)
 
     async def close(self) -> None:
-        if self._db is not None:
-            await self._db.close()
+        if self._thread is not None:
+            await self._thread.stop(self._conn.close)
         else:
             self._conn.close()
 
@@ -160,9 +157,9 @@ class Store:
     async def _call(self, work: Callable[..., T], *args: Any) -> T:
         """``work(*args)`` on the database thread, its SQLite errors said in plain words."""
         try:
-            if self._db is None:
+            if self._thread is None:
                 return work(*args)
-            return cast(T, await _on_thread(self._db)(work, *args))
+            return await self._thread.call(work, *args)
         except sqlite3.Error as error:
             if isinstance(error, DatabaseFault):
                 raise
@@ -178,8 +175,7 @@ def _absolute(path: str) -> Path:
 
 def _make_room(path: Path) -> bool:
     """Create the database's folder (0700) and file (0600), saying whether the file is new;
-    refuse a folder where the file goes, since aiosqlite's thread outlives a connect that fails
-    that way."""
+    refuse a folder where the file goes, in words."""
     folder = path.parent
     if folder.exists() and not folder.is_dir():
         raise StoreUnavailable(f"cannot create its folder {folder}: a file of that name is there")
@@ -296,16 +292,20 @@ def _fault(error: sqlite3.Error) -> str | None:
     return None
 
 
-def _on_thread(db: aiosqlite.Connection) -> Callable[..., Awaitable[Any]]:
-    """aiosqlite's (private, stable since 0.17) call-on-its-thread: handing it a whole unit
-    makes one hop (about 90 us on this 2-core machine) instead of one per statement."""
-    executor: Callable[..., Awaitable[Any]] = db._execute
-    return executor
+def _connect(path: str, key: str | None) -> tuple[sqlite3.Connection, sealing.Sealer]:
+    """A prepared connection (closed again should preparing fail) and its sealer. It leaves
+    transactions to ``_transaction``: no implicit BEGIN."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        return conn, _prepare(conn, path, key)
+    except BaseException:
+        conn.close()
+        raise
 
 
 def _transaction(
     conn: sqlite3.Connection,
-    unit: Callable[[Tx], T],
+    unit: Callable[[SqliteTx], T],
     sealer: sealing.Sealer,
     batch: Batch | None = None,
 ) -> T:
@@ -313,7 +313,7 @@ def _transaction(
         return _in_batch(conn, unit, sealer, batch)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        result = unit(Tx(conn, sealer))
+        result = unit(SqliteTx(conn, sealer))
         conn.execute("COMMIT")
     except BaseException:
         # SQLite has already rolled back after some errors (a full disk, an I/O error): a
@@ -326,7 +326,7 @@ def _transaction(
 
 
 def _in_batch(
-    conn: sqlite3.Connection, unit: Callable[[Tx], T], sealer: sealing.Sealer, batch: Batch
+    conn: sqlite3.Connection, unit: Callable[[SqliteTx], T], sealer: sealing.Sealer, batch: Batch
 ) -> T:
     """One unit of a batch: under a savepoint of the batch's open transaction, begun if none
     is (the first unit, the one after a commit, or after SQLite rolled back on a fault)."""
@@ -338,7 +338,7 @@ def _in_batch(
             batch.data_version = version
     conn.execute("SAVEPOINT unit")
     try:
-        result = unit(Tx(conn, sealer, batch))
+        result = unit(SqliteTx(conn, sealer, batch))
         conn.execute("RELEASE unit")
     except BaseException:
         batch.forget()  # what the unit read or wrote may be rolled back below
@@ -373,7 +373,7 @@ def _prepare(conn: sqlite3.Connection, path: str, key: str | None) -> sealing.Se
     else:
         sealed = conn.execute("SELECT 1 FROM sealing WHERE name = 'check'").fetchone()
         sealer = sealing.sealer_for(path, key, may_create=sealed is None)
-    if _transaction(conn, Tx.seal_at_rest, sealer) and on_disk:
+    if _transaction(conn, SqliteTx.seal_at_rest, sealer) and on_disk:
         # Secrets were in clear until now: rewrite the file, so no old page, free page or
         # WAL frame still holds them.
         conn.execute("VACUUM")

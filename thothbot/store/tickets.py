@@ -22,7 +22,7 @@ from thothbot.core.models import (
 )
 from thothbot.core.routing import QueuedTicket, RoutingState
 from thothbot.core.sla import SlaClock
-from thothbot.store.unit import Unit, from_ts, ts
+from thothbot.store.base import SqliteBase, from_ts, ts
 
 _SELECT_TICKET = """
     SELECT id, guild_id, number, type_id, customer_id, subject, body, status, escalated,
@@ -88,7 +88,7 @@ def _updatable(ticket: Ticket) -> tuple[Any, ...]:
     )
 
 
-class TicketsTx(Unit):
+class SqliteTickets(SqliteBase):
     """Tickets and what hangs off them, inside one unit of work."""
 
     # Tickets
@@ -106,7 +106,6 @@ class TicketsTx(Unit):
         return int(taken[0])
 
     def insert_ticket(self, ticket: Ticket) -> Ticket:
-        """Store a new ticket, giving it its id and, unless it has one, the next number."""
         number = ticket.number or self.reserve_number(ticket.guild_id)
         cursor = self._conn.execute(
             "INSERT INTO tickets (guild_id, number, type_id, customer_id, subject, body, status,"
@@ -155,7 +154,6 @@ class TicketsTx(Unit):
             self._batch.tickets.pop(ticket_id, None)
 
     def save_ticket(self, ticket: Ticket) -> None:
-        """Write a ticket's changeable columns (the service saves only tickets that changed)."""
         self._conn.execute(
             "UPDATE tickets SET status = ?, escalated = ?, escalation_reason = ?,"
             " replies_paused = ?, assignee_id = ?, tags = ?, urgency = ?,"
@@ -165,6 +163,16 @@ class TicketsTx(Unit):
         )
         if self._batch is not None:
             self._batch.keep(ticket)
+
+    def unlabelled_tickets(self, limit: int) -> list[Ticket]:
+        """Open tickets whose urgency is not known yet, oldest first (the triage loop's work)."""
+        rows = self._all(
+            _SELECT_TICKET.replace(
+                "{column} = ?", "urgency IS NULL AND status != 'closed' ORDER BY id LIMIT ?"
+            ),
+            (limit,),
+        )
+        return [_ticket(row) for row in rows]
 
     def open_tickets_of(self, guild_id: str, customer_id: str) -> list[Ticket]:
         rows = self._all(
@@ -208,8 +216,6 @@ class TicketsTx(Unit):
         )
 
     def prune_firings(self, before: datetime, limit: int | None = None) -> int:
-        """Forget rule firings made before ``before`` (at most ``limit``); how many were
-        removed."""
         cursor = self._conn.execute(
             "DELETE FROM rule_firings WHERE id IN (SELECT id FROM rule_firings WHERE at <= ?"
             " LIMIT ?)",
@@ -218,7 +224,6 @@ class TicketsTx(Unit):
         return cursor.rowcount
 
     def recent_firings(self, guild_id: str, limit: int) -> list[Firing]:
-        """The server's latest firings, newest first, with their tickets' numbers."""
         rows = self._all(
             "SELECT f.ticket_id, t.number, f.at, f.trigger, f.rule_id, f.outcomes"
             " FROM rule_firings f JOIN tickets t ON t.id = f.ticket_id"
@@ -245,7 +250,6 @@ class TicketsTx(Unit):
     def routing_state(
         self, guild_id: str, capacity: int | None, ticket_ids: Iterable[int] = ()
     ) -> RoutingState:
-        """Duty, pointers, load (only when a capacity is set) and which of ``ticket_ids`` queue."""
         state = RoutingState(capacity=capacity)
         # In a batch, duty and pointers are read once and kept as this connection changes them.
         kept = self._batch.routing.get(guild_id) if self._batch is not None else None
@@ -299,7 +303,6 @@ class TicketsTx(Unit):
         )
 
     def queue(self, guild_id: str) -> Iterator[QueuedTicket]:
-        """The server's queued tickets, oldest first, read lazily."""
         cursor = self._conn.execute(
             "SELECT ticket_id, type_id, rule_id, queued_at FROM assignment_queue"
             " WHERE guild_id = ? ORDER BY queued_at, ticket_id",
@@ -345,7 +348,6 @@ class TicketsTx(Unit):
         )
 
     def due_clocks(self, until: datetime, *, inclusive: bool, limit: int = 100) -> list[SlaClock]:
-        """Pending clocks whose deadline has come, earliest first."""
         rows = self._all(_DUE_CLOCKS_BY["<=" if inclusive else "<"], (ts(until), limit))
         return [SlaClock(r[0], SlaTarget(r[1]), datetime.fromisoformat(r[2])) for r in rows]
 
@@ -386,7 +388,6 @@ class TicketsTx(Unit):
         )
 
     def ops_messages(self, ticket_id: int) -> list[tuple[str, str, str]]:
-        """(channel id, message id, reason) of every #ops post about this ticket."""
         rows = self._all(
             "SELECT channel_id, message_id, reason FROM ops_messages WHERE ticket_id = ?",
             (ticket_id,),

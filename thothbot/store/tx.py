@@ -7,16 +7,19 @@ import json
 
 from thothbot import sealing
 from thothbot.core.masking import map_secrets, reference, secret_fields
-from thothbot.store.channels import ChannelsTx
-from thothbot.store.classifications import ClassificationsTx
-from thothbot.store.guilds import GuildsTx
-from thothbot.store.ingress import IngressTx
-from thothbot.store.outbox import OutboxTx
-from thothbot.store.tickets import TicketsTx
+from thothbot.store.channels import SqliteChannels
+from thothbot.store.classifications import SqliteClassifications
+from thothbot.store.guilds import SqliteGuilds
+from thothbot.store.ingress import SqliteIngress
+from thothbot.store.outbox import SqliteOutbox
+from thothbot.store.tickets import SqliteTickets
 
 
-class Tx(GuildsTx, ChannelsTx, TicketsTx, OutboxTx, IngressTx, ClassificationsTx):
-    """Synchronous access to the database inside one unit of work (runs on the database thread)."""
+class SqliteTx(
+    SqliteGuilds, SqliteChannels, SqliteTickets, SqliteOutbox, SqliteIngress, SqliteClassifications
+):
+    """A ``Tx`` on SQLite: synchronous access to the database inside one unit of work (it runs
+    on the database thread)."""
 
     def seal_at_rest(self) -> bool:
         """Seal what is stored in clear or with an older master key; first open the stored

@@ -54,10 +54,10 @@ class Batch:
             del self.tickets[next(iter(self.tickets))]
 
 
-class Unit:
+class SqliteBase:
     """Synchronous access to the database inside one unit of work (runs on the database thread).
 
-    Each aggregate's methods are a mixin over this; ``thothbot.store.tx.Tx`` composes them.
+    Each aggregate's methods are a mixin over this; ``thothbot.store.tx.SqliteTx`` composes them.
     In a batch, ``_batch`` keeps reads for the next units.
     """
 

@@ -21,11 +21,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "thothbot"
 MAY_REACH_THE_STORE = ("thothbot.store", "thothbot.service", "thothbot.application",
                        "thothbot.migrations")  # fmt: skip
 
-# Modules that still reach the store from outside the service layer (issue 11, item 1). Each
-# entry is checked to still cross, so the list can only shrink; done when it is empty.
-STILL_CROSSING: set[str] = set()
-
-
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -69,14 +64,7 @@ def _names_a_store(node: ast.expr) -> bool:
 @pytest.mark.parametrize(("name", "path"), modules(), ids=lambda v: v if isinstance(v, str) else "")
 def test_adapters_reach_the_store_only_through_the_service_layer(name: str, path: Path) -> None:
     found = crossings(path.read_text(encoding="utf-8"))
-    if name in STILL_CROSSING:
-        assert found, f"{name} no longer reaches the store: take it off STILL_CROSSING"
-    else:
-        assert not found, f"{name} reaches past the service layer: {found}"
-
-
-def test_every_listed_module_exists() -> None:
-    assert {name for name, _ in modules()} >= STILL_CROSSING
+    assert not found, f"{name} reaches past the service layer: {found}"
 
 
 def test_the_check_catches_each_way_past_the_boundary() -> None:

@@ -35,6 +35,7 @@ from thothbot.core.models import Ticket
 from thothbot.delivery import BACKOFF, MAX_ATTEMPTS, NO_BOT_WAIT, Deliveries, Later, nonce
 from thothbot.outbound import Guard
 from thothbot.service import Desk
+from thothbot.service.outbox import Outbox
 from thothbot.store import Store, Tx
 
 G = "guild-1"
@@ -223,7 +224,7 @@ class World:
 
     def worker(self, *, ops: Any = None, timeout: float = 5.0) -> Deliveries:
         deliveries = Deliveries(
-            self.desk, outbox=self.services.outbox, ops=ops, clock=self.clock, timeout=timeout
+            self.desk, self.services.outbox, ops=ops, clock=self.clock, timeout=timeout
         )
         self.workers.append(deliveries)
         return deliveries
@@ -907,7 +908,7 @@ async def test_a_restart_resends_an_http_delivery_with_the_same_bytes_and_id(
 
     desk = await world.restart()
     world.clock.step(3600)
-    worker = Deliveries(desk, ops=OpsStub(), clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), ops=OpsStub(), clock=world.clock)
     world.workers.append(worker)
     await worker.send_due()
 
@@ -1049,7 +1050,7 @@ async def test_a_restart_sends_what_was_pending_exactly_once(world: World) -> No
 
     desk = await world.restart()
     world.clock.step(BACKOFF[0])
-    worker = Deliveries(desk, clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), clock=world.clock)
     world.workers.append(worker)
     assert await worker.pending() == 3
     await worker.send_due()
@@ -1063,7 +1064,7 @@ async def test_a_restart_sends_what_was_pending_exactly_once(world: World) -> No
 
     # And once more: nothing is sent twice.
     desk = await world.restart()
-    again = Deliveries(desk, clock=world.clock)
+    again = Deliveries(desk, Outbox(desk.store), clock=world.clock)
     world.workers.append(again)
     world.clock.step(3600)
     assert await again.send_due() == 0
@@ -1101,7 +1102,7 @@ async def test_an_ops_post_accepted_without_an_answer_is_found_not_posted_again(
     ops = OpsStub()
     ops.posts = list(lost.posts)  # the channel as Discord keeps it
     ops.can_read = can_read
-    worker = Deliveries(desk, ops=ops, clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), ops=ops, clock=world.clock)
     world.workers.append(worker)
     await worker.send_due()
 
@@ -1133,7 +1134,7 @@ async def test_a_webhook_post_accepted_without_an_answer_is_found_not_posted_aga
     world.clock.step(3600)
     ops = OpsStub(destinations=world.destinations)
     ops.can_read = can_read
-    worker = Deliveries(desk, ops=ops, clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), ops=ops, clock=world.clock)
     world.workers.append(worker)
     await worker.send_due()
 
@@ -1162,7 +1163,7 @@ async def test_a_summary_accepted_without_an_answer_stands_for_its_rows_after_a_
     world.clock.step(3600)
     await world.open("After the restart", urgency="critical")
     ops = OpsStub(destinations=world.destinations)
-    worker = Deliveries(desk, ops=ops, clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), ops=ops, clock=world.clock)
     world.workers.append(worker)
     await worker.send_due()
 

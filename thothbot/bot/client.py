@@ -29,6 +29,7 @@ from thothbot.delivery import Deliveries
 from thothbot.llm import UrgencyClassifier
 from thothbot.napping import LONGEST, utc_now
 from thothbot.service import Channels, Desk
+from thothbot.service.outbox import Handoff, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +54,14 @@ class ThothTree(app_commands.CommandTree["ThothBot"]):
 class BotDesk:
     """The services the bot is built with (``thothbot.application.bot_desk`` makes them): the
     desk, whose effects wait in ``effects`` for the bot to render them and whose escalations
-    reach #ops through the outbox, and what the bot keeps of its channels."""
+    reach #ops through the outbox (the desk hands its #ops posts over in ``handoff``), and what
+    the bot keeps of its channels."""
 
     desk: Desk
     channels: Channels
     effects: EffectQueue
+    outbox: Outbox
+    handoff: Handoff | None
 
 
 class ThothBot(commands.Bot):
@@ -91,7 +95,9 @@ class ThothBot(commands.Bot):
         self.classifier = classifier or UrgencyClassifier(None)
         self.guild_ids = tuple(guild_ids)
         self.now = clock
-        self.deliveries = Deliveries(desk, ops=BotOps(self, desk), clock=clock)
+        self.deliveries = Deliveries(
+            desk, services.outbox, ops=BotOps(self, desk), handoff=services.handoff, clock=clock
+        )
         self.effects = DiscordEffects(self, services.effects, desk, channels, self.deliveries)
         self.opener = Opener(self, desk, channels, self.effects, self.classify_later)
         self.flows = Flows(desk, self.opener, clock, close_delay, self.classify_later)

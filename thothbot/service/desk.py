@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -24,6 +25,7 @@ from thothbot.core.answers import (
     parse_triggers,
 )
 from thothbot.core.channels import Closing, DiscordSetup, Opening
+from thothbot.core.destinations import Ops
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
 from thothbot.core.masking import masked_document
@@ -57,6 +59,7 @@ from thothbot.core.rules import (
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.sla import SlaClock
 from thothbot.core.stats import DeskStats, desk_stats
+from thothbot.service.outbox import Handed, Handoff
 from thothbot.store import Store, Tx
 
 if TYPE_CHECKING:
@@ -137,7 +140,8 @@ class _Result:
     # one ticket: the outbox rows of its escalations are made from them without reading again.
     ticket: Ticket | None = None
     config: GuildConfig | None = None
-    deliveries: bool = False  # escalations were put in the outbox
+    deliveries: bool = False  # escalations were put in the outbox for the due reads
+    handed: list[Handed] = field(default_factory=list)  # and #ops posts for this process's worker
 
 
 class Desk:
@@ -151,6 +155,7 @@ class Desk:
         outbox: bool = False,
         outbound: Guard | None = None,
         changes: Changes | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.store = store
         self.sink: EffectSink = sink or RecordingSink()
@@ -161,6 +166,8 @@ class Desk:
         self.outbound = outbound
         # After each commit: what changed, for every background loop that cares.
         self.changes = changes or Changes()
+        # With a handoff, #ops posts go to the worker of this process with the unit's reads.
+        self.handoff = handoff
         self._configs: dict[str, GuildConfig] = {}
         self._next_deadline: datetime | None = None
         self._deadline_known = False
@@ -765,9 +772,13 @@ class Desk:
         return value
 
     def _save_deliveries(self, tx: Tx, result: _Result) -> None:
-        """Put each escalation in the outbox, once per destination, in the same transaction."""
+        """Put each escalation in the outbox, once per destination, in the same transaction.
+        While the handoff is open, an #ops post is held for this process's worker with its try
+        marked: the mark is durable before the worker asks Discord, as a try's must be, and it
+        only says "look before posting again", which is true of a post not tried yet too."""
         if not self.outbox:
             return
+        hold = self.handoff is not None and self.handoff.open
         rows: list[tuple[str, int, str, str, datetime]] = []
         for effect in result.effects:
             if not isinstance(effect, Escalated):
@@ -787,15 +798,22 @@ class Desk:
             )
             # The row names its destination (never its URL or secret, which stay sealed in
             # the settings); the worker looks them up when it sends.
-            rows.extend(
-                (ticket.guild_id, ticket.id, d.reference.to_json(), reason, effect.at)
-                for d in delivery.destinations(config.settings, known)
-            )
+            for d in delivery.destinations(config.settings, known):
+                row = (ticket.guild_id, ticket.id, d.reference.to_json(), reason, effect.at)
+                if hold and isinstance(d, Ops):
+                    event_id = delivery.new_event_id(effect.at, secrets.token_bytes(10))
+                    held = tx.hold_delivery(row, event_id)
+                    result.handed.append(Handed(held, Escalation(ticket, config, source)))
+                else:
+                    rows.append(row)
         if rows:
             tx.insert_deliveries(rows)
             result.deliveries = True
 
     async def _finish(self, result: _Result) -> None:
+        if result.handed:
+            assert self.handoff is not None
+            self.handoff.put(result.handed)
         if result.deliveries:
             self.changes.changed(Topic.OUTBOX)
         if result.new_deadlines:

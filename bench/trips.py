@@ -150,7 +150,8 @@ class _Actions:
 
         async def close() -> None:
             asks = len(sandbox.dm_messages(customer))
-            await _done(sandbox.slash(w.guild, channel, w.riley, "ticket close", {"reason": "Done"}))
+            done = {"reason": "Done"}
+            await _done(sandbox.slash(w.guild, channel, w.riley, "ticket close", done))
             # The transcript, the rating's question, and the channel deleted after the delay.
             await sandbox.wait_for(lambda: len(sandbox.dm_messages(customer)) >= asks + 2)
             await sandbox.wait_for(lambda: sandbox.channel(channel) is None)
@@ -191,9 +192,7 @@ async def _measure(samples: int) -> dict[str, Any]:
         "to_post": max(actions.to_post),
         "in_all": max(
             own + bg
-            for own, bg in zip(
-                actions.own[escalating], actions.background[escalating], strict=True
-            )
+            for own, bg in zip(actions.own[escalating], actions.background[escalating], strict=True)
         ),
         "actions": {
             name: [max(own), max(actions.background[name])] for name, own in actions.own.items()

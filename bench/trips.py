@@ -98,7 +98,7 @@ class _Actions:
         self.own: dict[str, list[int]] = {}
         self.background: dict[str, list[int]] = {}
         self.to_post: list[int] = []
-        self.by_caller: Counter[str] = Counter()
+        self.by_caller: dict[str, Counter[str]] = {}
 
     async def counted(self, name: str, act: Callable[[], Any]) -> Any:
         await self.quiet()
@@ -108,7 +108,7 @@ class _Actions:
         units = self.counting.units[start:]
         self.own.setdefault(name, []).append(sum(1 for _, bg in units if not bg))
         self.background.setdefault(name, []).append(sum(1 for _, bg in units if bg))
-        self.by_caller += self.counting.calls - before
+        self.by_caller[name] = self.by_caller.get(name, Counter()) + self.counting.calls - before
         return value
 
     async def quiet(self) -> None:
@@ -197,7 +197,10 @@ async def _measure(samples: int) -> dict[str, Any]:
         "actions": {
             name: [max(own), max(actions.background[name])] for name, own in actions.own.items()
         },
-        "by_caller": {k: v / samples for k, v in actions.by_caller.most_common()},
+        "by_caller": {
+            name: {k: v / samples for k, v in calls.most_common()}
+            for name, calls in actions.by_caller.items()
+        },
     }
 
 
@@ -237,9 +240,9 @@ def main(samples: int = 5) -> None:
         was = base["actions"].get(name, ["?", "?"])
         print(f"  {'  ' + name:40} {own:>3} + {background:<3} {was[0]:>5} + {was[1]:<3}"
               f"{'' if own <= 1 else '  (more than one)'}")  # fmt: skip
-    print("  by caller, per sample (now):")
-    for caller, count in now["by_caller"].items():
-        print(f"    {count:4.1f}  {caller}")
+    print("  by action and caller, per sample (now):")
+    for name, calls in now["by_caller"].items():
+        print(f"    {name}: " + ", ".join(f"{caller} {n:g}" for caller, n in calls.items()))
 
 
 if __name__ == "__main__":

@@ -11,10 +11,13 @@ recorded as sent is sent again after a restart. Before each post to Discord (the
 channel or a channel webhook) the worker commits an "attempting" mark with the post's marker,
 which the post carries in its embed footer; a row found still marked was maybe accepted, so
 the worker reads the channel's recent messages for that marker before posting again (Discord
-forgets a nonce after minutes). An http destination gets the same body and ``webhook-id`` on
-every try, so the receiver drops repeats. Channel webhooks take about 30 posts a minute, so
-each has a limiter, and a burst above it becomes one summary post. Every address is checked
-by the outbound guard (``thothbot/outbound.py``) when the connection is made.
+forgets a nonce after minutes). In the bot's process the desk commits that mark itself for an
+#ops post, in the unit that escalates, and hands the row over (``service.outbox.Handoff``): the
+worker posts it without reading it again and records the outcome in one unit. An http
+destination gets the same body and ``webhook-id`` on every try, so the receiver drops repeats.
+Channel webhooks take about 30 posts a minute, so each has a limiter, and a burst above it
+becomes one summary post. Every address is checked by the outbound guard
+(``thothbot/outbound.py``) when the connection is made.
 """
 
 from __future__ import annotations

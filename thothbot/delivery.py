@@ -353,10 +353,12 @@ class Deliveries:
         *,
         view: Escalation | None = None,
     ) -> OpsPost:
-        """The #ops post for an escalated ticket, as it stands now (``view``: read already)."""
+        """The #ops post for an escalated ticket, as it stands now (``view``: read already).
+        The ticket as read with the view, not as ``ticket`` was read: a refresh of an #ops post
+        must not show what changed since its caller read it (an urgency learned meanwhile)."""
         if view is None:
             view = await self.desk.escalation(ticket.id)
-        config, source = view.config, view.source
+        ticket, config, source = view.ticket, view.config, view.source
         type_ = config.settings.types.get(ticket.type_id) if ticket.type_id else None
         return delivery.ops_post(
             ticket,

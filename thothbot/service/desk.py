@@ -516,23 +516,25 @@ class Desk:
         await self.store.run(lambda tx: tx.delete_ticket(ticket_id))
         self._deadline_known = False  # its SLA clocks are gone
 
-    async def claim(self, ticket_id: int, agent: str, at: datetime) -> list[Effect]:
-        """A staff member takes an escalated ticket from #ops (or with ``/ticket claim``)."""
+    async def claim(self, ticket_id: int, agent: str, at: datetime) -> tuple[Ticket, list[Effect]]:
+        """A staff member takes an escalated ticket from #ops (or with ``/ticket claim``): the
+        ticket as claimed (for the answer, without reading it again) and the effects; none
+        when it was theirs already."""
 
-        def unit(tx: Tx) -> _Result:
+        def unit(tx: Tx) -> tuple[tuple[Ticket, list[Effect]], _Result]:
             stored = _load(tx, ticket_id)
             config = self._config(tx, stored.guild_id)
             ticket = tickets.claim(stored, agent, is_staff=config.settings.is_staff(agent))
             if ticket is None:
-                return _Result(stored.guild_id, [], [])
+                return (stored, []), _Result(stored.guild_id, [], [])
             _save(tx, stored, ticket)
             tx.dequeue([ticket.id])
             outcome = Outcome(effects=[Assigned(at, ticket.id, agent, None)])
             if stored.assignee_id not in (None, agent):  # the previous assignee has room again
                 self._drain(tx, config, at, outcome)
-            return _Result(ticket.guild_id, outcome.effects, [])
+            return (ticket, outcome.effects), _Result(ticket.guild_id, outcome.effects, [])
 
-        return await self._run(unit)
+        return await self._run_returning(unit)
 
     async def tag(self, ticket_id: int, tag: str, by: str, *, add: bool) -> Ticket:
         """Staff add or remove a tag by hand (no rule runs: tags are not a trigger)."""

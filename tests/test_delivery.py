@@ -35,6 +35,7 @@ from thothbot.core.models import Ticket
 from thothbot.delivery import BACKOFF, MAX_ATTEMPTS, NO_BOT_WAIT, Deliveries, Later, nonce
 from thothbot.outbound import Guard
 from thothbot.service import Desk
+from thothbot.service.outbox import Outbox
 from thothbot.store import Store, Tx
 from thothbot.store.tx import SqliteTx
 
@@ -224,7 +225,7 @@ class World:
 
     def worker(self, *, ops: Any = None, timeout: float = 5.0) -> Deliveries:
         deliveries = Deliveries(
-            self.desk, outbox=self.services.outbox, ops=ops, clock=self.clock, timeout=timeout
+            self.desk, self.services.outbox, ops=ops, clock=self.clock, timeout=timeout
         )
         self.workers.append(deliveries)
         return deliveries
@@ -908,7 +909,7 @@ async def test_a_restart_resends_an_http_delivery_with_the_same_bytes_and_id(
 
     desk = await world.restart()
     world.clock.step(3600)
-    worker = Deliveries(desk, ops=OpsStub(), clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), ops=OpsStub(), clock=world.clock)
     world.workers.append(worker)
     await worker.send_due()
 
@@ -1035,6 +1036,127 @@ async def test_one_broken_delivery_does_not_hold_up_the_others(world: World) -> 
     assert poisoned[0]["error"]
 
 
+# -- handed over by the desk: #ops posts in two units -------------------------------------------
+
+
+def handing(world: World) -> Services:
+    """The services of ``world`` as the bot's process has them: the desk hands its #ops posts
+    to the worker (``Handoff``)."""
+    world.services = build_services(
+        world.desk.store, outbox=True, outbound=loopback(world.base), bot=True
+    )
+    return world.services
+
+
+def handed_worker(world: World, ops: OpsStub) -> Deliveries:
+    services = world.services
+    worker = Deliveries(
+        services.desk, services.outbox, ops=ops, handoff=services.handoff, clock=world.clock
+    )
+    world.workers.append(worker)
+    return worker
+
+
+def counting(store: Store) -> list[str]:
+    """The units ``store`` runs from now on, by the function that asked for each."""
+    units: list[str] = []
+    run = store.run
+
+    async def counted(unit: Callable[[Tx], Any]) -> Any:
+        units.append(getattr(unit, "__qualname__", "").split(".<locals>")[0])
+        return await run(unit)
+
+    store.run = counted  # type: ignore[method-assign]
+    return units
+
+
+async def until(check: Callable[[], bool]) -> None:
+    """Wait for ``check`` to hold: what the worker does in its own task, seen from outside."""
+    async with asyncio.timeout(10):
+        while not check():  # noqa: ASYNC110  (the worker's task sets no event for tests)
+            await asyncio.sleep(0.01)
+
+
+async def test_an_ops_post_handed_over_is_posted_and_recorded_in_one_unit(world: World) -> None:
+    await world.configure({})
+    services = handing(world)
+    assert services.handoff is not None
+    ops = OpsStub()
+    worker = handed_worker(world, ops)
+    before = await world.open("Opened before the worker ran")  # the handoff is closed
+    units = counting(world.desk.store)
+    running = asyncio.create_task(worker.run())
+    try:
+        # The first round: the due read (which opens the handoff) found it, as without one.
+        await until(lambda: "Outbox.next_due" in units)
+        assert services.handoff.open
+        assert ops.posts[0][0].id == before.id
+        first = len(units)
+
+        ticket = await world.open("Checkout broken")
+        await until(lambda: len(ops.posts) == 2 and len(units) >= first + 2)
+        worker.wake()  # a look at the outbox: what the worker reads shows up after
+        await until(lambda: len(units) >= first + 4)
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+    # The desk's unit, the outcome's unit; nothing read in between (then the look asked for).
+    assert units[first : first + 4] == [
+        "Desk._run_returning",
+        "Outbox.sent",
+        "Outbox.due",
+        "Outbox.next_due",
+    ]
+    assert ops.posts[1][0].id == ticket.id
+    assert ops.looked == []  # marked by the desk, never tried: nothing to look for
+    assert [r["status"] for r in world.rows()] == ["sent", "sent"]
+    assert services.handoff.open is False  # closed when the worker stopped
+
+
+async def test_a_held_post_never_tried_is_posted_once_after_a_restart(world: World) -> None:
+    await world.configure({})
+    handing(world)
+    await handed_worker(world, OpsStub()).send_due()  # opens the handoff
+    await world.open("Checkout broken", channel_id="501")  # then the process dies
+    [row] = world.rows()
+    # Saved with its try marked and held from the due reads.
+    assert (row["status"], row["attempt"]) == ("pending", row["event_id"])
+    assert await world.services.outbox.due(T0 + timedelta(days=1), 10) == []
+    assert await world.services.outbox.next_due() is None
+
+    await world.restart()
+    handing(world)
+    ops = OpsStub()
+    assert await handed_worker(world, ops).send_due() == 1  # released, then due
+
+    assert ops.looked == [(None, row["event_id"])]  # maybe posted: looked first
+    assert len(ops.posts) == 1
+    [row] = world.rows()
+    assert (row["status"], row["message_id"], row["attempt"]) == ("sent", "ops-1", None)
+
+
+async def test_a_post_handed_while_the_bot_connects_waits_unmarked(world: World) -> None:
+    await world.configure({})
+    handing(world)
+    ops = OpsStub(ready=False)
+    worker = handed_worker(world, ops)
+    await worker.send_due()  # opens the handoff
+    await world.open("Checkout broken")
+
+    assert await worker.send_due() == 1
+    [row] = world.rows()
+    assert (row["status"], row["attempts"], row["attempt"]) == ("pending", 0, None)
+    assert at(row["next_at"]) == T0 + timedelta(seconds=1)  # BOT_CONNECTING_WAIT
+
+    ops.ready = True
+    world.clock.step(1)
+    await worker.send_due()
+    assert (len(ops.posts), ops.looked) == (1, [])
+    [row] = world.rows()
+    assert row["status"] == "sent"
+
+
 # -- restarts -------------------------------------------------------------------------------------
 
 
@@ -1050,7 +1172,7 @@ async def test_a_restart_sends_what_was_pending_exactly_once(world: World) -> No
 
     desk = await world.restart()
     world.clock.step(BACKOFF[0])
-    worker = Deliveries(desk, clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), clock=world.clock)
     world.workers.append(worker)
     assert await worker.pending() == 3
     await worker.send_due()
@@ -1064,7 +1186,7 @@ async def test_a_restart_sends_what_was_pending_exactly_once(world: World) -> No
 
     # And once more: nothing is sent twice.
     desk = await world.restart()
-    again = Deliveries(desk, clock=world.clock)
+    again = Deliveries(desk, Outbox(desk.store), clock=world.clock)
     world.workers.append(again)
     world.clock.step(3600)
     assert await again.send_due() == 0
@@ -1102,7 +1224,7 @@ async def test_an_ops_post_accepted_without_an_answer_is_found_not_posted_again(
     ops = OpsStub()
     ops.posts = list(lost.posts)  # the channel as Discord keeps it
     ops.can_read = can_read
-    worker = Deliveries(desk, ops=ops, clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), ops=ops, clock=world.clock)
     world.workers.append(worker)
     await worker.send_due()
 
@@ -1134,7 +1256,7 @@ async def test_a_webhook_post_accepted_without_an_answer_is_found_not_posted_aga
     world.clock.step(3600)
     ops = OpsStub(destinations=world.destinations)
     ops.can_read = can_read
-    worker = Deliveries(desk, ops=ops, clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), ops=ops, clock=world.clock)
     world.workers.append(worker)
     await worker.send_due()
 
@@ -1163,7 +1285,7 @@ async def test_a_summary_accepted_without_an_answer_stands_for_its_rows_after_a_
     world.clock.step(3600)
     await world.open("After the restart", urgency="critical")
     ops = OpsStub(destinations=world.destinations)
-    worker = Deliveries(desk, ops=ops, clock=world.clock)
+    worker = Deliveries(desk, Outbox(desk.store), ops=ops, clock=world.clock)
     world.workers.append(worker)
     await worker.send_due()
 

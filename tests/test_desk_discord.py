@@ -273,12 +273,13 @@ async def test_a_claim_assigns_the_ticket_and_publishes_it(harness: Harness, des
     ticket = await desk.open_ticket(G, "U1", "Outage", at(0))
     assert ticket.assignee_id == "S1"  # round robin
     harness.take()
-    effects = await desk.claim(ticket.id, "S2", at(1))
+    claimed, effects = await desk.claim(ticket.id, "S2", at(1))
     assert effects == [Assigned(at(1), ticket.id, "S2", None)]
     assert harness.take() == effects
     stored = await desk.ticket(ticket.id)
     assert (stored.assignee_id, stored.claimed_by) == ("S2", "S2")
-    assert await desk.claim(ticket.id, "S2", at(2)) == []
+    assert claimed == stored  # as saved: the bot answers without reading it again
+    assert await desk.claim(ticket.id, "S2", at(2)) == (stored, [])
 
 
 async def test_a_second_claimer_and_a_non_staff_claimer_are_refused(desk: Desk) -> None:
@@ -312,7 +313,7 @@ async def test_a_claim_frees_the_previous_assignees_capacity_for_the_queue(
     assert (first.assignee_id, third.assignee_id) == ("S1", None)
     harness.take()
     # Capacity does not apply to a claim: S2 takes #1, so S1 has room for #3.
-    effects = await desk.claim(first.id, "S2", at(3))
+    _, effects = await desk.claim(first.id, "S2", at(3))
     assert Assigned(at(3), third.id, "S1", "assign") in effects
     assert (await desk.ticket(third.id)).assignee_id == "S1"
 

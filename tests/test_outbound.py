@@ -21,6 +21,7 @@ from thothbot.config import Config
 from thothbot.core.errors import InvalidInput, SettingsInvalid
 from thothbot.delivery import Deliveries
 from thothbot.outbound import Guard, OutboundRefused, address_problem
+from thothbot.service.outbox import Outbox
 
 G = "guild-1"
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -234,7 +235,7 @@ async def test_a_name_that_rebinds_to_loopback_after_the_save_is_refused_at_send
     await desk.save_settings(G, json.dumps(settings), T0)  # the name looked public then
     await desk.open_ticket(G, "1", "Checkout broken", T0)
 
-    worker = Deliveries(desk, clock=lambda: T0)
+    worker = Deliveries(desk, Outbox(desk.store), clock=lambda: T0)
     try:
         await worker.send_due()
     finally:
@@ -282,7 +283,9 @@ async def test_an_address_in_the_url_is_refused_before_any_connection(
     await desk.save_settings(G, json.dumps(settings), T0)  # allowed when saved
     await desk.open_ticket(G, "1", "Checkout broken", T0)
 
-    worker = Deliveries(desk, clock=lambda: T0, guard=Guard())  # the operator closed it since
+    worker = Deliveries(
+        desk, Outbox(desk.store), clock=lambda: T0, guard=Guard()
+    )  # the operator closed it since
     await worker.send_due()
     [(status, error)] = await desk.store.run(
         lambda tx: tx._all("SELECT status, error FROM deliveries WHERE destination LIKE '%http%'")
@@ -292,7 +295,7 @@ async def test_an_address_in_the_url_is_refused_before_any_connection(
 
     # The control: with the range allowed, the same delivery does reach it.
     await desk.open_ticket(G, "2", "Checkout broken again", T0)
-    allowed = Deliveries(desk, clock=lambda: T0)
+    allowed = Deliveries(desk, Outbox(desk.store), clock=lambda: T0)
     try:
         await allowed.send_due()
     finally:

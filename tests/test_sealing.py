@@ -44,6 +44,7 @@ from thothbot.core.settings import GuildSettings
 from thothbot.delivery import Deliveries
 from thothbot.outbound import Guard
 from thothbot.service import Desk
+from thothbot.service.outbox import Outbox
 from thothbot.store import Store, StoreUnavailable, migrations
 from thothbot.store.sqlite import _statements
 
@@ -382,7 +383,7 @@ def _loopback(receiver: Receiver) -> Guard:
 
 async def _deliver(desk: Desk) -> int:
     """Send what the outbox holds now, as the worker does."""
-    worker = Deliveries(desk, clock=lambda: T0)
+    worker = Deliveries(desk, Outbox(desk.store), clock=lambda: T0)
     try:
         return await worker.send_due()
     finally:

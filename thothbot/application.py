@@ -33,7 +33,7 @@ from thothbot.service import Channels, Desk, EffectSink, Intake
 from thothbot.service.classifications import ClassificationCache
 from thothbot.service.health import HealthProbe
 from thothbot.service.keys import Keys
-from thothbot.service.outbox import Outbox
+from thothbot.service.outbox import Handoff, Outbox
 from thothbot.service.retention import Pruner
 from thothbot.store import MEMORY, Store
 from thothbot.triage import Triage
@@ -55,6 +55,7 @@ class Services:
     channels: Channels  # what the bot keeps of its ticket channels
     intake: Intake  # the ingress's keys and events
     outbox: Outbox
+    handoff: Handoff | None  # the desk's #ops posts, for the bot's delivery worker
     classifications: ClassificationCache
     pruner: Pruner
     probe: HealthProbe
@@ -78,12 +79,15 @@ def build_services(
     sink: EffectSink | None = None,
     outbox: bool = True,
     outbound: Guard | None = None,
+    bot: bool = False,
 ) -> Services:
     """The services over ``store``. Effects go to ``sink`` (recorded when None); with
     ``outbox`` each escalation is saved for the delivery worker with the change that made it;
-    ``outbound`` checks destinations when settings are saved (none: not checked)."""
+    ``outbound`` checks destinations when settings are saved (none: not checked); with ``bot``
+    the desk hands its #ops posts to the bot's delivery worker (``Handoff``)."""
     changes = Changes()
-    desk = Desk(store, sink, outbox=outbox, outbound=outbound, changes=changes)
+    handoff = Handoff(changes) if bot and outbox else None
+    desk = Desk(store, sink, outbox=outbox, outbound=outbound, changes=changes, handoff=handoff)
     return Services(
         store=store,
         changes=changes,
@@ -91,6 +95,7 @@ def build_services(
         channels=Channels(store),
         intake=Intake(store, changes),
         outbox=Outbox(store),
+        handoff=handoff,
         classifications=ClassificationCache(store),
         pruner=Pruner(store),
         probe=HealthProbe(store),
@@ -177,6 +182,7 @@ async def build(
             # The bot renders effects from its queue; the ingress alone logs them.
             sink=effects if effects is not None else LogSink(),
             outbound=Guard.from_config(config) if check_outbound else None,
+            bot=effects is not None,
         )
         if classifier is None:
             # The heuristic decides alone when no THOTH_LLM_MODEL is set.
@@ -184,11 +190,11 @@ async def build(
             closing.push_async_callback(classifier.close)
         maintenance = Maintenance(services.pruner)
         if effects is not None:  # the bot
-            from thothbot.bot.client import BotDesk, ThothBot  # noqa: PLC0415  (discord.py: only the bot needs it)
+            from thothbot.bot.client import ThothBot  # noqa: PLC0415  (discord.py: only the bot needs it)
 
             rest = health.RestCounter()
             thoth = ThothBot(
-                BotDesk(services.desk, services.channels, effects),
+                _bot_services(services, effects),
                 guild_ids=config.guild_ids,
                 close_delay=config.close_delay,
                 http_trace=rest.trace_config(),
@@ -225,11 +231,15 @@ def bot_desk(store: Store, *, outbound: Guard | None = None) -> BotDesk:
     """What the bot is built with, over ``store`` (for tests that build a bot on their own): a
     desk whose effects wait in the bot's queue and whose escalations go through the outbox, and
     the record of its channels."""
+    effects = _bot_queue()
+    return _bot_services(build_services(store, sink=effects, outbound=outbound, bot=True), effects)
+
+
+def _bot_services(services: Services, effects: EffectQueue) -> BotDesk:
+    """What of ``services`` the bot is built with, its effects waiting in ``effects``."""
     from thothbot.bot.client import BotDesk  # noqa: PLC0415  (discord.py: only the bot needs it)
 
-    effects = _bot_queue()
-    services = build_services(store, sink=effects, outbound=outbound)
-    return BotDesk(services.desk, services.channels, effects)
+    return BotDesk(services.desk, services.channels, effects, services.outbox, services.handoff)
 
 
 def _bot_queue() -> EffectQueue:

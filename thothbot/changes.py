@@ -15,6 +15,7 @@ from enum import StrEnum
 
 class Topic(StrEnum):
     OUTBOX = "outbox"  # deliveries were put in the outbox
+    HANDED = "handed"  # #ops deliveries were handed to this process's worker (``Handoff``)
     DEADLINES = "deadlines"  # an SLA deadline was stored (a ticket opened, a clock moved)
     CLOSINGS = "closings"  # a ticket was closed with steps left to do in Discord
     INGRESS = "ingress"  # an event was accepted and waits to become a ticket

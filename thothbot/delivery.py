@@ -11,10 +11,13 @@ recorded as sent is sent again after a restart. Before each post to Discord (the
 channel or a channel webhook) the worker commits an "attempting" mark with the post's marker,
 which the post carries in its embed footer; a row found still marked was maybe accepted, so
 the worker reads the channel's recent messages for that marker before posting again (Discord
-forgets a nonce after minutes). An http destination gets the same body and ``webhook-id`` on
-every try, so the receiver drops repeats. Channel webhooks take about 30 posts a minute, so
-each has a limiter, and a burst above it becomes one summary post. Every address is checked
-by the outbound guard (``thothbot/outbound.py``) when the connection is made.
+forgets a nonce after minutes). In the bot's process the desk commits that mark itself for an
+#ops post, in the unit that escalates, and hands the row over (``service.outbox.Handoff``): the
+worker posts it without reading it again and records the outcome in one unit. An http
+destination gets the same body and ``webhook-id`` on every try, so the receiver drops repeats.
+Channel webhooks take about 30 posts a minute, so each has a limiter, and a burst above it
+becomes one summary post. Every address is checked by the outbound guard
+(``thothbot/outbound.py``) when the connection is made.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from thothbot.keys import signature
 from thothbot.napping import nap, utc_now
 from thothbot.outbound import Guard, OutboundRefused
 from thothbot.service import Desk, Escalation, GuildConfig
-from thothbot.service.outbox import OpsMessage, Outbox, Rerouted
+from thothbot.service.outbox import Handoff, OpsMessage, Outbox, Rerouted
 
 log = logging.getLogger(__name__)
 
@@ -119,23 +122,30 @@ class Deliveries:
     def __init__(
         self,
         desk: Desk,
+        outbox: Outbox,
         *,
-        outbox: Outbox | None = None,
         ops: OpsChannel | None = None,
+        handoff: Handoff | None = None,
         clock: Callable[[], datetime] = utc_now,
         timeout: float = 10.0,
         guard: Guard | None = None,
     ) -> None:
+        """``handoff``: the desk's #ops posts, handed over with what they need (with ``ops``
+        only: the bot posts them); the worker opens it once it runs."""
         self.desk = desk
-        # The outbox beside the desk, unless the composition root hands one over.
-        self.outbox = outbox or Outbox.beside(desk)
+        self.outbox = outbox
         self.ops = ops
+        self._handoff = handoff if ops is not None else None
         self.clock = clock
         self.timeout = timeout
         self._guard = guard
         self.outcomes: Counter[DeliveryOutcome] = Counter(dict.fromkeys(OUTCOMES, 0))
-        # Woken by the desk's notifier once escalations are committed to the outbox.
-        self._wake = desk.changes.wake_on(Topic.OUTBOX)
+        # Woken by the desk's notifier once escalations are committed to the outbox or handed
+        # over; ``_look`` tells the first from the second (only then is the outbox read).
+        self._wake = desk.changes.wake_on(Topic.OUTBOX, Topic.HANDED)
+        self._look = desk.changes.wake_on(Topic.OUTBOX)
+        # When the next delivery is due, as the last outcome recorded said (None: unknown).
+        self._next_due: tuple[datetime | None] | None = None
         self._lanes = asyncio.Semaphore(MAX_LANES)
         self._session: aiohttp.ClientSession | None = None
 
@@ -147,52 +157,88 @@ class Deliveries:
         return self._guard
 
     def wake(self) -> None:
+        self._look.set()
         self._wake.set()
 
     async def run(self) -> None:
+        look = True  # at the start: what is due, and what a previous run held
         try:
             while True:
                 self._wake.clear()
                 try:
-                    await self.send_due()
-                    upcoming = await self.outbox.next_due()
+                    upcoming = await self._round(look)
+                    failed = False
                 except Exception:
                     log.exception("the delivery worker failed; retrying")
-                    upcoming = None
+                    upcoming, failed = None, True
                 await nap(self._wake, upcoming, self.clock())
+                # Woken by handed rows alone, the outbox need not be read: their outcomes said
+                # when the next delivery is due. A moment that came, or a save, reads it.
+                look = failed or self._look.is_set() or not self._wake.is_set()
         finally:
+            if self._handoff is not None:
+                self._handoff.closed()
             if self._session is not None:
                 await self._session.close()
 
+    async def _round(self, look: bool) -> datetime | None:
+        """One wake-up's work: what was handed over and (``look``) what is due; when the next
+        delivery is due."""
+        if not look:
+            self._next_due = None
+            if await self._send_handed() and self._next_due is not None:
+                return self._next_due[0]
+        await self.send_due()
+        return await self.outbox.next_due()
+
     async def send_due(self) -> int:
-        """Send every delivery due now; how many were handled."""
-        handled = 0
+        """Send what the desk handed over, then every delivery due now; how many were handled."""
+        self._look.clear()
+        handled = await self._send_handed()
         while True:
             now = self.clock()
-            due = await self.outbox.due(now, DUE_BATCH)
+            # The first read releases what a stopped worker held; then the desk may hold more.
+            release = self._handoff is not None and not self._handoff.open
+            due = await self.outbox.due(now, DUE_BATCH, release=release)
+            if release:
+                assert self._handoff is not None
+                self._handoff.opened()
             if not due:
                 return handled
-            # One lane per server and destination, in order within it, lanes side by side:
-            # a destination that times out does not hold up the others.
-            lanes: dict[tuple[str, str], list[DeliveryRow]] = {}
-            for row in due:
-                lanes.setdefault((row.guild_id, row.destination), []).append(row)
-            await asyncio.gather(*(self._lane(rows) for rows in lanes.values()))
+            await self._lanes_of([(row, None) for row in due])
             handled += len(due)
-            if len(due) < DUE_BATCH and not self._wake.is_set():
+            if len(due) < DUE_BATCH and not self._look.is_set():
                 # All that was due is handled, and nothing was saved since (a save wakes us).
                 return handled
 
-    async def _lane(self, rows: Sequence[DeliveryRow]) -> None:
+    async def _send_handed(self) -> int:
+        """Post what the desk handed over (rows held for this worker, read with it)."""
+        handed = self._handoff.take() if self._handoff is not None else []
+        await self._lanes_of([(h.row, h.view) for h in handed])
+        return len(handed)
+
+    async def _lanes_of(self, rows: Sequence[tuple[DeliveryRow, Escalation | None]]) -> None:
+        """One lane per server and destination, in order within it, lanes side by side: a
+        destination that times out does not hold up the others."""
+        lanes: dict[tuple[str, str], list[tuple[DeliveryRow, Escalation | None]]] = {}
+        for row, view in rows:
+            lanes.setdefault((row.guild_id, row.destination), []).append((row, view))
+        await asyncio.gather(*(self._lane(lane) for lane in lanes.values()))
+
+    async def _lane(self, rows: Sequence[tuple[DeliveryRow, Escalation | None]]) -> None:
         async with self._lanes:
-            for n, row in enumerate(rows):
-                down_until = await self._deliver(row)
+            for n, (row, view) in enumerate(rows):
+                down_until = await self._deliver(row, view)
                 if down_until is not None:
                     # The destination is down: the rest of its lane waits with the first, as
                     # it would have failed the same way (not counted as tries).
-                    rest = [r.id for r in rows[n + 1 :]]
+                    rest = rows[n + 1 :]
                     if rest:
-                        await self.outbox.postpone(rest, down_until)
+                        await self._postpone(
+                            [r.id for r, v in rest if v is None],
+                            down_until,
+                            held=[r.id for r, v in rest if v is not None],
+                        )
                     return
 
     async def pending(self) -> int:
@@ -201,14 +247,17 @@ class Deliveries:
 
     # One delivery
 
-    async def _deliver(self, row: DeliveryRow) -> datetime | None:
+    async def _deliver(self, row: DeliveryRow, handed: Escalation | None = None) -> datetime | None:
         """Send one delivery and record the outcome; when the destination could not take it
-        for now, the moment to try it again."""
-        # The ticket, its server's configuration and its source event, read once for the try.
-        try:
-            view: Escalation | None = await self.desk.escalation(row.ticket_id)
-        except TicketNotFound:
-            view = None
+        for now, the moment to try it again. ``handed``: the desk held the row for this worker
+        (its try marked, never made) and read this with it."""
+        view = handed
+        if view is None:
+            # The ticket, its server's configuration and its source event, read once for it.
+            try:
+                view = await self.desk.escalation(row.ticket_id)
+            except TicketNotFound:
+                view = None
         config = view.config if view is not None else await self.desk.config(row.guild_id)
         destination = _destination(row, config)
         if destination is None:
@@ -238,7 +287,7 @@ class Deliveries:
                 case OpsNotice():
                     message_id = await self._notice(row)
                 case Ops():
-                    ops_post = await self._to_ops(row, view)
+                    ops_post = await self._to_ops(row, view, held=handed is not None)
                     message_id = ops_post[1] if ops_post is not None else None
                 case HttpEndpoint():
                     message_id = await self._to_endpoint(row, destination)
@@ -304,10 +353,12 @@ class Deliveries:
         *,
         view: Escalation | None = None,
     ) -> OpsPost:
-        """The #ops post for an escalated ticket, as it stands now (``view``: read already)."""
+        """The #ops post for an escalated ticket, as it stands now (``view``: read already).
+        The ticket as read with the view, not as ``ticket`` was read: a refresh of an #ops post
+        must not show what changed since its caller read it (an urgency learned meanwhile)."""
         if view is None:
             view = await self.desk.escalation(ticket.id)
-        config, source = view.config, view.source
+        ticket, config, source = view.ticket, view.config, view.source
         type_ = config.settings.types.get(ticket.type_id) if ticket.type_id else None
         return delivery.ops_post(
             ticket,
@@ -321,29 +372,41 @@ class Deliveries:
             marker=marker,
         )
 
-    async def _bot_ready(self, ids: Sequence[int]) -> bool:
-        """Whether the bot can post or look now; if not, the rows wait (not counted as a try)."""
+    async def _bot_ready(self, ids: Sequence[int], *, held: bool = False) -> bool:
+        """Whether the bot can post or look now; if not, the rows wait (not counted as a try;
+        ``held``: handed over and not tried, so their marks are cleared)."""
         if self.ops is not None and self.ops.ready:
             return True
         # Not an attempt: the bot is not running (the ingress alone) or not connected yet.
         retry = self.clock() + (NO_BOT_WAIT if self.ops is None else BOT_CONNECTING_WAIT)
-        await self.outbox.postpone(ids, retry)
+        await self._postpone([] if held else ids, retry, held=ids if held else [])
         return False
 
-    async def _to_ops(self, row: DeliveryRow, view: Escalation) -> tuple[str, str] | None:
-        """(channel id, message id) of the ticket's #ops post; None when the bot cannot now."""
+    async def _postpone(
+        self, ids: Sequence[int], until: datetime, *, held: Sequence[int] = ()
+    ) -> None:
+        self._next_due = (await self.outbox.postpone(ids, until, held=held),)
+
+    async def _to_ops(
+        self, row: DeliveryRow, view: Escalation, *, held: bool = False
+    ) -> tuple[str, str] | None:
+        """(channel id, message id) of the ticket's #ops post; None when the bot cannot now.
+        ``held``: the desk marked the try in its own unit (durable before Discord is asked)
+        and nothing was posted since, so there is nothing to look for or mark."""
         ticket = view.ticket
-        if not await self._bot_ready([row.id]):
+        if not await self._bot_ready([row.id], held=held):
             return None
         assert self.ops is not None
         assert row.event_id is not None
-        if row.attempt is not None and row.attempting_at is not None:
-            since = row.attempting_at - LOOK_BACK
-            found = await self.ops.find(row.guild_id, None, row.attempt, since)
-            if found is not None:
-                log.info("delivery %s was posted before a restart; not posting it again", row.id)
-                return found
-        await self._mark([row.id], row.event_id, fixed=row)
+        if not held:
+            if row.attempt is not None and row.attempting_at is not None:
+                since = row.attempting_at - LOOK_BACK
+                found = await self.ops.find(row.guild_id, None, row.attempt, since)
+                if found is not None:
+                    log.info("delivery %s was posted before a restart; not posting it again",
+                             row.id)  # fmt: skip
+                    return found
+            await self._mark([row.id], row.event_id, fixed=row)
         post = await self.render(ticket, row.reason, row.event_id, view=view)
         setup = view.config.setup
         return await self.ops.post(
@@ -402,7 +465,7 @@ class Deliveries:
         step, until = delivery.plan(sent, len(waiting), now)
         if step == "wait":
             assert until is not None
-            await self.outbox.postpone([w.id for w in waiting], until)
+            await self._postpone([w.id for w in waiting], until)
             return
         if step == "send":
             assert row.event_id is not None
@@ -518,7 +581,9 @@ class Deliveries:
         sent (for the rate limit), the rest as summarized, in one transaction. An #ops post
         (``ops_message``: ticket, channel, message, reason) is remembered with it, so a claim
         can update it."""
-        await self.outbox.sent(ids, self.clock(), message_id, ops_message=ops_message)
+        self._next_due = (
+            await self.outbox.sent(ids, self.clock(), message_id, ops_message=ops_message),
+        )
         self.outcomes[DeliveryOutcome.SENT] += 1
         self.outcomes[DeliveryOutcome.SUMMARIZED] += len(ids) - 1
 
@@ -548,7 +613,9 @@ class Deliveries:
         instead = (
             Rerouted(row.guild_id, row.ticket_id, OPS, row.reason, self.clock()) if to_ops else None
         )
-        await self.outbox.failed(row.id, error, retry_at, settled=settled, instead=instead)
+        self._next_due = (
+            await self.outbox.failed(row.id, error, retry_at, settled=settled, instead=instead),
+        )
         self.outcomes[DeliveryOutcome.RETRIED if retry_at else DeliveryOutcome.FAILED] += 1
         if to_ops:
             self.wake()

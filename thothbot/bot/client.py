@@ -26,6 +26,7 @@ from thothbot.changes import Topic
 from thothbot.delivery import Deliveries
 from thothbot.napping import LONGEST, utc_now
 from thothbot.service import Channels, Desk
+from thothbot.service.outbox import Handoff, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,14 @@ class ThothTree(app_commands.CommandTree["ThothBot"]):
 class BotDesk:
     """The services the bot is built with (``thothbot.application.bot_desk`` makes them): the
     desk, whose effects wait in ``effects`` for the bot to render them and whose escalations
-    reach #ops through the outbox, and what the bot keeps of its channels."""
+    reach #ops through the outbox (the desk hands its #ops posts over in ``handoff``), and what
+    the bot keeps of its channels."""
 
     desk: Desk
     channels: Channels
     effects: EffectQueue
+    outbox: Outbox
+    handoff: Handoff | None
 
 
 class ThothBot(commands.Bot):
@@ -85,7 +89,9 @@ class ThothBot(commands.Bot):
         self.desk = desk
         self.guild_ids = tuple(guild_ids)
         self.now = clock
-        self.deliveries = Deliveries(desk, ops=BotOps(self, desk), clock=clock)
+        self.deliveries = Deliveries(
+            desk, services.outbox, ops=BotOps(self, desk), handoff=services.handoff, clock=clock
+        )
         self.effects = DiscordEffects(self, services.effects, desk, channels, self.deliveries)
         self.opener = Opener(self, desk, channels, self.effects)
         self.flows = Flows(desk, self.opener, clock, close_delay)

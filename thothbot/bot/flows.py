@@ -197,7 +197,9 @@ class Flows:
             if ticket_id is None:
                 ticket_id = (await self.ticket_here(interaction)).id
             try:
-                effects = await self.desk.claim(ticket_id, str(interaction.user.id), self.now())
+                ticket, effects = await self.desk.claim(
+                    ticket_id, str(interaction.user.id), self.now()
+                )
             except InvalidTransition:
                 ticket = await self.desk.ticket(ticket_id)
                 if ticket.claimed_by is None:
@@ -205,7 +207,6 @@ class Flows:
                 raise InvalidTransition(
                     f"{render.ticket_ref(ticket)} was already claimed by <@{ticket.claimed_by}>."
                 ) from None
-            ticket = await self.desk.ticket(ticket_id)
             if not effects:
                 await self.reply(interaction, f"{render.ticket_ref(ticket)} is already yours.")
             else:

@@ -107,7 +107,7 @@ async def serve(config: Config, out: TextIO) -> None:
         runner = await app.listen_ingress()
         # Webhook and HTTP destinations go out now; #ops posts wait for `thothbot run`. A
         # delivery cut off at the stop stays in the outbox and is sent after the restart.
-        app.spawn(Deliveries(app.desk).run(), name="deliveries")
+        app.spawn(Deliveries(app.desk, app.services.outbox).run(), name="deliveries")
         app.spawn(app.maintenance.run(), name="maintenance")
         out.write(f"thothbot ingress listening on {', '.join(addresses(runner))}")
         out.write(" (Ctrl-C to stop)\n")

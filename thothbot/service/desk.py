@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -26,6 +27,7 @@ from thothbot.core.answers import (
 )
 from thothbot.core.channels import Closing, DiscordSetup, Opening
 from thothbot.core.classify import TicketText, ticket_text
+from thothbot.core.destinations import Ops
 from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
 from thothbot.core.masking import masked_document
@@ -60,6 +62,7 @@ from thothbot.core.settings import Classifier as ClassifierSettings
 from thothbot.core.settings import GuildSettings, SettingsResult, parse_settings
 from thothbot.core.sla import SlaClock
 from thothbot.core.stats import DeskStats, desk_stats
+from thothbot.service.outbox import Handed, Handoff
 from thothbot.store.group_commit import GroupCommit
 from thothbot.store.interfaces import Database, Tx
 
@@ -163,7 +166,8 @@ class _Result:
     # one ticket: the outbox rows of its escalations are made from them without reading again.
     ticket: Ticket | None = None
     config: GuildConfig | None = None
-    deliveries: bool = False  # escalations were put in the outbox
+    deliveries: bool = False  # escalations were put in the outbox for the due reads
+    handed: list[Handed] = field(default_factory=list)  # and #ops posts for this process's worker
     unlabelled: bool = False  # a ticket opened without its urgency: the triage loop labels it
 
 
@@ -178,6 +182,7 @@ class Desk:
         outbox: bool = False,
         outbound: Guard | None = None,
         changes: Changes | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.store = store
         self.sink: EffectSink = sink or RecordingSink()
@@ -191,6 +196,8 @@ class Desk:
         # Labels recorded while another is being saved share the next transaction (triage
         # labels many tickets at once under load).
         self._labels = GroupCommit(store)
+        # With a handoff, #ops posts go to the worker of this process with the unit's reads.
+        self.handoff = handoff
         self._configs: dict[str, GuildConfig] = {}
         self._next_deadline: datetime | None = None
         self._deadline_known = False
@@ -602,23 +609,25 @@ class Desk:
         await self.store.run(lambda tx: tx.delete_ticket(ticket_id))
         self._deadline_known = False  # its SLA clocks are gone
 
-    async def claim(self, ticket_id: int, agent: str, at: datetime) -> list[Effect]:
-        """A staff member takes an escalated ticket from #ops (or with ``/ticket claim``)."""
+    async def claim(self, ticket_id: int, agent: str, at: datetime) -> tuple[Ticket, list[Effect]]:
+        """A staff member takes an escalated ticket from #ops (or with ``/ticket claim``): the
+        ticket as claimed (for the answer, without reading it again) and the effects; none
+        when it was theirs already."""
 
-        def unit(tx: Tx) -> _Result:
+        def unit(tx: Tx) -> tuple[tuple[Ticket, list[Effect]], _Result]:
             stored = _load(tx, ticket_id)
             config = self._config(tx, stored.guild_id)
             ticket = tickets.claim(stored, agent, is_staff=config.settings.is_staff(agent))
             if ticket is None:
-                return _Result(stored.guild_id, [], [])
+                return (stored, []), _Result(stored.guild_id, [], [])
             _save(tx, stored, ticket)
             tx.dequeue([ticket.id])
             outcome = Outcome(effects=[Assigned(at, ticket.id, agent, None)])
             if stored.assignee_id not in (None, agent):  # the previous assignee has room again
                 self._drain(tx, config, at, outcome)
-            return _Result(ticket.guild_id, outcome.effects, [])
+            return (ticket, outcome.effects), _Result(ticket.guild_id, outcome.effects, [])
 
-        return await self._run(unit)
+        return await self._run_returning(unit)
 
     async def tag(self, ticket_id: int, tag: str, by: str, *, add: bool) -> Ticket:
         """Staff add or remove a tag by hand (no rule runs: tags are not a trigger)."""
@@ -871,9 +880,13 @@ class Desk:
         return value
 
     def _save_deliveries(self, tx: Tx, result: _Result) -> None:
-        """Put each escalation in the outbox, once per destination, in the same transaction."""
+        """Put each escalation in the outbox, once per destination, in the same transaction.
+        While the handoff is open, an #ops post is held for this process's worker with its try
+        marked: the mark is durable before the worker asks Discord, as a try's must be, and it
+        only says "look before posting again", which is true of a post not tried yet too."""
         if not self.outbox:
             return
+        hold = self.handoff is not None and self.handoff.open
         rows: list[tuple[str, int, str, str, datetime]] = []
         for effect in result.effects:
             if not isinstance(effect, Escalated):
@@ -893,15 +906,22 @@ class Desk:
             )
             # The row names its destination (never its URL or secret, which stay sealed in
             # the settings); the worker looks them up when it sends.
-            rows.extend(
-                (ticket.guild_id, ticket.id, d.reference.to_json(), reason, effect.at)
-                for d in delivery.destinations(config.settings, known)
-            )
+            for d in delivery.destinations(config.settings, known):
+                row = (ticket.guild_id, ticket.id, d.reference.to_json(), reason, effect.at)
+                if hold and isinstance(d, Ops):
+                    event_id = delivery.new_event_id(effect.at, secrets.token_bytes(10))
+                    held = tx.hold_delivery(row, event_id)
+                    result.handed.append(Handed(held, Escalation(ticket, config, source)))
+                else:
+                    rows.append(row)
         if rows:
             tx.insert_deliveries(rows)
             result.deliveries = True
 
     async def _finish(self, result: _Result) -> None:
+        if result.handed:
+            assert self.handoff is not None
+            self.handoff.put(result.handed)
         if result.deliveries:
             self.changes.changed(Topic.OUTBOX)
         if result.unlabelled:

@@ -228,6 +228,16 @@ class OutboxTx(Protocol):
     def insert_deliveries(self, rows: Iterable[tuple[str, int, str, str, datetime]]) -> None:
         """(guild id, ticket id, destination JSON, reason, at) each, due at once."""
 
+    def hold_delivery(self, row: tuple[str, int, str, str, datetime], event_id: str) -> DeliveryRow:
+        """Insert one delivery handed to this process's worker: its ``event_id`` fixed, a try
+        marked from its moment, and held out of the due reads until the worker records it."""
+
+    def release_held(self, now: datetime) -> None:
+        """Deliveries held by a worker that stopped are due at ``now``, their marks kept."""
+
+    def release(self, ids: Iterable[int], at: datetime) -> None:
+        """Held deliveries the worker did not try: due at ``at``, their marks cleared."""
+
     def due_deliveries(self, now: datetime, limit: int = 100) -> list[DeliveryRow]: ...
 
     def waiting_deliveries(self, destination: str) -> list[DeliveryRow]: ...

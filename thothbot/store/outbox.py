@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from thothbot import sealing
 from thothbot.core.delivery import DeliveryRow
@@ -16,6 +16,11 @@ _SELECT_DELIVERY = (
     "SELECT id, guild_id, ticket_id, destination, reason, created_at, attempts,"
     " event_id, body, attempt, attempting_at FROM deliveries"
 )
+
+
+# The due moment of a delivery handed to the running worker (``hold_delivery``): after every
+# real one, so no read of what is due returns it while that worker has it in hand.
+HELD = ts(datetime.max.replace(tzinfo=UTC))
 
 
 def _delivery(row: sqlite3.Row) -> DeliveryRow:
@@ -38,6 +43,40 @@ class SqliteOutbox(SqliteBase):
             [(g, t, d, r, ts(at), ts(at)) for g, t, d, r, at in rows],
         )
 
+    def hold_delivery(self, row: tuple[str, int, str, str, datetime], event_id: str) -> DeliveryRow:
+        """Insert a delivery (``insert_deliveries``' row) handed to this process's worker at
+        once: its ``event_id`` fixed and a try of a post carrying it marked from its moment,
+        held out of the due reads until the worker records the outcome (or a restart releases
+        it, ``release_held``)."""
+        guild_id, ticket_id, destination, reason, at = row
+        cursor = self._conn.execute(
+            "INSERT INTO deliveries (guild_id, ticket_id, destination, reason, created_at,"
+            " status, next_at, event_id, attempt, attempting_at)"
+            " VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            (guild_id, ticket_id, destination, reason, ts(at), HELD, event_id, event_id, ts(at)),
+        )
+        assert cursor.lastrowid is not None
+        return DeliveryRow(
+            cursor.lastrowid, guild_id, ticket_id, destination, reason, at, 0,
+            event_id, None, event_id, at,
+        )  # fmt: skip
+
+    def release_held(self, now: datetime) -> None:
+        """Deliveries held by a worker that stopped are due at ``now``; their marks stay (the
+        post may have been made), so the next try looks for it first."""
+        self._conn.execute(
+            "UPDATE deliveries SET next_at = ? WHERE status = 'pending' AND next_at = ?",
+            (ts(now), HELD),
+        )
+
+    def release(self, ids: Iterable[int], at: datetime) -> None:
+        """Held deliveries the worker did not try: due at ``at``, their marks cleared."""
+        self._many(
+            "UPDATE deliveries SET next_at = ?, attempt = NULL, attempting_at = NULL"
+            " WHERE id = ? AND next_at = ?",
+            [(ts(at), i, HELD) for i in ids],
+        )
+
     def due_deliveries(self, now: datetime, limit: int = 100) -> list[DeliveryRow]:
         rows = self._all(
             f"{_SELECT_DELIVERY} WHERE status = 'pending' AND next_at <= ?"
@@ -54,7 +93,9 @@ class SqliteOutbox(SqliteBase):
         return [_delivery(row) for row in rows]
 
     def next_delivery_at(self) -> datetime | None:
-        row = self._one("SELECT min(next_at) FROM deliveries WHERE status = 'pending'")
+        row = self._one(
+            "SELECT min(next_at) FROM deliveries WHERE status = 'pending' AND next_at < ?", (HELD,)
+        )
         return from_ts(row[0])
 
     def sent_since(self, destination: str, since: datetime) -> list[datetime]:
@@ -74,8 +115,8 @@ class SqliteOutbox(SqliteBase):
     ) -> None:
         self._many(
             "UPDATE deliveries SET status = ?, sent_at = ?, message_id = ?,"
-            " attempts = attempts + 1, error = NULL WHERE id = ?",
-            [(status.value, ts(at), message_id, i) for i in ids],
+            " attempts = attempts + 1, error = NULL, next_at = ? WHERE id = ?",
+            [(status.value, ts(at), message_id, ts(at), i) for i in ids],
         )
 
     def delivery_failed(self, delivery_id: int, error: str, retry_at: datetime | None) -> None:

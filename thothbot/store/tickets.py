@@ -224,30 +224,34 @@ class SqliteTickets(SqliteBase):
     def routing_state(
         self, guild_id: str, capacity: int | None, ticket_ids: Iterable[int] = ()
     ) -> RoutingState:
-        state = RoutingState(capacity=capacity)
-        state.off_duty = {
+        off_duty = frozenset(
             r[0]
             for r in self._all(
                 "SELECT user_id FROM duty WHERE guild_id = ? AND NOT on_duty", (guild_id,)
             )
-        }
-        state.pointers = dict(
+        )
+        pointers = dict(
             self._all(
                 "SELECT pool, last_agent FROM routing_pointers WHERE guild_id = ?", (guild_id,)
             )
         )
+        load: dict[str, int] = {}
         if capacity is not None:
-            state.load = dict(
+            load = dict(
                 self._all(
                     "SELECT assignee_id, COUNT(*) FROM tickets WHERE guild_id = ?"
                     " AND status = 'open' AND assignee_id IS NOT NULL GROUP BY assignee_id",
                     (guild_id,),
                 )
             )
-        for ticket_id in ticket_ids:
-            if self._one("SELECT 1 FROM assignment_queue WHERE ticket_id = ?", (ticket_id,)):
-                state.queued.add(ticket_id)
-        return state
+        queued = frozenset(
+            ticket_id
+            for ticket_id in ticket_ids
+            if self._one("SELECT 1 FROM assignment_queue WHERE ticket_id = ?", (ticket_id,))
+        )
+        return RoutingState(
+            capacity=capacity, off_duty=off_duty, load=load, pointers=pointers, queued=queued
+        )
 
     def save_pointers(self, guild_id: str, state: RoutingState) -> None:
         self._many(
@@ -255,7 +259,6 @@ class SqliteTickets(SqliteBase):
             " ON CONFLICT (guild_id, pool) DO UPDATE SET last_agent = excluded.last_agent",
             [(guild_id, pool, state.pointers[pool]) for pool in state.moved_pointers],
         )
-        state.moved_pointers.clear()
 
     def set_duty(self, guild_id: str, user_id: str, on_duty: bool) -> None:
         self._conn.execute(

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bench.workload import messages, rules
-from thothbot.core.engine import Context, Outcome, RuleSet, run_rules
+from thothbot.core.engine import Context, RuleSet, run_rules
 from thothbot.core.models import AuthorKind, MessagePosted, Ticket
 from thothbot.core.rules import normalize_rules, validate_and_normalize
 from thothbot.core.settings import GuildSettings
@@ -45,7 +45,7 @@ def main() -> None:
             fresh = Ticket(
                 id=1, guild_id="g", number=1, customer_id="U1", subject="s", created_at=T0
             )
-            run_rules(fresh, event, Context(ruleset, settings), Outcome())
+            run_rules(fresh, event, Context(ruleset, settings))
 
     raw = json.dumps(rules(25))
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import T0, at
 from thothbot.core import tickets
-from thothbot.core.engine import Context, Outcome, RuleSet, run_rules
+from thothbot.core.engine import Context, RuleSet, run_rules
 from thothbot.core.errors import InvalidTransition
 from thothbot.core.models import AuthorKind, MessagePosted, Status, Ticket, TicketOpened
 from thothbot.core.rules import normalize_rules
@@ -86,18 +86,17 @@ def test_the_rules_return_the_ticket_they_changed() -> None:
     )
     context = Context(rules, GuildSettings())
     before = ticket()
-    after = run_rules(before, TicketOpened(T0), context, Outcome())
+    after = run_rules(before, TicketOpened(T0), context).ticket
     assert (after.escalated, before.escalated) == (True, False)
     # A bot's message, and any message to a closed ticket, fires nothing.
     for kind, status in ((AuthorKind.BOT, Status.OPEN), (AuthorKind.CUSTOMER, Status.CLOSED)):
-        outcome = Outcome()
         quiet = ticket(status=status)
-        event = MessagePosted(at(1), "x", kind, "refund please")
-        assert run_rules(quiet, event, context, outcome) is quiet
-        assert outcome.effects == []
+        decision = run_rules(quiet, MessagePosted(at(1), "x", kind, "refund please"), context)
+        assert decision.ticket is quiet
+        assert decision.effects == ()
     # Positive control: the same message from the customer on an open ticket is tagged.
     event = MessagePosted(at(1), "U1", AuthorKind.CUSTOMER, "refund please")
-    assert run_rules(ticket(), event, context, Outcome()).tags == ("billing",)
+    assert run_rules(ticket(), event, context).ticket.tags == ("billing",)
 
 
 def test_a_subject_over_the_limit_is_cut_and_kept_whole_in_the_description() -> None:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.support import T0, at
-from thothbot.core.engine import Context, Outcome, RuleSet, run_rules
+from thothbot.core.engine import Context, RuleSet, run_rules
 from thothbot.core.models import (
     AuthorKind,
     Escalated,
@@ -165,9 +165,8 @@ def fire(rules: RuleSet, event: Event, **ticket_fields: Any) -> list[str]:
         "created_at": T0,
     }  # fmt: skip
     ticket = Ticket(**(fields | ticket_fields))
-    outcome = Outcome()
-    run_rules(ticket, event, Context(rules, GuildSettings(), RoutingState()), outcome)
-    return [e.rule_id for e in outcome.effects if isinstance(e, RuleFired)]
+    decision = run_rules(ticket, event, Context(rules, GuildSettings(), RoutingState()))
+    return [e.rule_id for e in decision.effects if isinstance(e, RuleFired)]
 
 
 RULES = ruleset(
@@ -239,9 +238,8 @@ def test_a_rule_set_keeps_urgency_labels_in_the_saved_order() -> None:
 def test_escalation_by_an_urgency_rule_names_the_rule() -> None:
     rules = ruleset(rule(id="page", name="Page on-call", urgency="critical"))
     ticket = Ticket(7, "g", 1, "U1", "Down", T0, urgency="critical")
-    outcome = Outcome()
-    ticket = run_rules(ticket, TicketOpened(T0), Context(rules, GuildSettings(), None), outcome)
-    assert ticket.escalated
-    assert [e.reason for e in outcome.effects if isinstance(e, Escalated)] == [
+    decision = run_rules(ticket, TicketOpened(T0), Context(rules, GuildSettings(), None))
+    assert decision.ticket.escalated
+    assert [e.reason for e in decision.effects if isinstance(e, Escalated)] == [
         "Automation: Page on-call"
     ]

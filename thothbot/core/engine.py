@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from thothbot.core import tickets
@@ -81,18 +81,22 @@ class RuleSet:
         ]
 
 
-@dataclass(slots=True)
-class Outcome:
-    """What the rules decided for one event, in order, for the shell to save and perform."""
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the rules decided for one event and its cascade, in order, for the shell to save
+    and perform: the ticket as they leave it (the one given when they changed nothing), and
+    the routing state as it leaves (None when they were given none)."""
 
-    effects: list[Effect] = field(default_factory=list)
-    firings: list[Firing] = field(default_factory=list)
-    queued: list[QueuedTicket] = field(default_factory=list)
+    ticket: Ticket
+    effects: tuple[Effect, ...]
+    firings: tuple[Firing, ...]
+    queued: tuple[QueuedTicket, ...]
+    routing: RoutingState | None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Context:
-    """Everything rules may read or change besides the ticket itself."""
+    """Everything rules may read besides the ticket itself."""
 
     rules: RuleSet
     settings: GuildSettings
@@ -118,21 +122,31 @@ def trigger_for(event: Event, ticket: Ticket, settings: GuildSettings) -> Trigge
     raise TypeError(f"unknown event {event!r}")
 
 
-def run_rules(ticket: Ticket, event: Event, context: Context, outcome: Outcome) -> Ticket:
-    """Fire the rules for ``event`` and everything it cascades into: the ticket as the rules
-    leave it (``ticket`` itself when they changed nothing); what they did goes in ``outcome``."""
-    cascade = _Cascade(ticket, context, outcome)
+def run_rules(ticket: Ticket, event: Event, context: Context) -> Decision:
+    """Fire the rules for ``event`` and everything it cascades into, and return what they
+    decided; nothing given changes."""
+    cascade = _Cascade(ticket, context)
     cascade.run(event)
-    return cascade.ticket
+    return Decision(
+        cascade.ticket,
+        tuple(cascade.effects),
+        tuple(cascade.firings),
+        tuple(cascade.queued),
+        cascade.routing,
+    )
 
 
 class _Cascade:
-    """One incoming event and the events its actions raise, handled breadth-first."""
+    """One incoming event and the events its actions raise, handled breadth-first; the ticket
+    and routing state as they stand so far, and what was done, in order."""
 
-    def __init__(self, ticket: Ticket, context: Context, outcome: Outcome) -> None:
+    def __init__(self, ticket: Ticket, context: Context) -> None:
         self.ticket = ticket
+        self.routing = context.routing
         self.context = context
-        self.outcome = outcome
+        self.effects: list[Effect] = []
+        self.firings: list[Firing] = []
+        self.queued: list[QueuedTicket] = []
         self.pending: deque[tuple[Event, int]] = deque()
         self.fired: set[str] = set()
 
@@ -159,9 +173,9 @@ class _Cascade:
         return candidates
 
     def _fire(self, rule: Rule, trigger: Trigger, at: datetime, depth: int) -> None:
-        self.outcome.effects.append(RuleFired(at, self.ticket.id, rule.id, trigger))
+        self.effects.append(RuleFired(at, self.ticket.id, rule.id, trigger))
         results = tuple(self._apply(action, rule, at, depth) for action in rule.actions)
-        self.outcome.firings.append(Firing(at, self.ticket.id, trigger, rule.id, results))
+        self.firings.append(Firing(at, self.ticket.id, trigger, rule.id, results))
 
     def _apply(self, action: Action, rule: Rule, at: datetime, depth: int) -> ActionOutcome:
         if action.type is ActionType.ADD_TAG:
@@ -176,7 +190,7 @@ class _Cascade:
         if isinstance(tagged, str):
             return ActionOutcome(action.type, False, f"no-op: {tagged}", action.tag)
         self.ticket = tagged
-        self.outcome.effects.append(TagAdded(at, self.ticket.id, action.tag, rule.id))
+        self.effects.append(TagAdded(at, self.ticket.id, action.tag, rule.id))
         return ActionOutcome(action.type, True, f'added the tag "{action.tag}"', action.tag)
 
     def _escalate(self, rule: Rule, at: datetime, depth: int) -> ActionOutcome:
@@ -186,7 +200,7 @@ class _Cascade:
         if escalated is None:
             return ActionOutcome(kind, False, "no-op: the ticket is already escalated")
         self.ticket = escalated
-        self.outcome.effects.append(Escalated(at, self.ticket.id, reason, rule.id, rule.name))
+        self.effects.append(Escalated(at, self.ticket.id, reason, rule.id, rule.name))
         if depth >= MAX_DEPTH:
             return ActionOutcome(
                 kind, True, f"escalated; cascade depth limit ({MAX_DEPTH}) stops further rules"
@@ -199,19 +213,19 @@ class _Cascade:
         ticket = self.ticket
         if ticket.assignee_id is not None:
             return ActionOutcome(kind, False, f"no-op: already assigned to {ticket.assignee_id}")
-        routing = self.context.routing
+        routing = self.routing
         assert routing is not None  # the shell gathers routing state whenever rules use it
         if ticket.id in routing.queued:
             return ActionOutcome(kind, False, "no-op: already waiting in the assignment queue")
         pool_key, members = self.context.settings.pool(ticket.type_id)
         agent = routing.next_agent(pool_key, members)
         if agent is None:
-            routing.queued.add(ticket.id)
-            self.outcome.queued.append(QueuedTicket(ticket.id, ticket.type_id, rule.id, at))
-            self.outcome.effects.append(AssignmentQueued(at, ticket.id, rule.id))
+            self.routing = routing.with_queued(ticket.id)
+            self.queued.append(QueuedTicket(ticket.id, ticket.type_id, rule.id, at))
+            self.effects.append(AssignmentQueued(at, ticket.id, rule.id))
             why = "the staff pool is empty" if not members else "nobody is on duty with capacity"
             return ActionOutcome(kind, True, f"queued: {why}")
-        routing.record_assignment(pool_key, agent)
+        self.routing = routing.assigned(pool_key, agent, ticket.id)
         self.ticket = tickets.assign_round_robin(ticket, agent)
-        self.outcome.effects.append(Assigned(at, ticket.id, agent, rule.id))
+        self.effects.append(Assigned(at, ticket.id, agent, rule.id))
         return ActionOutcome(kind, True, f"assigned to {agent}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 
 SERVER_POOL = ""
 """Pool key of the server-wide staff pool; a ticket type with its own staff uses its type id."""
@@ -18,16 +19,26 @@ class QueuedTicket:
     queued_at: datetime
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class RoutingState:
-    """What round robin needs to decide: duty, load against capacity, and one pointer per pool."""
+    """What round robin needs to decide: duty, load against capacity, and one pointer per pool.
+
+    A value: an assignment or a queued ticket makes a new state. ``queued`` holds the tickets
+    asked about that wait in the queue; ``moved_pointers`` the pools whose pointer moved since
+    the state was read (the ones to save).
+    """
 
     capacity: int | None = None
-    off_duty: set[str] = field(default_factory=set)
-    load: dict[str, int] = field(default_factory=dict)
-    pointers: dict[str, str] = field(default_factory=dict)
-    queued: set[int] = field(default_factory=set)
-    moved_pointers: set[str] = field(default_factory=set)
+    off_duty: frozenset[str] = frozenset()
+    load: Mapping[str, int] = field(default_factory=dict)
+    pointers: Mapping[str, str] = field(default_factory=dict)
+    queued: frozenset[int] = frozenset()
+    moved_pointers: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        # Read-only copies: a dict the caller passed may change later, this state does not.
+        object.__setattr__(self, "load", MappingProxyType(dict(self.load)))
+        object.__setattr__(self, "pointers", MappingProxyType(dict(self.pointers)))
 
     def is_eligible(self, agent: str) -> bool:
         if agent in self.off_duty:
@@ -46,10 +57,28 @@ class RoutingState:
                 return agent
         return None
 
-    def record_assignment(self, pool_key: str, agent: str) -> None:
-        self.pointers[pool_key] = agent
-        self.moved_pointers.add(pool_key)
-        self.load[agent] = self.load.get(agent, 0) + 1
+    def assigned(self, pool_key: str, agent: str, ticket_id: int) -> RoutingState:
+        """The state once ``agent`` of the pool takes the ticket: the pool's pointer is on
+        them, they carry one ticket more, and the ticket waits in no queue."""
+        return replace(
+            self,
+            load={**self.load, agent: self.load.get(agent, 0) + 1},
+            pointers={**self.pointers, pool_key: agent},
+            queued=self.queued - {ticket_id},
+            moved_pointers=self.moved_pointers | {pool_key},
+        )
+
+    def with_queued(self, ticket_id: int) -> RoutingState:
+        """The state once the ticket waits in the queue."""
+        return replace(self, queued=self.queued | {ticket_id})
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """Queued tickets given out: each with its agent, oldest first, and the state after."""
+
+    assignments: tuple[tuple[QueuedTicket, str], ...]
+    routing: RoutingState
 
 
 def drain_queue(
@@ -57,7 +86,7 @@ def drain_queue(
     pool_of: Callable[[str | None], tuple[str, Sequence[str]]],
     pools: Mapping[str, Sequence[str]],
     state: RoutingState,
-) -> list[tuple[QueuedTicket, str]]:
+) -> Drained:
     """Assign queued tickets (given oldest first) to whoever is eligible now.
 
     The walk stops as soon as no pool has an eligible agent left, so with a lazy cursor a
@@ -73,11 +102,10 @@ def drain_queue(
             continue
         agent = state.next_agent(pool_key, members)
         assert agent is not None  # the pool is live
-        state.record_assignment(pool_key, agent)
-        state.queued.discard(entry.ticket_id)
+        state = state.assigned(pool_key, agent, entry.ticket_id)
         assignments.append((entry, agent))
         live = _live_pools(pools, state)
-    return assignments
+    return Drained(tuple(assignments), state)
 
 
 def _live_pools(pools: Mapping[str, Sequence[str]], state: RoutingState) -> set[str]:

@@ -28,7 +28,7 @@ from thothbot.core.answers import (
 from thothbot.core.channels import Closing, DiscordSetup, Opening
 from thothbot.core.classify import TicketText, ticket_text
 from thothbot.core.destinations import Ops
-from thothbot.core.engine import Context, Outcome, RuleSet, run_rules, trigger_for
+from thothbot.core.engine import Context, Decision, RuleSet, run_rules, trigger_for
 from thothbot.core.errors import DomainError, TicketNotFound
 from thothbot.core.masking import masked_document
 from thothbot.core.models import (
@@ -277,9 +277,7 @@ class Desk:
             result.warnings.extend(
                 unknown_urgency_labels(config.rules, config.settings.classifier.labels)
             )
-            outcome = Outcome()
-            self._drain(tx, config, at, outcome)
-            return _Result(guild_id, outcome.effects, [])
+            return _Result(guild_id, self._drain(tx, config, at), [])
 
         await self._run(unit)
         return result
@@ -389,11 +387,12 @@ class Desk:
         at = draft.created_at
         deadlines = config.settings.sla_policy(draft.type_id).deadlines(at)
         tx.start_clocks(ticket.id, deadlines)
-        ticket, outcome = self._decide(tx, config, ticket, TicketOpened(at), fresh=True)
+        decision = self._decide(tx, config, ticket, TicketOpened(at), fresh=True)
+        ticket = decision.ticket
         _save(tx, inserted, ticket)
         return ticket, _Result(
             ticket.guild_id,
-            outcome.effects,
+            list(decision.effects),
             list(deadlines.values()),
             ticket,
             config,
@@ -461,8 +460,8 @@ class Desk:
             ticket = tickets.with_urgency(stored, label)
             effects: list[Effect] = []
             if stored.urgency is None:
-                ticket, outcome = self._decide(tx, config, ticket, UrgencyKnown(at))
-                effects = outcome.effects
+                decision = self._decide(tx, config, ticket, UrgencyKnown(at))
+                ticket, effects = decision.ticket, list(decision.effects)
             _save(tx, stored, ticket)
             return _Result(ticket.guild_id, effects, [], ticket, config)
 
@@ -557,14 +556,15 @@ class Desk:
             if clock is not None and tickets.target_met(clock.deadline, at):
                 tx.resolve_clock(clock, "met", at)
         event = MessagePosted(at, author_id, kind, content)
-        ticket, outcome = self._decide(tx, config, ticket, event)
+        decision = self._decide(tx, config, ticket, event)
+        ticket, effects = decision.ticket, list(decision.effects)
         _save(tx, stored, ticket)
         matching = matching_answers(ticket, kind, content, config.answers)
         reply = first_not_sent(matching, set(tx.answers_sent(ticket.id))) if matching else None
         if reply is not None:
             tx.mark_answer_sent(ticket.id, reply.id)
-            outcome.effects.append(AnswerReplied(at, ticket.id, reply.id, reply.text))
-        return _Result(ticket.guild_id, outcome.effects, [], ticket, config)
+            effects.append(AnswerReplied(at, ticket.id, reply.id, reply.text))
+        return _Result(ticket.guild_id, effects, [], ticket, config)
 
     async def escalate(
         self, ticket_id: int, by: str, at: datetime, reason: str | None = None
@@ -576,10 +576,11 @@ class Desk:
             config = self._config(tx, stored.guild_id)
             why = (reason or "").strip() or "Escalated by staff"
             ticket = tickets.escalate_by_staff(stored, why, is_staff=config.settings.is_staff(by))
-            outcome = Outcome(effects=[Escalated(at, ticket.id, why, None)])
-            ticket, _ = self._decide(tx, config, ticket, TicketEscalated(at, why), outcome)
+            decision = self._decide(tx, config, ticket, TicketEscalated(at, why))
+            ticket = decision.ticket
             _save(tx, stored, ticket)
-            return _Result(ticket.guild_id, outcome.effects, [], ticket, config)
+            effects = [Escalated(at, ticket.id, why, None), *decision.effects]
+            return _Result(ticket.guild_id, effects, [], ticket, config)
 
         return await self._run(unit)
 
@@ -596,10 +597,10 @@ class Desk:
                 return _Result(stored.guild_id, [], [])
             _save(tx, stored, ticket)
             tx.dequeue([ticket.id])
-            outcome = Outcome(effects=[Assigned(at, ticket.id, agent, None)])
+            effects: list[Effect] = [Assigned(at, ticket.id, agent, None)]
             if stored.assignee_id is not None:
-                self._drain(tx, config, at, outcome)
-            return _Result(ticket.guild_id, outcome.effects, [])
+                effects.extend(self._drain(tx, config, at))
+            return _Result(ticket.guild_id, effects, [])
 
         return await self._run(unit)
 
@@ -622,10 +623,10 @@ class Desk:
                 return (stored, []), _Result(stored.guild_id, [], [])
             _save(tx, stored, ticket)
             tx.dequeue([ticket.id])
-            outcome = Outcome(effects=[Assigned(at, ticket.id, agent, None)])
+            effects: list[Effect] = [Assigned(at, ticket.id, agent, None)]
             if stored.assignee_id not in (None, agent):  # the previous assignee has room again
-                self._drain(tx, config, at, outcome)
-            return (ticket, outcome.effects), _Result(ticket.guild_id, outcome.effects, [])
+                effects.extend(self._drain(tx, config, at))
+            return (ticket, effects), _Result(ticket.guild_id, effects, [])
 
         return await self._run_returning(unit)
 
@@ -670,13 +671,13 @@ class Desk:
             for target, clock in tx.pending_clocks(ticket.id).items():
                 met = target is SlaTarget.RESOLUTION and tickets.target_met(clock.deadline, at)
                 tx.resolve_clock(clock, "met" if met else "stopped", at)
-            outcome = Outcome()
+            effects: list[Effect] = []
             # An empty queue (most closes) holds neither this ticket nor any to assign.
             if tx.has_queue(ticket.guild_id):
                 tx.dequeue([ticket.id])
                 if ticket.assignee_id is not None:
-                    self._drain(tx, config, at, outcome, queued=True)
-            return _Result(ticket.guild_id, outcome.effects, [])
+                    effects = self._drain(tx, config, at, queued=True)
+            return _Result(ticket.guild_id, effects, [])
 
         effects = await self._run(unit)
         if steps is not None:
@@ -690,9 +691,9 @@ class Desk:
             stored = _load(tx, ticket_id)
             config = self._config(tx, stored.guild_id)
             ticket = tickets.rate(stored, by, rating)
-            ticket, outcome = self._decide(tx, config, ticket, TicketRated(at, rating))
-            _save(tx, stored, ticket)
-            return _Result(ticket.guild_id, outcome.effects, [], ticket, config)
+            decision = self._decide(tx, config, ticket, TicketRated(at, rating))
+            _save(tx, stored, decision.ticket)
+            return _Result(ticket.guild_id, list(decision.effects), [], decision.ticket, config)
 
         return await self._run(unit)
 
@@ -706,10 +707,7 @@ class Desk:
             if not config.settings.is_staff(user_id):
                 raise DomainError("Only staff go on or off duty.")
             tx.set_duty(guild_id, user_id, on_duty)
-            outcome = Outcome()
-            if on_duty:
-                self._drain(tx, config, at, outcome)
-            return _Result(guild_id, outcome.effects, [])
+            return _Result(guild_id, self._drain(tx, config, at) if on_duty else [], [])
 
         return await self._run(unit)
 
@@ -726,9 +724,8 @@ class Desk:
             routing = None
             if trigger is not None and config.ruleset.needs_routing(trigger):
                 routing = tx.routing_state(guild_id, config.settings.capacity, [])
-            outcome = Outcome()
-            run_rules(ticket, event, Context(config.ruleset, config.settings, routing), outcome)
-            return outcome.firings
+            context = Context(config.ruleset, config.settings, routing)
+            return list(run_rules(ticket, event, context).firings)
 
         return await self.store.run(unit)
 
@@ -754,10 +751,9 @@ class Desk:
         """Refresh who holds the staff roles; new staff may take queued tickets."""
 
         def unit(tx: Tx) -> _Result:
-            outcome = Outcome()
-            if tx.save_roster(guild_id, roster):
-                self._drain(tx, self._config(tx, guild_id), at, outcome)
-            return _Result(guild_id, outcome.effects, [])
+            if not tx.save_roster(guild_id, roster):
+                return _Result(guild_id, [], [])
+            return _Result(guild_id, self._drain(tx, self._config(tx, guild_id), at), [])
 
         return await self._run(unit)
 
@@ -796,61 +792,53 @@ class Desk:
         stored = _load(tx, clock.ticket_id)
         config = self._config(tx, stored.guild_id)
         tx.resolve_clock(clock, "breached", clock.deadline)
-        outcome = Outcome(effects=[SlaBreached(clock.deadline, stored.id, clock.target)])
-        event = SlaBreach(clock.deadline, clock.target)
-        ticket, _ = self._decide(tx, config, stored, event, outcome)
-        _save(tx, stored, ticket)
+        decision = self._decide(tx, config, stored, SlaBreach(clock.deadline, clock.target))
+        _save(tx, stored, decision.ticket)
+        effects = [SlaBreached(clock.deadline, stored.id, clock.target), *decision.effects]
         # Not handing the ticket on: another of its clocks may breach later in this unit, and
         # its outbox rows are made once all have (from the ticket as they leave it).
-        return _Result(ticket.guild_id, outcome.effects, [])
+        return _Result(stored.guild_id, effects, [])
 
     # Internals
 
     def _decide(
-        self,
-        tx: Tx,
-        config: GuildConfig,
-        ticket: Ticket,
-        event: Event,
-        outcome: Outcome | None = None,
-        *,
-        fresh: bool = False,
-    ) -> tuple[Ticket, Outcome]:
-        """Gather routing state if rules may need it and run the rules: the ticket as they
-        leave it, for the caller to save, and their outcome, whose firings and routing are
-        saved here. A ``fresh`` ticket, inserted in this unit, cannot be queued yet."""
-        outcome = outcome or Outcome()
+        self, tx: Tx, config: GuildConfig, ticket: Ticket, event: Event, *, fresh: bool = False
+    ) -> Decision:
+        """Gather routing state if rules may need it, run the rules, and save their firings and
+        routing; the decision, whose ticket the caller saves and whose effects it publishes. A
+        ``fresh`` ticket, inserted in this unit, cannot be queued yet."""
         routing = None
         trigger = trigger_for(event, ticket, config.settings)
         if trigger is not None and config.ruleset.needs_routing(trigger):
             maybe_queued = [] if fresh else [ticket.id]
             routing = tx.routing_state(ticket.guild_id, config.settings.capacity, maybe_queued)
-        context = Context(config.ruleset, config.settings, routing)
-        ticket = run_rules(ticket, event, context, outcome)
-        if outcome.firings:
-            tx.insert_firings(ticket.guild_id, outcome.firings)
-        if routing is not None:
-            tx.enqueue(ticket.guild_id, outcome.queued)
-            tx.save_pointers(ticket.guild_id, routing)
-        return ticket, outcome
+        decision = run_rules(ticket, event, Context(config.ruleset, config.settings, routing))
+        if decision.firings:
+            tx.insert_firings(ticket.guild_id, decision.firings)
+        if decision.routing is not None:
+            tx.enqueue(ticket.guild_id, decision.queued)
+            tx.save_pointers(ticket.guild_id, decision.routing)
+        return decision
 
     def _drain(
-        self, tx: Tx, config: GuildConfig, at: datetime, outcome: Outcome, *, queued: bool = False
-    ) -> None:
+        self, tx: Tx, config: GuildConfig, at: datetime, *, queued: bool = False
+    ) -> list[Effect]:
         """Assign this server's queued tickets, oldest first, to whoever is eligible now
-        (``queued``: the caller has seen the queue is not empty)."""
+        (``queued``: the caller has seen the queue is not empty); the assignments' effects."""
         if not queued and not tx.has_queue(config.guild_id):
-            return
+            return []
         settings = config.settings
         routing = tx.routing_state(config.guild_id, settings.capacity)
         queue = tx.queue(config.guild_id)
-        assignments = drain_queue(queue, settings.pool, settings.pools(), routing)
-        for entry, agent in assignments:
+        drained = drain_queue(queue, settings.pool, settings.pools(), routing)
+        effects: list[Effect] = []
+        for entry, agent in drained.assignments:
             ticket = _load(tx, entry.ticket_id)
             _save(tx, ticket, tickets.assign_round_robin(ticket, agent))
-            outcome.effects.append(Assigned(at, ticket.id, agent, entry.rule_id))
-        tx.dequeue(entry.ticket_id for entry, _ in assignments)
-        tx.save_pointers(config.guild_id, routing)
+            effects.append(Assigned(at, ticket.id, agent, entry.rule_id))
+        tx.dequeue(entry.ticket_id for entry, _ in drained.assignments)
+        tx.save_pointers(config.guild_id, drained.routing)
+        return effects
 
     async def _run(
         self,

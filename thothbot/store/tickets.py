@@ -250,32 +250,36 @@ class SqliteTickets(SqliteBase):
     def routing_state(
         self, guild_id: str, capacity: int | None, ticket_ids: Iterable[int] = ()
     ) -> RoutingState:
-        state = RoutingState(capacity=capacity)
         # In a batch, duty and pointers are read once and kept as this connection changes them.
         kept = self._batch.routing.get(guild_id) if self._batch is not None else None
         if kept is None:
-            off_duty = self._all(
+            off_duty_rows = self._all(
                 "SELECT user_id FROM duty WHERE guild_id = ? AND NOT on_duty", (guild_id,)
             )
-            pointers = self._all(
+            pointer_rows = self._all(
                 "SELECT pool, last_agent FROM routing_pointers WHERE guild_id = ?", (guild_id,)
             )
-            kept = ({r[0] for r in off_duty}, dict(pointers))
+            kept = ({r[0] for r in off_duty_rows}, dict(pointer_rows))
             if self._batch is not None:
                 self._batch.routing[guild_id] = kept
-        state.off_duty, state.pointers = set(kept[0]), dict(kept[1])
+        off_duty, pointers = frozenset(kept[0]), dict(kept[1])
+        load: dict[str, int] = {}
         if capacity is not None:
-            state.load = dict(
+            load = dict(
                 self._all(
                     "SELECT assignee_id, COUNT(*) FROM tickets WHERE guild_id = ?"
                     " AND status = 'open' AND assignee_id IS NOT NULL GROUP BY assignee_id",
                     (guild_id,),
                 )
             )
-        for ticket_id in ticket_ids:
-            if self._one("SELECT 1 FROM assignment_queue WHERE ticket_id = ?", (ticket_id,)):
-                state.queued.add(ticket_id)
-        return state
+        queued = frozenset(
+            ticket_id
+            for ticket_id in ticket_ids
+            if self._one("SELECT 1 FROM assignment_queue WHERE ticket_id = ?", (ticket_id,))
+        )
+        return RoutingState(
+            capacity=capacity, off_duty=off_duty, load=load, pointers=pointers, queued=queued
+        )
 
     def save_pointers(self, guild_id: str, state: RoutingState) -> None:
         self._many(
@@ -286,7 +290,6 @@ class SqliteTickets(SqliteBase):
         if self._batch is not None and guild_id in self._batch.routing:
             kept = self._batch.routing[guild_id][1]
             kept.update((pool, state.pointers[pool]) for pool in state.moved_pointers)
-        state.moved_pointers.clear()
 
     def set_duty(self, guild_id: str, user_id: str, on_duty: bool) -> None:
         self._conn.execute(

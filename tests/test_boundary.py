@@ -21,6 +21,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "thothbot"
 MAY_REACH_THE_STORE = ("thothbot.store", "thothbot.service", "thothbot.application",
                        "thothbot.migrations")  # fmt: skip
 
+
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from thothbot.application import Services, build_services, services_of
 from thothbot.cli import main
 from thothbot.config import Config
@@ -84,11 +86,12 @@ class Harness:
 
 
 @contextlib.asynccontextmanager
-async def services_on(path: Path) -> AsyncIterator[Services]:
+async def services_on(path: Path, secret_key: SecretStr | None = None) -> AsyncIterator[Services]:
     """The services over the database file at ``path`` as a one-shot command opens them
-    (``services_of``), closed after the block: for a test that sets up a database before a
+    (``services_of``), its secrets sealed by ``secret_key`` (THOTH_SECRET_KEY), else by the key
+    file beside it; closed after the block. For a test that sets up a database before a
     ``thothbot`` process, or a restarted ingress, opens it."""
-    async with services_of(Config.from_env({"THOTH_DB_PATH": str(path)})) as services:
+    async with services_of(Config(db_path=str(path), secret_key=secret_key)) as services:
         yield services
 
 

@@ -53,6 +53,9 @@ class _Customers:
 
 
 class _Desk:
+    """The sample server's people at the bot's desk, over the sandbox (the bot itself is built
+    by ``running_bot``, as ``thothbot run`` builds it: this is not thothbot's ``Desk``)."""
+
     def __init__(self, sandbox: Sandbox, world: World, bot: ThothBot) -> None:
         self.sandbox, self.world, self.bot = sandbox, world, bot
         self.customers = _Customers(sandbox, world.guild)

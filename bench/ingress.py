@@ -34,10 +34,8 @@ import aiosqlite
 from aiohttp import web
 
 from thothbot import keys
-from thothbot.application import build
+from thothbot.application import build, services_of
 from thothbot.config import Config
-from thothbot.service import Desk
-from thothbot.store import Store
 
 GUILD = "bench-guild"
 RULES = [
@@ -49,17 +47,13 @@ TARGET_CLIENTS, TARGET_RATIO, TARGET_P99 = 32, 0.6, 50.0  # issue 11: ratio to b
 
 
 async def _prepare(db: Path) -> keys.NewKey:
-    """A key for a server with rules and SLA."""
-    store = await Store.open(db)
-    try:
-        desk = Desk(store)
-        await desk.save_rules(GUILD, json.dumps(RULES))
-        await desk.save_settings(GUILD, json.dumps(SETTINGS), datetime.now(UTC))
-        created = keys.new_key(GUILD, datetime.now(UTC))
-        await store.run(lambda tx: tx.insert_api_key(created.row))
-        return created
-    finally:
-        await store.close()
+    """A key for a server with rules and SLA, saved as ``thothbot keys`` and ``rules`` do."""
+    created = keys.new_key(GUILD, datetime.now(UTC))
+    async with services_of(Config(db_path=str(db))) as services:
+        await services.desk.save_rules(GUILD, json.dumps(RULES))
+        await services.desk.save_settings(GUILD, json.dumps(SETTINGS), datetime.now(UTC))
+        await services.keys.create(created.row)
+    return created
 
 
 def _serve(db: str, conn: Connection) -> None:

@@ -25,7 +25,7 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if (settings := getattr(module, "SETTINGS", None)) is not None:
         await desk.save_settings(module.G, json.dumps(settings), T0)
     yield h
-    await h.desk.store.close()
+    await h.close()
 
 
 @pytest.fixture

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from thothbot.application import Services, build_services
+from pydantic import SecretStr
+
+from thothbot.application import Services, build_services, services_of
 from thothbot.cli import main
+from thothbot.config import Config
 from thothbot.core.classify import TicketText
 from thothbot.core.models import Effect, Ticket
 from thothbot.outbound import Guard
@@ -67,14 +72,27 @@ class Harness:
         return desk
 
     async def restart(self, *, outbound: Guard | None = None) -> Desk:
-        await self.desk.store.close()
+        await self.close()
         return await self.start(outbound=outbound)
+
+    async def close(self) -> None:
+        await self.desk.store.close()
 
     def take(self) -> list[Effect]:
         """The effects published since the last call."""
         effects = list(self.sink.effects)
         self.sink.effects.clear()
         return effects
+
+
+@contextlib.asynccontextmanager
+async def services_on(path: Path, secret_key: SecretStr | None = None) -> AsyncIterator[Services]:
+    """The services over the database file at ``path`` as a one-shot command opens them
+    (``services_of``), its secrets sealed by ``secret_key`` (THOTH_SECRET_KEY), else by the key
+    file beside it; closed after the block. For a test that sets up a database before a
+    ``thothbot`` process, or a restarted ingress, opens it."""
+    async with services_of(Config(db_path=str(path), secret_key=secret_key)) as services:
+        yield services
 
 
 @dataclass

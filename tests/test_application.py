@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,28 @@ from thothbot.application import bot_desk, build
 from thothbot.bot.client import ThothBot
 from thothbot.config import Config
 from thothbot.store import Store
+
+# What ``build`` imports for the servers, the model client and the bot, and nothing else needs.
+LIBRARIES = frozenset({"aiohttp", "discord", "openai"})
+
+
+def libraries_loaded_by(statement: str) -> set[str]:
+    """Which of LIBRARIES a fresh interpreter holds in ``sys.modules`` after ``statement``."""
+    probe = f"import sys; {statement}; print(*{{m.partition('.')[0] for m in sys.modules}})"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(done.stdout.split()) & LIBRARIES
+
+
+@pytest.mark.parametrize("module", ["thothbot.simulate", "thothbot.cli", "thothbot.keys"])
+def test_simulate_and_keys_start_without_servers_model_client_or_discord(module: str) -> None:
+    # ``thothbot simulate`` and ``thothbot keys`` use the composition root's services alone:
+    # loading aiohttp, discord.py and openai would cost them about 35 MB before any work.
+    assert libraries_loaded_by(f"import {module}") == set()
+
+
+def test_the_probe_sees_the_libraries_the_servers_load() -> None:
+    # Positive control: what ``build`` imports for the servers and the model client does load them.
+    assert libraries_loaded_by("import thothbot.health, thothbot.llm") == LIBRARIES
 
 
 def config_for(tmp_path: Path) -> Config:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from tests.support import T0
+from thothbot.application import Services
 from thothbot.changes import Topic
-from thothbot.service import Channels, CloseSteps, Desk
+from thothbot.service import CloseSteps, Desk
 
 G = "guild-1"
 STEPS = CloseSteps("Sam", None, upload_limit=1024, delete_after=timedelta(seconds=10))
@@ -25,9 +26,9 @@ async def test_a_close_with_steps_wakes_the_closings_loop(desk: Desk) -> None:
 
 
 async def test_an_attempt_ends_finished_only_with_every_step_and_the_channel_gone(
-    desk: Desk,
+    desk: Desk, services: Services
 ) -> None:
-    channels = Channels(desk.store)
+    channels = services.channels
     ticket = await desk.open_ticket(G, "C1", "Help", T0, channel_id="900")
     await desk.close(ticket.id, "C1", T0, steps=STEPS)
     (closing,) = await channels.closings_due(T0)
@@ -56,6 +57,6 @@ async def test_an_attempt_ends_finished_only_with_every_step_and_the_channel_gon
     assert await channels.next_closing_at() is None
 
 
-async def test_the_unused_channels_are_those_no_ticket_has(desk: Desk) -> None:
+async def test_the_unused_channels_are_those_no_ticket_has(desk: Desk, services: Services) -> None:
     await desk.open_ticket(G, "C1", "Help", T0, channel_id="900")
-    assert await Channels(desk.store).unused(["900", "901"]) == {"901"}
+    assert await services.channels.unused(["900", "901"]) == {"901"}

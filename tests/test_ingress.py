@@ -24,7 +24,9 @@ import pytest
 from aiohttp import web
 
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support import Harness, services_on
 from thothbot import keys
+from thothbot.application import Services
 from thothbot.config import Config
 from thothbot.core.classify import Classification, Source, TicketText
 from thothbot.core.errors import DomainError, InvalidInput
@@ -40,8 +42,8 @@ from thothbot.ingress import (
     worker,
 )
 from thothbot.llm import UrgencyClassifier
-from thothbot.service import ApiTicket, Desk, Intake, RecordingSink
-from thothbot.service.retention import Pruned, Pruner
+from thothbot.service import ApiTicket, Desk
+from thothbot.service.retention import Pruned
 from thothbot.store import Store
 from thothbot.store.group_commit import GroupCommit
 from thothbot.triage import Classifier, Triage
@@ -120,7 +122,7 @@ class Server:
     """An ingress listening on 127.0.0.1 on a free port, a client session and a key."""
 
     path: Path
-    store: Store
+    services: Services
     desk: Desk
     ingress: Ingress
     triage: Triage | None
@@ -183,7 +185,7 @@ class Server:
 
     async def prune(self) -> Pruned:
         """The retention loop's pass (``service/retention.py``), as of the test's clock."""
-        return await Pruner(self.store).prune(self.now[0])
+        return await self.services.pruner.prune(self.now[0])
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.path) as conn:
@@ -222,16 +224,17 @@ async def _serve(
 ) -> AsyncIterator[Server]:
     """The ingress on a free port; with a ``classifier``, the triage loop labels its tickets."""
     path = tmp_path / "thoth.db"
-    store = await Store.open(path)
-    desk = Desk(store, RecordingSink())
+    harness = Harness(path)
+    desk = await harness.start()
+    services = harness.services
     created = keys.new_key(G, datetime.now(UTC))
-    await store.run(lambda tx: tx.insert_api_key(created.row))
+    await services.keys.create(created.row)
     clock = Clock()
     now = [datetime.now(UTC)]
     triage = Triage(desk, classifier, retry_after=0.05) if classifier is not None else None
     ingress = Ingress(
         desk,
-        Intake(store, desk.changes),
+        services.intake,
         settings,
         classified=triage.classified if triage is not None else None,
         clock=clock,
@@ -248,7 +251,7 @@ async def _serve(
     try:
         yield Server(
             path,
-            store,
+            services,
             desk,
             ingress,
             triage,
@@ -267,7 +270,7 @@ async def _serve(
             labelling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await labelling
-        await store.close()
+        await services.store.close()
 
 
 @pytest.fixture
@@ -404,7 +407,7 @@ async def test_a_missing_malformed_or_wrong_key_gets_401(server: Server) -> None
 
 async def test_a_revoked_key_gets_401_on_both_endpoints(server: Server) -> None:
     assert (await server.event()).status == 202
-    await server.store.run(lambda tx: tx.revoke_api_key(server.key_id, datetime.now(UTC)))
+    await server.services.keys.revoke(server.key_id, datetime.now(UTC))
 
     answer = await server.event({**EVENT, "ticket_id": "T-2"})
     webhook = await server.webhook()
@@ -701,13 +704,10 @@ async def _leave_pending(path: Path, *rows: IngressEventRow) -> None:
 
 
 async def _new_key(path: Path, guild_id: str = G) -> str:
-    store = await Store.open(path)
-    try:
-        created = keys.new_key(guild_id, datetime.now(UTC))
-        await store.run(lambda tx: tx.insert_api_key(created.row))
-        return created.row.key_id
-    finally:
-        await store.close()
+    created = keys.new_key(guild_id, datetime.now(UTC))
+    async with services_on(path) as services:
+        await services.keys.create(created.row)
+    return created.row.key_id
 
 
 async def test_each_servers_events_become_tickets_in_order_of_arrival(tmp_path: Path) -> None:
@@ -812,10 +812,11 @@ async def test_events_left_pending_by_a_crash_are_processed_on_start_exactly_onc
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "thoth.db"
-    store = await Store.open(path)
-    desk = Desk(store)
+    harness = Harness(path)
+    desk = await harness.start()
     await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
     created = keys.new_key(G, datetime.now(UTC))
+    await harness.services.keys.create(created.row)
     received = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
     def pending(event_id: str, ticket_id: str) -> IngressEventRow:
@@ -824,31 +825,28 @@ async def test_events_left_pending_by_a_crash_are_processed_on_start_exactly_onc
 
     # A crash after the event was committed, before its ticket was opened ...
     lost, half = pending("evt_lost", "T-1"), pending("evt_half", "T-2")
-    await store.run(lambda tx: [tx.insert_api_key(created.row), tx.insert_ingress_event(lost)])
     # ... and one after the ticket was opened, before the event was marked done.
-    await store.run(lambda tx: tx.insert_ingress_event(half))
+    await _leave_pending(path, lost, half)
     await desk.open_ticket(
         G, f"api:{created.row.key_id}", "Opened before the crash", received, source="api", ref="T-2"
     )
-    await store.close()
 
     config = Config.from_env({"THOTH_DB_PATH": str(path), "THOTH_INGRESS_PORT": "0"})
-    for _ in range(2):  # the restart, and one more that finds nothing left to do
-        store = await Store.open(path)
-        try:
-            desk = Desk(store)
-            runner = await start_ingress(desk, Intake(store, desk.changes), config)
+    try:
+        for _ in range(2):  # the restart, and one more that finds nothing left to do
+            desk = await harness.restart()
+            runner = await start_ingress(desk, harness.services.intake, config)
             await eventually(lambda: _pending(path) == 0)
             await runner.cleanup()
             rows = _outcomes(path, "evt_lost", "evt_half")
             assert [status for status, _ in rows] == ["done", "done"]
-            opened = [await Desk(store).ticket(ticket_id) for _, ticket_id in rows if ticket_id]
+            opened = [await desk.ticket(ticket_id) for _, ticket_id in rows if ticket_id]
             assert [(t.ref, t.escalated) for t in opened] == [("T-1", True), ("T-2", True)]
             assert opened[1].subject == "Opened before the crash"  # found again, not opened twice
-        finally:
-            await store.close()
-        with sqlite3.connect(path) as conn:
-            assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone() == (2,)
+            with sqlite3.connect(path) as conn:
+                assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone() == (2,)
+    finally:
+        await harness.close()
 
 
 def _outcomes(path: Path, *event_ids: str) -> list[tuple[str, int | None]]:

@@ -22,11 +22,10 @@ from aiohttp import web
 
 from tests.test_ingress import EVENT, NAME, Server, _serve
 from thothbot import keys
+from thothbot.application import build
 from thothbot.config import Config
 from thothbot.core.errors import InvalidInput
-from thothbot.ingress import FailureThrottle, IngressSettings, client_address, start_ingress
-from thothbot.service import Desk, Intake, RecordingSink
-from thothbot.store import Store
+from thothbot.ingress import FailureThrottle, IngressSettings, client_address
 
 G = "guild-1"
 DEADLINE = 1.0  # seconds, for the head and for the body
@@ -35,7 +34,8 @@ GUARD = 15.0  # seconds after which a connection still open means there is no de
 
 @dataclass
 class Live:
-    """The ingress as ``thothbot ingress`` starts it (``start_ingress``), with short deadlines."""
+    """The ingress as ``thothbot ingress`` starts it (``build``, ``listen_ingress``), with short
+    deadlines."""
 
     port: int
     api_key: str
@@ -61,17 +61,17 @@ class Live:
 @contextlib.asynccontextmanager
 async def live(tmp_path: Path) -> AsyncIterator[Live]:
     path = tmp_path / "thoth.db"
-    store = await Store.open(path)
-    desk = Desk(store, RecordingSink())
+    config = Config(
+        db_path=str(path),
+        ingress_port=0,
+        ingress_head_timeout=DEADLINE,
+        ingress_body_timeout=DEADLINE,
+    )
     created = keys.new_key(G, datetime.now(UTC))
-    await store.run(lambda tx: tx.insert_api_key(created.row))
-    config = Config(ingress_port=0, ingress_head_timeout=DEADLINE, ingress_body_timeout=DEADLINE)
-    runner = await start_ingress(desk, Intake(store, desk.changes), config)
-    try:
+    async with build(config) as app:
+        await app.services.keys.create(created.row)
+        runner = await app.listen_ingress()
         yield Live(runner.addresses[0][1], created.api_key, path)
-    finally:
-        await runner.cleanup()
-        await store.close()
 
 
 async def closed_by_server(
@@ -249,7 +249,8 @@ async def test_an_event_body_that_is_not_declared_json_gets_415(
         assert response.status == 415
         error = (await response.json())["error"]
     assert error.startswith("The body must be JSON sent with 'Content-Type: application/json'")
-    assert await server.store.run(lambda tx: tx.count_pending_ingress_events()) == 0
+    pending, _ = await server.services.intake.counts()
+    assert pending == 0
 
 
 @pytest.mark.parametrize(

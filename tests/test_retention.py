@@ -104,6 +104,7 @@ async def test_a_large_backlog_is_deleted_in_batches_all_in_one_pass(desk: Desk)
     for day in range(5):
         await opened(desk, T0 + day * DAY)
     await opened(desk, T0 + 100 * DAY)
+    # Built by hand for its small batch: the composition root's deletes 5,000 at a time.
     maintenance = Pruner(desk.store, batch=3)
 
     pruned = await maintenance.prune(T0 + 100 * DAY)
@@ -115,7 +116,7 @@ async def test_a_large_backlog_is_deleted_in_batches_all_in_one_pass(desk: Desk)
 async def test_periods_can_be_changed_and_a_pass_says_what_it_deleted(desk: Desk) -> None:
     await opened(desk, T0)
     short = Retention(firings=DAY)
-    pruned = await Pruner(desk.store, short).prune(T0 + DAY)
+    pruned = await Pruner(desk.store, short).prune(T0 + DAY)  # by hand: periods of its own
     assert pruned == Pruned(firings=2)
     assert str(pruned) == "2 firings"
     assert not Pruned()

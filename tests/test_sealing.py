@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -27,7 +28,7 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from tests.support import thothbot
+from tests.support import Harness, services_on, thothbot
 from thothbot import keys, sealing
 from thothbot.config import Config
 from thothbot.core.delivery import find_destination
@@ -43,8 +44,6 @@ from thothbot.core.masking import keep_masked, mask, masked_document, reference
 from thothbot.core.settings import GuildSettings
 from thothbot.delivery import Deliveries
 from thothbot.outbound import Guard
-from thothbot.service import Desk
-from thothbot.service.outbox import Outbox
 from thothbot.store import Store, StoreUnavailable, migrations
 from thothbot.store.sqlite import _statements
 
@@ -161,11 +160,10 @@ def test_processes_starting_together_make_one_key(tmp_path: Path) -> None:
 
 
 async def _store_with_secrets(path: Path, key: SecretStr | None = None) -> None:
-    store = await Store.open(path, secret_key=key)
-    desk = Desk(store)
-    await desk.save_settings(G, json.dumps({"ops_webhook": _webhook("http://x.test")}), T0)
-    await store.run(lambda tx: tx.insert_api_key(keys.new_key(G, T0).row))
-    await store.close()
+    async with services_on(path, key) as services:
+        settings = {"ops_webhook": _webhook("http://x.test")}
+        await services.desk.save_settings(G, json.dumps(settings), T0)
+        await services.keys.create(keys.new_key(G, T0).row)
 
 
 def _dump(path: Path) -> str:
@@ -211,10 +209,9 @@ async def test_a_wrong_key_is_refused_and_the_right_one_opens(tmp_path: Path) ->
     assert _dump(path) == before
     assert not (tmp_path / "secret.key").exists()  # the configured key was used, not a file
 
-    store = await Store.open(path, secret_key=right)
-    config = await Desk(store).config(G)
+    async with services_on(path, right) as services:
+        config = await services.desk.config(G)
     assert config.settings.ops_webhook == _webhook("http://x.test")
-    await store.close()
 
 
 async def test_a_new_master_key_listed_first_reseals_everything_at_start(tmp_path: Path) -> None:
@@ -224,10 +221,9 @@ async def test_a_new_master_key_listed_first_reseals_everything_at_start(tmp_pat
 
     store = await Store.open(path, secret_key=SecretStr(f"{new},{old}"))
     await store.close()
-    store = await Store.open(path, secret_key=SecretStr(new))  # the old key is no longer needed
-    [key] = await store.run(lambda tx: tx.api_keys())
-    config = await Desk(store).config(G)
-    await store.close()
+    async with services_on(path, SecretStr(new)) as services:  # the old key is not needed now
+        [key] = await services.keys.listed()
+        config = await services.desk.config(G)
 
     assert key.webhook_secret.startswith("whsec_")
     assert config.settings.ops_webhook == _webhook("http://x.test")
@@ -313,11 +309,9 @@ async def test_an_old_database_is_sealed_on_upgrade_and_its_file_keeps_no_clear_
     found = _old_database(path)
     assert all(_in_clear(path.read_bytes(), s) for s in found.values())  # the control
 
-    store = await Store.open(path)
-    desk = Desk(store)
-    config = await desk.config(G)
-    key = await store.run(lambda tx: tx.api_key("k1"))
-    await store.close()
+    async with services_on(path) as services:
+        config = await services.desk.config(G)
+        key = await services.intake.api_key("k1")
 
     data = _file_bytes(path)
     for name, secret in found.items():
@@ -381,9 +375,18 @@ def _loopback(receiver: Receiver) -> Guard:
     return Guard.allowing(["127.0.0.1/32"], discord_api_url=receiver.url)
 
 
-async def _deliver(desk: Desk) -> int:
+async def _loopback_desk(path: Path, receiver: Receiver, *, outbox: bool = True) -> Harness:
+    """The services on ``path`` with destinations checked by ``_loopback``; escalations go
+    through the outbox unless ``outbox`` is false."""
+    harness = Harness(path, outbox=outbox)
+    await harness.start(outbound=_loopback(receiver))
+    return harness
+
+
+async def _deliver(harness: Harness) -> int:
     """Send what the outbox holds now, as the worker does."""
-    worker = Deliveries(desk, Outbox(desk.store), clock=lambda: T0)
+    services = harness.services
+    worker = Deliveries(services.desk, outbox=services.outbox, clock=lambda: T0)
     try:
         return await worker.send_due()
     finally:
@@ -403,22 +406,21 @@ async def test_exported_settings_are_masked_and_reimported_keep_the_secrets_that
     tmp_path: Path, receiver: Receiver
 ) -> None:
     path = tmp_path / "thoth.db"
-    desk = Desk(await Store.open(path), outbox=True, outbound=_loopback(receiver))
+    harness = await _loopback_desk(path, receiver)
+    desk = harness.desk
     await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
     await desk.save_settings(G, json.dumps(_settings(receiver)), T0)
 
     created = keys.new_key(G, T0)
     rotated_to = keys.new_secret()
-    await desk.store.run(lambda tx: tx.insert_api_key(created.row))
-    await desk.store.run(
-        lambda tx: tx.rotate_webhook_secret(created.row.key_id, rotated_to, T0, timedelta(hours=1))
-    )
+    await harness.services.keys.create(created.row)
+    await harness.services.keys.rotate(created.row.key_id, rotated_to, T0, timedelta(hours=1))
 
     exported = json.dumps(await desk.settings_export(G), ensure_ascii=False)
     await desk.save_settings(G, exported, T0)  # re-imported unchanged
     ticket = await desk.open_ticket(G, "U1", "Printer on fire", T0)
-    sent = await _deliver(desk)
-    await desk.store.close()
+    sent = await _deliver(harness)
+    await harness.close()
 
     assert SECRET not in exported
     assert TOKEN not in exported
@@ -488,15 +490,12 @@ async def test_a_database_from_before_either_migration_gets_both_and_delivers_on
             (G, json.dumps(waiting, sort_keys=True), T0.isoformat(), T0.isoformat()),
         )
 
-    desk = Desk(await Store.open(path), outbox=True, outbound=_loopback(receiver))
-    sent = await _deliver(desk)
-    [(versions,)] = await desk.store.run(
-        lambda tx: tx._all("SELECT group_concat(version) FROM schema_migrations")
-    )
-    [(destination, body)] = await desk.store.run(
-        lambda tx: tx._all("SELECT destination, body FROM deliveries")
-    )
-    await desk.store.close()
+    harness = await _loopback_desk(path, receiver)
+    sent = await _deliver(harness)
+    await harness.close()
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        [(versions,)] = conn.execute("SELECT group_concat(version) FROM schema_migrations")
+        [(destination, body)] = conn.execute("SELECT destination, body FROM deliveries")
 
     assert sorted(int(v) for v in versions.split(",")) == [v for v, _, _ in migrations()]
     assert sent == 1
@@ -513,7 +512,8 @@ async def test_a_database_from_before_either_migration_gets_both_and_delivers_on
 async def test_a_changed_secret_replaces_the_stored_one_and_an_unknown_mask_is_refused(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    desk = Desk(await Store.open(tmp_path / "thoth.db"), outbound=_loopback(receiver))
+    harness = await _loopback_desk(tmp_path / "thoth.db", receiver, outbox=False)
+    desk = harness.desk
     await desk.save_settings(G, json.dumps(_settings(receiver)), T0)
     exported = await desk.settings_export(G)
     other = keys.new_secret()
@@ -527,7 +527,7 @@ async def test_a_changed_secret_replaces_the_stored_one_and_an_unknown_mask_is_r
     with pytest.raises(SettingsInvalid) as refused:
         await desk.save_settings(G, json.dumps(foreign), T0)
     kept = (await desk.config(G)).settings
-    await desk.store.close()
+    await harness.close()
 
     assert changed == other
     assert refused.value.problems[0][0] == "ops_webhook"
@@ -581,17 +581,17 @@ def test_an_outbox_reference_names_the_destination_without_its_url_or_secret() -
 async def test_a_removed_destination_fails_its_waiting_delivery_in_plain_words(
     tmp_path: Path, receiver: Receiver
 ) -> None:
-    desk = Desk(await Store.open(tmp_path / "thoth.db"), outbox=True, outbound=_loopback(receiver))
+    harness = await _loopback_desk(tmp_path / "thoth.db", receiver)
+    desk = harness.desk
     await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
     await desk.save_settings(G, json.dumps(_settings(receiver)), T0)
     await desk.open_ticket(G, "U1", "Printer on fire", T0)
     await desk.save_settings(G, json.dumps({"staff": ["S1"]}), T0)
 
-    await _deliver(desk)
-    rows = await desk.store.run(
-        lambda tx: tx._all("SELECT status, error FROM deliveries ORDER BY id")
-    )
-    await desk.store.close()
+    await _deliver(harness)
+    await harness.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "thoth.db")) as conn:
+        rows = conn.execute("SELECT status, error FROM deliveries ORDER BY id").fetchall()
 
     assert receiver.seen == []
     assert [tuple(r) for r in rows] == [
@@ -605,15 +605,17 @@ async def test_a_refusal_quoting_the_webhook_url_is_stored_and_logged_masked(
     # 400: Discord refusing a post it finds malformed (a 404 would mean the webhook was deleted,
     # which disables it with an error of its own words).
     receiver.status = 400
-    desk = Desk(await Store.open(tmp_path / "thoth.db"), outbox=True, outbound=_loopback(receiver))
+    harness = await _loopback_desk(tmp_path / "thoth.db", receiver)
+    desk = harness.desk
     await desk.save_rules(G, json.dumps(ESCALATE_ON_OPEN))
     await desk.save_settings(G, json.dumps({"ops_webhook": _webhook(receiver.url)}), T0)
     await desk.open_ticket(G, "U1", "Printer on fire", T0)
 
     with caplog.at_level(logging.WARNING):
-        await _deliver(desk)
-    [(error,)] = await desk.store.run(lambda tx: tx._all("SELECT error FROM deliveries"))
-    await desk.store.close()
+        await _deliver(harness)
+    await harness.close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "thoth.db")) as conn:
+        [(error,)] = conn.execute("SELECT error FROM deliveries")
 
     assert TOKEN in receiver.seen[0][0]  # the control: the answer quoted it
     assert TOKEN not in error

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import T0
+from thothbot.application import build_services
 from thothbot.service import CloseSteps, Desk
 from thothbot.store import Store
 from thothbot.store import sqlite as store_module
@@ -86,7 +87,7 @@ async def test_0008_turns_scheduled_deletions_into_closings(
     every = store_module.migrations()
     monkeypatch.setattr(store_module, "migrations", lambda: [m for m in every if m[0] < 8])
     old = await Store.open(path)
-    ticket = await Desk(old).open_ticket(G, "C1", "Help", T0, channel_id="900")
+    ticket = await build_services(old).desk.open_ticket(G, "C1", "Help", T0, channel_id="900")
     await old.close()
     with sqlite3.connect(path) as db:
         db.execute("INSERT INTO channel_deletions VALUES ('900', '2026-11-23T09:00:10+00:00')")

@@ -22,10 +22,9 @@ import pytest
 
 from tests.e2e.test_crash import free_port, healthy
 from tests.fakes.openai_server import FakeOpenAI
+from tests.support import Harness, services_on
 from thothbot import keys
 from thothbot.llm import UrgencyClassifier
-from thothbot.service import Desk
-from thothbot.store import Store
 from thothbot.triage import Triage
 
 G = "guild-1"
@@ -70,12 +69,12 @@ async def labelled_with_at_most(tmp_path: Path, concurrency: int) -> int:
     answers only once that many are asked: how many were ever asked at the same time."""
     async with fake_model() as fake:
         fake.answering.clear()
-        store = await Store.open(tmp_path / f"thoth-{concurrency}.db")
+        harness = Harness(tmp_path / f"thoth-{concurrency}.db")
+        desk = await harness.start()
         classifier = UrgencyClassifier(
             "fake-model", base_url=fake.base_url, api_key="k", concurrency=10, timeout=10
         )
         try:
-            desk = Desk(store)
             for n in range(5):
                 await desk.open_ticket(G, f"c{n}", f"Question {n}", T0)
             labelling = asyncio.create_task(Triage(desk, classifier, concurrency=concurrency).run())
@@ -94,7 +93,7 @@ async def labelled_with_at_most(tmp_path: Path, concurrency: int) -> int:
             return fake.max_in_flight
         finally:
             await classifier.close()
-            await store.close()
+            await harness.close()
 
 
 async def test_at_most_concurrency_tickets_are_classified_at_once(tmp_path: Path) -> None:
@@ -135,11 +134,10 @@ async def test_a_ticket_left_unlabelled_by_sigkill_is_labelled_after_the_restart
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "thoth.db"
-    store = await Store.open(db)
     created = keys.new_key(G, datetime.now(UTC))
-    await store.run(lambda tx: tx.insert_api_key(created.row))
-    assert (await Desk(store).save_rules(G, json.dumps(PAGE_CRITICAL))).saved
-    await store.close()
+    async with services_on(db) as services:
+        await services.keys.create(created.row)
+        assert (await services.desk.save_rules(G, json.dumps(PAGE_CRITICAL))).saved
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "thothbot.log"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import T0, at
+from tests.support import T0, Harness, at
 from thothbot.bot import render
 from thothbot.core.destinations import (
     DestinationKind,
@@ -22,8 +22,6 @@ from thothbot.core.destinations import (
 from thothbot.core.masking import reference
 from thothbot.core.models import ActionOutcome, ActionType, Firing, Trigger
 from thothbot.core.rules import Action, Rule, load_rules, rules_json, validate_and_normalize
-from thothbot.service import Desk
-from thothbot.store import Store
 
 G = "guild-1"
 SECRET = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -64,15 +62,15 @@ def test_the_validator_yields_rule_values_whose_json_is_the_normalized_document(
 async def test_saved_rules_are_stored_as_their_json_and_read_back_as_values(
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "thoth.db"
-    desk = Desk(await Store.open(path))
+    harness = Harness(tmp_path / "thoth.db")
+    desk = await harness.start()
     saved = await desk.save_rules(G, json.dumps(RULES))
     assert saved.saved
     config = await desk.config(G)
     assert config.rules == saved.validation.rules
     assert [r.id for r in config.ruleset.rules] == ["refund"]  # the disabled one is not run
-    await desk.store.close()
-    with sqlite3.connect(path) as conn:
+    await harness.close()
+    with sqlite3.connect(harness.path) as conn:
         (stored,) = conn.execute("SELECT rules FROM guilds WHERE guild_id = ?", (G,)).fetchone()
     assert stored == json.dumps(RULES, ensure_ascii=False)
 
@@ -100,7 +98,8 @@ def test_an_outbox_reference_is_stored_as_before_and_read_back_typed(
 
 
 async def test_a_logged_firing_reads_back_as_the_firing_the_rules_made(tmp_path: Path) -> None:
-    desk = Desk(await Store.open(tmp_path / "thoth.db"))
+    harness = Harness(tmp_path / "thoth.db")
+    desk = await harness.start()
     await desk.save_rules(G, json.dumps(RULES))
     dry = await desk.dry_run(G, "a refund please", at(1), "billing")
     assert dry == []  # no urgency known yet: the refund rule does not apply
@@ -109,7 +108,7 @@ async def test_a_logged_firing_reads_back_as_the_firing_the_rules_made(tmp_path:
     ticket = await desk.open_ticket(G, "U1", "Money", T0, type_id="billing")
     await desk.post_message(ticket.id, "U1", "a refund please", at(1))
     [logged] = await desk.firings(G)
-    await desk.store.close()
+    await harness.close()
 
     assert logged.ticket_number == ticket.number
     assert logged.outcomes == dry.outcomes

@@ -22,13 +22,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from thothbot import health
 from thothbot.changes import Changes
 from thothbot.config import Config
-from thothbot.ingress import LogSink, start_ingress
-from thothbot.llm import UrgencyClassifier
 from thothbot.maintenance import Maintenance
-from thothbot.outbound import Guard
 from thothbot.service import Channels, Desk, EffectSink, Intake
 from thothbot.service.classifications import ClassificationCache
 from thothbot.service.health import HealthProbe
@@ -38,11 +34,17 @@ from thothbot.service.retention import Pruner
 from thothbot.store import MEMORY, Store
 from thothbot.triage import Triage
 
+# The servers (aiohttp), the model client (openai) and the bot (discord.py) are imported where
+# ``build`` uses them: ``thothbot simulate`` and ``thothbot keys`` need only ``build_services``
+# and start without them (tests/test_application.py holds to it).
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from thothbot import health
     from thothbot.bot.client import BotDesk, ThothBot
     from thothbot.bot.effects import EffectQueue
+    from thothbot.llm import UrgencyClassifier
+    from thothbot.outbound import Guard
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,8 @@ class Application:
     async def listen_ingress(self) -> web.AppRunner:
         """The ingress alone on its port, with its worker; stopped when the application
         closes (requests under way and tickets being opened get their grace)."""
+        from thothbot.ingress import start_ingress  # noqa: PLC0415  (aiohttp: see the imports)
+
         runner = await start_ingress(
             self.desk, self.services.intake, self.config, classified=self.triage.classified
         )
@@ -172,6 +176,11 @@ async def build(
     ``bot_options`` go to the bot (its clock, discord.py's options). Closed in reverse order:
     background loops, servers, the bot, the classifier, and the store last, after every unit
     queued before it."""
+    from thothbot import health  # noqa: PLC0415  (aiohttp and discord.py: see the imports)
+    from thothbot.ingress import LogSink  # noqa: PLC0415
+    from thothbot.llm import UrgencyClassifier  # noqa: PLC0415  (openai)
+    from thothbot.outbound import Guard  # noqa: PLC0415
+
     closing = contextlib.AsyncExitStack()
     async with closing:
         store = await Store.open(config.db_path, secret_key=config.secret_key)

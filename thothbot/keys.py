@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO, TypeVar
 
+from thothbot.application import services_of
 from thothbot.config import Config, load_env_file
 from thothbot.core.errors import InvalidInput
 from thothbot.core.ingress import ApiKeyRow
@@ -133,8 +134,6 @@ def _with_keys(use: Callable[[Keys], Awaitable[T]]) -> T:
     config = Config.from_env(os.environ)
 
     async def run() -> T:
-        from thothbot.application import services_of  # noqa: PLC0415  (it imports the ingress, which imports this module)
-
         async with services_of(config) as services:
             return await use(services.keys)
 

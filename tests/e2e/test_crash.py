@@ -19,12 +19,11 @@ import aiohttp
 import pytest
 
 from tests.e2e.desk import Live, message_text
+from tests.support import services_on
 from thothbot.core.channels import DiscordSetup
 from thothbot.demo import World, build_world
 from thothbot.keys import new_key
 from thothbot.sandbox import Sandbox
-from thothbot.service import Desk
-from thothbot.store import Store
 
 EVENTS = 300
 PACE = 0.04  # seconds between one client's requests: the burst lasts 1.5 s or more
@@ -131,15 +130,13 @@ async def test_sigkill_in_a_burst_loses_no_escalation_and_posts_none_twice(
     world = build_world(discord)
     category = discord.add_channel(world.guild, "Tickets", type=4)
     db_path = tmp_path / "thoth.db"
-    store = await Store.open(db_path)
-    desk = Desk(store)
-    await desk.save_setup(
-        DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
-    )
-    assert (await desk.save_rules(world.guild, json.dumps(ESCALATE_ALL))).saved
     key = new_key(world.guild, datetime.now(UTC))
-    await store.run(lambda tx: tx.insert_api_key(key.row))
-    await store.close()
+    async with services_on(db_path) as services:
+        await services.desk.save_setup(
+            DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
+        )
+        assert (await services.desk.save_rules(world.guild, json.dumps(ESCALATE_ALL))).saved
+        await services.keys.create(key.row)
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -195,5 +192,5 @@ async def test_a_post_repeated_after_a_crash_returns_the_first_message(live: Liv
     await live.bot.deliveries.send_due()
     await live.settle()
     assert len(live.messages(w.ops)) == 1
-    counts = await live.bot.desk.store.run(lambda tx: tx.delivery_counts())
+    counts = await live.bot.deliveries.outbox.counts()
     assert counts == {"sent": 1}

@@ -23,11 +23,10 @@ import pytest
 
 from tests.e2e.desk import Live, message_text
 from tests.e2e.test_crash import run_env, thothbot_run
+from tests.support import services_on
 from thothbot.core.channels import DiscordSetup
 from thothbot.demo import World, build_world
 from thothbot.sandbox import RecordedRequest, Sandbox
-from thothbot.service import Desk
-from thothbot.store import Store
 
 JSON = dict[str, Any]
 
@@ -158,11 +157,10 @@ async def desk(discord: Sandbox, tmp_path: Path) -> Crashable:
     world = build_world(discord)
     category = discord.add_channel(world.guild, "Tickets", type=4)
     db_path = tmp_path / "thoth.db"
-    store = await Store.open(db_path)
-    await Desk(store).save_setup(
-        DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
-    )
-    await store.close()
+    async with services_on(db_path) as services:
+        await services.desk.save_setup(
+            DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
+        )
     env = run_env(discord, world, db_path, THOTH_CLOSE_DELAY="0.5", LOG_LEVEL="INFO")
     return Crashable(discord, world, db_path, env, tmp_path, tmp_path / "thothbot.log")
 

@@ -20,12 +20,11 @@ import aiohttp
 import pytest
 
 from tests.e2e.test_crash import send_all
+from tests.support import services_on
 from thothbot.core.channels import DiscordSetup
 from thothbot.demo import World, build_world
 from thothbot.keys import new_key
 from thothbot.sandbox import Sandbox
-from thothbot.service import Desk
-from thothbot.store import Store
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="signals are POSIX")
 
@@ -99,16 +98,13 @@ async def server(discord: Sandbox, db_path: Path, *, with_key: bool = False) -> 
     """The sample server set up in the database: escalate every ticket to #ops."""
     world = build_world(discord)
     category = discord.add_channel(world.guild, "Tickets", type=4)
-    store = await Store.open(db_path)
-    desk = Desk(store)
-    await desk.save_setup(
-        DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
-    )
-    assert (await desk.save_rules(world.guild, json.dumps(ESCALATE_ALL))).saved
-    if with_key:
-        key = new_key(world.guild, datetime.now(UTC))
-        await store.run(lambda tx: tx.insert_api_key(key.row))
-    await store.close()
+    async with services_on(db_path) as services:
+        await services.desk.save_setup(
+            DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
+        )
+        assert (await services.desk.save_rules(world.guild, json.dumps(ESCALATE_ALL))).saved
+        if with_key:
+            await services.keys.create(new_key(world.guild, datetime.now(UTC)).row)
     return world
 
 
@@ -308,10 +304,9 @@ async def test_sigterm_in_a_burst_of_events_keeps_every_accepted_event(
 ) -> None:
     db_path = tmp_path / "thoth.db"
     world = await server(discord, db_path)
-    store = await Store.open(db_path)
     key = new_key(world.guild, datetime.now(UTC))
-    await store.run(lambda tx: tx.insert_api_key(key.row))
-    await store.close()
+    async with services_on(db_path) as services:
+        await services.keys.create(key.row)
     env = environment(
         discord, db_path, world, THOTH_INGRESS_RATE="100000", THOTH_INGRESS_BURST="100000"
     )

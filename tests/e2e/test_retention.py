@@ -13,10 +13,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.support import services_on
 from tests.test_ingress import eventually
 from thothbot.sandbox import Sandbox
-from thothbot.service import Desk, RecordingSink
-from thothbot.store import Store
 
 RULES = [{"id": "tag", "trigger": "ticket_opened", "actions": [{"type": "add_tag", "tag": "x"}]}]
 
@@ -25,12 +24,12 @@ async def test_thothbot_run_deletes_what_is_past_its_retention(
     discord: Sandbox, tmp_path: Path
 ) -> None:
     path = tmp_path / "thoth.db"
-    desk = Desk(await Store.open(path), RecordingSink())
-    assert (await desk.save_rules("g", json.dumps(RULES))).saved
     now = datetime.now(UTC)
-    old = await desk.open_ticket("g", "U1", "Old", now - timedelta(days=100))
-    young = await desk.open_ticket("g", "U2", "New", now)
-    await desk.store.close()
+    async with services_on(path) as services:
+        desk = services.desk
+        assert (await desk.save_rules("g", json.dumps(RULES))).saved
+        old = await desk.open_ticket("g", "U1", "Old", now - timedelta(days=100))
+        young = await desk.open_ticket("g", "U2", "New", now)
 
     def firings() -> list[tuple[int]]:
         with sqlite3.connect(path) as conn:

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 from aiohttp import web
 
+from thothbot.application import build, stop_signal
 from thothbot.config import Config, StartupFailure
 from thothbot.core.models import Effect
 from thothbot.delivery import Deliveries
@@ -97,8 +98,6 @@ def addresses(runner: web.AppRunner) -> list[str]:
 
 async def serve(config: Config, out: TextIO) -> None:
     """Run the ingress alone (no Discord bot) until Ctrl-C or SIGTERM."""
-    from thothbot.application import build, stop_signal  # noqa: PLC0415  (the composition root imports this module)
-
     async with build(config) as app:
         # Listening first: a port that cannot be had then leaves no background task behind.
         # Closing stops listening, gives requests under way REQUEST_GRACE to finish, then the

@@ -69,12 +69,12 @@ async def thothbot_run(env: dict[str, str], cwd: Path, log: Path) -> AsyncIterat
         await process.wait()
 
 
-async def healthy(url: str, timeout: float = 20.0) -> None:  # noqa: ASYNC109
+async def healthy(url: str, timeout: float = 20.0, path: str = "/healthz") -> None:  # noqa: ASYNC109
     deadline = asyncio.get_running_loop().time() + timeout
     async with aiohttp.ClientSession() as http:
         while True:
             with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"{url}/healthz") as response:
+                async with http.get(f"{url}{path}") as response:
                     if response.status == 200:
                         return
             if asyncio.get_running_loop().time() > deadline:

@@ -34,6 +34,7 @@ from thothbot.demo import World, build_world
 from thothbot.keys import new_key
 from thothbot.sandbox import Sandbox
 from thothbot.sandbox.world import NONCE_WINDOW, READ_MESSAGE_HISTORY
+from thothbot.store.outbox import HELD
 
 ESCALATE_ALL = [{"id": "page", "trigger": "ticket_opened", "actions": [{"type": "escalate"}]}]
 LOOPBACK = "127.0.0.1/32"  # the sandbox and the ingress are on this host
@@ -182,26 +183,41 @@ def all_delivered(db_path: Path) -> Callable[[], bool]:
 
 
 async def kill_at_the_post_then_restart(
-    discord: Sandbox, desk: Desked, tmp_path: Path, post_path: str, channel: str
-) -> None:
+    discord: Sandbox,
+    desk: Desked,
+    tmp_path: Path,
+    post_path: str,
+    channel: str,
+    *,
+    discord_took_it: bool = True,
+) -> bool:
     """Escalate one ticket; SIGKILL once Discord has stored its post and before the answer
-    reaches the bot; forget the nonce; run again until the outbox is empty."""
+    reaches the bot (or, without ``discord_took_it``, once the post is asked for and before
+    Discord acts on it); forget the nonce; run again until the outbox is empty. Whether the
+    killed process held the delivery for its own worker (the desk's handoff)."""
     log = tmp_path / "thothbot.log"
-    hold = discord.hold_next("POST", post_path, after=True)
+    hold = discord.hold_next("POST", post_path, after=discord_took_it)
     accepted: set[int] = set()
     async with thothbot_run(desk.env, tmp_path, log) as pid:
         await healthy(desk.url)
+        if not discord_took_it:
+            # Connected: the delivery worker has opened the desk's handoff of #ops posts.
+            await healthy(desk.url, path="/readyz")
         await send_all(desk.url, desk.api_key, [1], accepted)
         assert accepted == {1}
         await hold.wait(20)
         os.kill(pid, signal.SIGKILL)
-    assert escalations(discord, channel) == ["Escalated: Outage report 1"]  # Discord has it
+    with contextlib.closing(sqlite3.connect(desk.db_path)) as db:
+        held = db.execute("SELECT count(*) FROM deliveries WHERE next_at = ?", (HELD,)).fetchone()
+    expected = ["Escalated: Outage report 1"] if discord_took_it else []
+    assert escalations(discord, channel) == expected  # what Discord has at the kill
     discord.advance_clock(NONCE_WINDOW + 60)  # long enough for Discord to forget the nonce
     hold.release()
 
     async with thothbot_run(desk.env, tmp_path, log):
         await healthy(desk.url)
         await discord.wait_for(all_delivered(desk.db_path), timeout=30)
+    return bool(held[0])
 
 
 @pytest.mark.parametrize("can_read", [True, False], ids=["look", "control-cannot-look"])
@@ -237,6 +253,27 @@ async def test_killed_after_discord_took_the_bots_ops_post_it_is_posted_once(
 
     seen = escalations(discord, desk.world.ops)
     assert seen.count("Escalated: Outage report 1") == (1 if can_read else 2), seen
+
+
+async def test_killed_after_the_desk_handed_the_ops_post_before_discord_took_it_it_is_posted_once(
+    discord: Sandbox, tmp_path: Path
+) -> None:
+    # The desk's unit saved the #ops delivery marked "attempting" and held it for this process's
+    # worker; the process dies while the worker's post waits, before Discord acts. After the
+    # restart the held row is released, the bot looks in #ops, finds nothing, and posts.
+    desk = await set_up(discord, tmp_path, {})
+
+    handed_and_held = await kill_at_the_post_then_restart(
+        discord,
+        desk,
+        tmp_path,
+        rf"^/channels/{desk.world.ops}/messages$",
+        desk.world.ops,
+        discord_took_it=False,
+    )
+
+    assert handed_and_held, "the post did not go through the desk's handoff"
+    assert escalations(discord, desk.world.ops) == ["Escalated: Outage report 1"]
 
 
 def guarded(discord: Sandbox, db_path: Path) -> Config:

@@ -543,6 +543,33 @@ async def test_idempotency_keys_are_checked_and_forgotten_after_72_hours(server:
     assert len(tickets(server)) == 2
 
 
+async def test_an_expired_idempotency_record_not_purged_yet_gives_way(server: Server) -> None:
+    first = await server.event(idempotency_key="k")
+    server.now[0] += timedelta(hours=73)  # expired, but the purge has not run
+
+    fresh = await server.event({**EVENT, "subject": "Another"}, idempotency_key="k")
+    again = await server.event({**EVENT, "subject": "Another"}, idempotency_key="k")
+
+    assert fresh.status == 202
+    assert "Idempotent-Replayed" not in fresh.headers
+    assert fresh.body != first.body
+    assert again.body == fresh.body  # the new record is the one a repeat gets
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert server.rows("SELECT COUNT(*) FROM idempotency_records") == [(1,)]
+    await server.settled()
+    assert len(tickets(server)) == 2
+
+
+async def test_event_ids_sort_in_order_of_arrival(server: Server) -> None:
+    answers = [await server.event({**EVENT, "ticket_id": f"T-{n}"}) for n in range(5)]
+    ids = [answer.body["event_id"] for answer in answers]
+
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 5
+    stored = server.rows("SELECT event_id FROM ingress_events ORDER BY received_at")
+    assert [row[0] for row in stored] == ids
+
+
 # Standard Webhooks
 
 

@@ -90,7 +90,7 @@ def signing_key(webhook_secret: str) -> bytes:
 def signature(webhook_secret: str, message_id: str, timestamp: str, body: bytes) -> str:
     """The ``v1,<base64>`` signature of one delivery (what a sender puts in webhook-signature)."""
     signed = f"{message_id}.{timestamp}.".encode() + body
-    digest = hmac.new(signing_key(webhook_secret), signed, hashlib.sha256).digest()
+    digest = hmac.digest(signing_key(webhook_secret), signed, "sha256")
     return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode('ascii')}"
 
 

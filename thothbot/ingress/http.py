@@ -179,6 +179,8 @@ class Ingress(Authentication, Worker):
             raise too_large
         deadline = self.settings.body_timeout
         try:
+            if request.content.is_eof():  # all of it has arrived: nothing to wait for
+                return await request.read()
             # A body trickled in a byte at a time would otherwise hold its connection (and
             # this handler) for as long as the sender likes.
             async with asyncio.timeout(deadline):
@@ -204,7 +206,7 @@ class Ingress(Authentication, Worker):
             received = self._last_received + timedelta(microseconds=1)
         self._last_received = received
         row = IngressEventRow(
-            event_id=f"evt_{secrets.token_hex(12)}",
+            event_id=_event_id(received),
             key_id=request.key.key_id,
             guild_id=request.key.guild_id,
             name=request.name,
@@ -255,6 +257,14 @@ class Ingress(Authentication, Worker):
         if rejected.close:
             response.force_close()
         return response
+
+
+def _event_id(received: datetime) -> str:
+    """``evt_``, the arrival time in microseconds (13 hex digits, so ids sort as they arrived),
+    then 48 random bits: each insert lands beside the last one in the table's index, rather
+    than on a random page that the commit must write."""
+    micros = int(received.timestamp() * 1_000_000)
+    return f"evt_{micros:013x}{secrets.token_hex(6)}"
 
 
 def _check_json(request: web.Request) -> None:

@@ -59,17 +59,7 @@ class Intake:
         def unit(tx: Tx) -> IdempotencyRecord | Literal["revoked"] | None:
             # Authoritative here, in the transaction that would store the event: the key may
             # have been revoked (from another process) since it was cached.
-            current = tx.api_key(event.key_id)
-            if current is None or current.revoked_at is not None:
-                return "revoked"
-            if request_key is not None:
-                args = (event.key_id, event.via, request_key)
-                earlier = tx.idempotency_record(*args, since)
-                if earlier is not None:
-                    return earlier
-                tx.save_idempotency_record(*args, first)
-            tx.insert_ingress_event(event)
-            return None
+            return tx.accept_ingress_event(event, request_key, first, since)
 
         outcome = await self._commits.run(unit)
         if outcome is None:

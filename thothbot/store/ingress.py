@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from thothbot.core.ingress import ApiKeyRow, IdempotencyRecord, IngressEventRow
 from thothbot.core.models import (
@@ -25,6 +25,36 @@ _SELECT_INGRESS_EVENT = (
     "SELECT event_id, key_id, guild_id, name, payload, via, received_at, status, ticket_id,"
     " error FROM ingress_events"
 )
+
+
+_INSERT_EVENT = (
+    "INSERT INTO ingress_events (event_id, key_id, guild_id, name, payload, via, received_at,"
+    " status, ticket_id, error) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+)
+# The key given last is live: nothing is written for a revoked one.
+_WHILE_LIVE = " WHERE EXISTS (SELECT 1 FROM api_keys WHERE key_id = ? AND revoked_at IS NULL)"
+_SAVE_RECORD = (
+    "INSERT INTO idempotency_records (key_id, kind, request_key, request_hash, status, answer,"
+    " created_at) SELECT ?, ?, ?, ?, ?, ?, ?" + _WHILE_LIVE + " ON CONFLICT (key_id, kind,"
+    " request_key) DO UPDATE SET request_hash = excluded.request_hash, status = excluded.status,"
+    " answer = excluded.answer, created_at = excluded.created_at"
+    " WHERE idempotency_records.created_at <= ?"
+)
+
+
+def _event_values(event: IngressEventRow) -> tuple[Any, ...]:
+    return (
+        event.event_id,
+        event.key_id,
+        event.guild_id,
+        event.name,
+        json.dumps(event.payload, ensure_ascii=False),
+        event.via,
+        ts(event.received_at),
+        event.status,
+        event.ticket_id,
+        event.error,
+    )
 
 
 def _ingress_event(row: sqlite3.Row) -> IngressEventRow:
@@ -144,6 +174,37 @@ class SqliteIngress(SqliteBase):
             ),
         )
 
+    def accept_ingress_event(
+        self,
+        event: IngressEventRow,
+        request_key: str | None,
+        first: IdempotencyRecord,
+        since: datetime,
+    ) -> IdempotencyRecord | Literal["revoked"] | None:
+        # The common case in two statements, without opening the key's sealed secrets: the
+        # record goes in (or replaces an expired one) only while the key is live; nothing
+        # written means a revoked key or a live record, told apart by reading them.
+        if request_key is None:
+            written = self._conn.execute(
+                _INSERT_EVENT + _WHILE_LIVE, (*_event_values(event), event.key_id)
+            ).rowcount
+            return None if written else "revoked"
+        record = (first.request_hash, first.status, first.answer, ts(first.created_at))
+        written = self._conn.execute(
+            _SAVE_RECORD,
+            (event.key_id, event.via, request_key, *record, event.key_id, ts(since)),
+        ).rowcount
+        if not written:
+            current = self._one("SELECT revoked_at FROM api_keys WHERE key_id = ?", (event.key_id,))
+            if current is None or current[0] is not None:
+                return "revoked"
+            earlier = self.idempotency_record(event.key_id, event.via, request_key, since)
+            if earlier is None:  # cannot be: the record that stopped the write is live
+                raise RuntimeError(f"no live idempotency record stopped {request_key!r}")
+            return earlier
+        self.insert_ingress_event(event)
+        return None
+
     def purge_idempotency_records(self, before: datetime) -> int:
         cursor = self._conn.execute(
             "DELETE FROM idempotency_records WHERE created_at <= ?", (ts(before),)
@@ -153,22 +214,7 @@ class SqliteIngress(SqliteBase):
     # Ingress events
 
     def insert_ingress_event(self, event: IngressEventRow) -> None:
-        self._conn.execute(
-            "INSERT INTO ingress_events (event_id, key_id, guild_id, name, payload, via,"
-            " received_at, status, ticket_id, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                event.event_id,
-                event.key_id,
-                event.guild_id,
-                event.name,
-                json.dumps(event.payload, ensure_ascii=False),
-                event.via,
-                ts(event.received_at),
-                event.status,
-                event.ticket_id,
-                event.error,
-            ),
-        )
+        self._conn.execute(_INSERT_EVENT, _event_values(event))
 
     def pending_ingress_events(self, limit: int = 100) -> list[IngressEventRow]:
         rows = self._all(

@@ -17,7 +17,7 @@ import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from thothbot.core.answers import SavedAnswer
 from thothbot.core.channels import Closing, DiscordSetup, Opening
@@ -316,6 +316,17 @@ class IngressTx(Protocol):
         self, key_id: str, kind: str, request_key: str, record: IdempotencyRecord
     ) -> None:
         """Record the answer to ``request_key``; an expired record not purged yet gives way."""
+
+    def accept_ingress_event(
+        self,
+        event: IngressEventRow,
+        request_key: str | None,
+        first: IdempotencyRecord,
+        since: datetime,
+    ) -> IdempotencyRecord | Literal["revoked"] | None:
+        """Store ``event`` unless its key is revoked ("revoked") or its ``request_key`` was
+        taken after ``since`` (that first request's record is returned); with a
+        ``request_key``, ``first`` is saved as the record a repeat of this request gets."""
 
     def purge_idempotency_records(self, before: datetime) -> int:
         """Forget idempotency records made before ``before``; how many were removed."""

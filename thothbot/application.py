@@ -136,13 +136,18 @@ class Application:
         self._closing.push_async_callback(_cancel, task)
         return task
 
-    async def listen_ingress(self) -> web.AppRunner:
-        """The ingress alone on its port, with its worker; stopped when the application
-        closes (requests under way and tickets being opened get their grace)."""
+    async def listen_ingress(self, *, worker: bool = True) -> web.AppRunner:
+        """The ingress alone on its port, with its worker (unless ``worker=False``: accepted
+        events wait for a worker elsewhere); stopped when the application closes (requests
+        under way and tickets being opened get their grace)."""
         from thothbot.ingress import start_ingress  # noqa: PLC0415  (aiohttp: see the imports)
 
         runner = await start_ingress(
-            self.desk, self.services.intake, self.config, classified=self.triage.classified
+            self.desk,
+            self.services.intake,
+            self.config,
+            classified=self.triage.classified,
+            worker=worker,
         )
         self.on_close(runner.cleanup)
         return runner

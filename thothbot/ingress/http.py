@@ -90,16 +90,19 @@ class Ingress(Authentication, Worker):
         self._untried: set[str] = set()
         self._attempts: Counter[str] = Counter()
 
-    def app(self, *, health: bool = True) -> web.Application:
+    def app(self, *, health: bool = True, worker: bool = True) -> web.Application:
         """The ingress's routes; ``health=False`` leaves /healthz and /metrics to the caller
-        (``thothbot run``'s health server, which knows about Discord too)."""
+        (``thothbot run``'s health server, which knows about Discord too). ``worker=False``
+        only accepts: the events wait, pending, for a worker in another process (what
+        ``make bench`` measures as the request path alone)."""
         app = web.Application(client_max_size=self.settings.max_body, middlewares=[_json_errors])
         app.router.add_post("/v1/events/{name}", self.handle_event)
         app.router.add_post("/v1/webhooks/{key_id}", self.handle_webhook)
         if health:
             app.router.add_get("/healthz", self.handle_health)
             app.router.add_get("/metrics", self.handle_metrics)
-        app.cleanup_ctx.append(self._working)
+        if worker:
+            app.cleanup_ctx.append(self._working)
         return app
 
     # Handlers

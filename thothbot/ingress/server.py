@@ -37,14 +37,20 @@ class LogSink:
 
 
 async def start_ingress(
-    desk: Desk, intake: Intake, config: Config, *, classified: Counter[str] | None = None
+    desk: Desk,
+    intake: Intake,
+    config: Config,
+    *,
+    classified: Counter[str] | None = None,
+    worker: bool = True,
 ) -> web.AppRunner:
     """Listen on the configured address, with the worker processing events in the background
-    (those left pending by a previous run first); ``cleanup()`` stops both. ``classified``:
-    the triage loop's counts, for ``/metrics``."""
+    (those left pending by a previous run first; none with ``worker=False``); ``cleanup()``
+    stops both. ``classified``: the triage loop's counts, for ``/metrics``."""
     settings = IngressSettings.from_config(config)
     ingress = Ingress(desk, intake, settings, classified=classified)
-    return await listen(web.AppRunner(ingress.app(), **server_options(settings)), config)
+    app = ingress.app(worker=worker)
+    return await listen(web.AppRunner(app, **server_options(settings)), config)
 
 
 def server_options(settings: IngressSettings) -> dict[str, Any]:

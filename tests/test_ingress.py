@@ -44,7 +44,7 @@ from thothbot.ingress import (
 from thothbot.llm import UrgencyClassifier
 from thothbot.service import ApiTicket, Desk
 from thothbot.service.retention import Pruned
-from thothbot.store import Store
+from thothbot.store import Store, StoreFault
 from thothbot.store.group_commit import GroupCommit
 from thothbot.triage import Classifier, Triage
 
@@ -928,7 +928,7 @@ async def test_an_event_the_desk_cannot_take_now_stays_pending_and_is_retried_la
 
         async def unavailable(*args: Any, **kwargs: Any) -> Any:
             tries.append(asyncio.get_running_loop().time())
-            raise sqlite3.OperationalError("database is locked")
+            raise StoreFault("the database at thoth.db: database is locked")
 
         monkeypatch.setattr(server.desk, "open_ticket", unavailable)
         fail_batches_with(monkeypatch, server.desk)
@@ -1088,7 +1088,7 @@ async def test_a_failure_on_our_side_is_a_json_500_and_stores_nothing(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*args: Any) -> Any:
-        raise sqlite3.OperationalError("disk I/O error")
+        raise StoreFault("the database at thoth.db: disk I/O error")
 
     monkeypatch.setattr(server.ingress.intake, "accept", broken)
     answer = await server.event()

@@ -24,7 +24,7 @@ import pytest
 from tests.support import thothbot
 from thothbot.core.ingress import ApiKeyRow
 from thothbot.keys import new_key
-from thothbot.store import DatabaseFault, SchemaTooNew, Store, Tx, migrations
+from thothbot.store import DatabaseFault, SchemaTooNew, Store, StoreFault, Tx, migrations
 
 KNOWN = max(version for version, _, _ in migrations())
 # `thothbot run` must never reach the real Discord from a test: a closed local port.
@@ -142,10 +142,32 @@ async def test_a_full_disk_is_said_plainly_and_keeps_what_was_committed(tmp_path
         await store.run(fill)
     assert "is on a full disk" in str(full.value)
     assert "no transaction is active" not in str(full.value)
-    assert isinstance(full.value, sqlite3.OperationalError)  # callers that keep work pending
+    assert isinstance(full.value, StoreFault)  # callers that keep work pending
     # The store still works for what fits, and nothing committed before was lost.
     keys = await store.run(lambda tx: tx.api_keys())
     assert [k.key_id for k in keys] == [kept]
+    await store.close()
+
+
+async def test_a_locked_database_is_a_store_fault_and_a_bug_is_not(tmp_path: Path) -> None:
+    path = tmp_path / "thoth.db"
+    kept = await database_with_a_key(path)
+    store = await Store.open(path, threaded=False)
+    store._conn.execute("PRAGMA busy_timeout = 50")  # not the 5 s a real wait has
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(StoreFault) as locked:
+            await store.run(lambda tx: tx.insert_api_key(new_key("g", datetime.now(UTC)).row))
+        assert not isinstance(locked.value, sqlite3.Error)  # nothing of SQLite's gets out
+        assert "database is locked" in str(locked.value)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    duplicate = (await store.run(lambda tx: tx.api_keys()))[0]
+    with pytest.raises(sqlite3.IntegrityError):  # a bug, raised as it is: not retried forever
+        await store.run(lambda tx: tx.insert_api_key(duplicate))
+    assert [k.key_id for k in await store.run(lambda tx: tx.api_keys())] == [kept]
     await store.close()
 
 

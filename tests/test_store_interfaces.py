@@ -22,11 +22,6 @@ SQLITE = ("thothbot.store.sqlite", "thothbot.store.tx", "thothbot.store.base",
           "thothbot.store.channels", "thothbot.store.outbox", "thothbot.store.ingress",
           "thothbot.store.classifications")  # fmt: skip
 
-# Modules outside the store that still import sqlite3, and why.
-STILL_SQLITE = {
-    "thothbot.ingress.worker": "keeps an event pending on a database error (sqlite3.Error)",
-}
-
 
 def module_name(path: Path) -> str:
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
@@ -85,8 +80,7 @@ def test_the_service_layer_types_against_the_interfaces(path: Path) -> None:
     ("name", "path"), OUTSIDE_THE_STORE, ids=lambda v: v if isinstance(v, str) else ""
 )
 def test_only_the_store_imports_sqlite3(name: str, path: Path) -> None:
-    if name not in STILL_SQLITE:
-        assert not imports_sqlite3(path.read_text(encoding="utf-8")), f"{name} imports sqlite3"
+    assert not imports_sqlite3(path.read_text(encoding="utf-8")), f"{name} imports sqlite3"
 
 
 @pytest.mark.parametrize(
@@ -106,7 +100,6 @@ def test_the_checks_catch_what_they_look_for() -> None:
     assert imports_sqlite3("import sqlite3\n")
     assert imports_sqlite3("from sqlite3 import OperationalError\n")
     assert not imports_sqlite3("import aiosqlite\n")
-    assert {name for name, _ in OUTSIDE_THE_STORE} >= set(STILL_SQLITE)
 
 
 async def test_the_sqlite_store_runs_units_typed_against_the_interfaces(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 
@@ -27,7 +26,7 @@ from thothbot.core.models import TicketSource
 from thothbot.ingress.events import EVENTS, SupportTicketCreated, _path
 from thothbot.ingress.metrics import Metrics
 from thothbot.ingress.settings import IngressSettings
-from thothbot.service import ApiTicket, Desk, Finish, Intake
+from thothbot.service import ApiTicket, Desk, Finish, Intake, StoreFault
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +166,7 @@ class Worker:
         except DomainError as error:
             log.warning("event %s refused by the desk: %s", row.event_id, error)
             return Finish(row.event_id, "failed", error=str(error))
-        except sqlite3.Error:
+        except StoreFault:
             # The database's trouble, not the event's: tried again later, however often.
             log.exception("event %s stays pending", row.event_id)
             return None

@@ -31,6 +31,7 @@ from thothbot.service.desk import (
     Unlabelled,
 )
 from thothbot.service.intake import Finish, Intake
+from thothbot.store import StoreFault
 
 __all__ = [
     "ApiTicket",
@@ -44,6 +45,7 @@ __all__ = [
     "Intake",
     "RecordingSink",
     "RulesSaved",
+    "StoreFault",
     "TranscriptFiles",
     "Unlabelled",
 ]

@@ -12,7 +12,7 @@ aggregate holds its SQL and row mappers (``guilds``, ``tickets``, ``channels``, 
 ``thothbot db``.
 """
 
-from thothbot.store.interfaces import Database, Tx
+from thothbot.store.interfaces import Database, StoreFault, Tx
 from thothbot.store.sqlite import (
     FILE_MODE,
     MEMORY,
@@ -36,6 +36,7 @@ __all__ = [
     "DatabaseFault",
     "SchemaTooNew",
     "Store",
+    "StoreFault",
     "StoreUnavailable",
     "Tx",
     "announce",

@@ -32,6 +32,17 @@ from thothbot.core.sla import SlaClock
 T = TypeVar("T")
 
 
+class StoreFault(Exception):
+    """The database could not run a unit of work now: locked past the wait, full, read-only,
+    damaged, an I/O error. Nothing of the unit was kept, and what was committed before is.
+
+    Every backend raises it for its own database's trouble (SQLite's ``OperationalError``,
+    later PostgreSQL's), so code that keeps work for later, such as the ingress worker, needs
+    no backend's types. A bug (a constraint broken, bad SQL) is not a fault of the database
+    and is raised as it is.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class GuildRow:
     """A server's stored rules and settings (JSON documents, secrets unsealed) and revision."""

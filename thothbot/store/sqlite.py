@@ -24,7 +24,7 @@ from pydantic import SecretStr
 
 from thothbot import sealing
 from thothbot.store.base import Batch, ts
-from thothbot.store.interfaces import Tx
+from thothbot.store.interfaces import StoreFault, Tx
 from thothbot.store.thread import DatabaseThread
 from thothbot.store.tx import SqliteTx
 
@@ -39,12 +39,12 @@ class StoreUnavailable(Exception):
     """The database cannot be opened: a path, permission or file problem, said in plain words."""
 
 
-class DatabaseFault(StoreUnavailable, sqlite3.OperationalError):
+class DatabaseFault(StoreUnavailable, StoreFault):
     """The database file failed while working (full disk, read-only, damaged), in plain words.
 
-    Still a ``sqlite3.OperationalError``, so code that keeps work pending on database trouble
-    (the ingress worker, the outbox) treats it as before. What was committed before is kept:
-    SQLite rolls the failed transaction back.
+    A ``StoreFault``, so code that keeps work pending on database trouble (the ingress worker)
+    treats it as any other. What was committed before is kept: SQLite rolls the failed
+    transaction back.
     """
 
 
@@ -164,9 +164,11 @@ class Store:
             if isinstance(error, DatabaseFault):
                 raise
             fault = explain(error, Path(self.path))
-            if fault is None:
-                raise
-            raise DatabaseFault(f"the database at {self.path}: {fault}") from error
+            if fault is not None:
+                raise DatabaseFault(f"the database at {self.path}: {fault}") from error
+            if isinstance(error, sqlite3.OperationalError):  # locked or busy past the wait
+                raise StoreFault(f"the database at {self.path}: {error}") from error
+            raise
 
 
 def _absolute(path: str) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support import T0, Harness, at
-from thothbot.core.channels import DiscordSetup
+from thothbot.core.channels import DiscordSetup, Opening
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid
 from thothbot.core.models import (
     MAX_TAG_LENGTH,
@@ -232,24 +232,43 @@ async def test_the_open_limit_follows_the_settings_and_spares_api_tickets(desk: 
         await desk.open_ticket(G, "U1", f"From the API {i}", at(3), source="api", ref=f"r{i}")
 
 
-async def test_can_open_finds_the_twin_of_a_double_click(desk: Desk) -> None:
-    assert await desk.can_open(G, "U1", "Login broken", at(0)) is None
+async def begun(desk: Desk, customer: str, subject: str, when: Any) -> Ticket | Opening:
+    _, found = await desk.begin_opening(G, customer, subject, when)
+    return found
+
+
+async def test_begin_opening_finds_the_twin_of_a_double_click(desk: Desk) -> None:
+    await desk.save_setup(SETUP)
+    assert isinstance(await begun(desk, "U1", "Login broken", at(0)), Opening)
     first = await desk.open_ticket(G, "U1", "Login broken", at(0))
-    twin = await desk.can_open(G, "U1", " login BROKEN ", at(1))
-    assert twin is not None
+    twin = await begun(desk, "U1", " login BROKEN ", at(1))
+    assert isinstance(twin, Ticket)
     assert (twin.id, twin.number) == (first.id, first.number)
-    assert await desk.can_open(G, "U1", "Login broken", at(2)) is None
-    assert await desk.can_open(G, "U2", "Login broken", at(0)) is None
+    assert isinstance(await begun(desk, "U1", "Login broken", at(2)), Opening)  # a minute on
+    assert isinstance(await begun(desk, "U2", "Login broken", at(0)), Opening)
 
 
-async def test_can_open_refuses_at_the_limit_but_still_finds_the_twin(desk: Desk) -> None:
+async def test_begin_opening_refuses_at_the_limit_but_still_finds_the_twin(desk: Desk) -> None:
+    await desk.save_setup(SETUP)
     for i in range(3):
         await desk.open_ticket(G, "U1", f"Question {i}", at(0))
     with pytest.raises(InvalidTransition, match="3 open tickets"):
-        await desk.can_open(G, "U1", "Something new", at(0.5))
-    twin = await desk.can_open(G, "U1", "question 2", at(0.5))
-    assert twin is not None
+        await begun(desk, "U1", "Something new", at(0.5))
+    twin = await begun(desk, "U1", "question 2", at(0.5))
+    assert isinstance(twin, Ticket)
     assert twin.number == 3
+
+
+async def test_begin_opening_refuses_a_server_not_set_up_or_an_unknown_type(desk: Desk) -> None:
+    with pytest.raises(DomainError, match="not set up for tickets yet: an admin runs /setup"):
+        await begun(desk, "U1", "Help", at(0))
+    await desk.save_setup(SETUP)
+    with pytest.raises(DomainError, match=r"no ticket type 'gold' here \(types: none\)"):
+        await desk.begin_opening(G, "U1", "Help", at(0), type_id="gold")
+    config, opening = await desk.begin_opening(G, "U1", "Help", at(0))
+    assert config.setup == SETUP
+    assert isinstance(opening, Opening)
+    assert opening.number == 1  # nothing refused took a number
 
 
 async def test_a_reserved_number_is_kept_and_the_next_ticket_follows_it(desk: Desk) -> None:

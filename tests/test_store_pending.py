@@ -11,35 +11,48 @@ import pytest
 
 from tests.support import T0
 from thothbot.application import build_services
+from thothbot.core.channels import DiscordSetup, Opening
 from thothbot.service import CloseSteps, Desk
 from thothbot.store import Store
 from thothbot.store import sqlite as store_module
 
 G = "guild-1"
+SETUP = DiscordSetup(
+    G, staff_role_id="111", ops_channel_id="222", log_channel_id=None, categories=("333",)
+)
 STEPS = CloseSteps("Sam", "solved", upload_limit=1024, delete_after=timedelta(seconds=10))
 
 
+async def reserve(desk: Desk, customer: str, subject: str, *, body: str = "") -> Opening:
+    """An opening taken as the bot takes one (``begin_opening``) in a server set up."""
+    await desk.save_setup(SETUP)
+    _, opening = await desk.begin_opening(G, customer, subject, T0, body=body)
+    assert isinstance(opening, Opening)
+    return opening
+
+
 async def test_an_opening_keeps_its_number_and_the_ticket_finishes_it(desk: Desk) -> None:
-    first = await desk.reserve_opening(G, "C1", " Help ", T0, body="text", type_id=None)
-    second = await desk.reserve_opening(G, "C2", "More", T0)
+    first = await reserve(desk, "C1", " Help ", body="text")
+    second = await reserve(desk, "C2", "More")
     assert (first.number, second.number, first.subject) == (1, 2, "Help")
-    await desk.store.run(lambda tx: tx.opening_channel(first.id, "900"))
+    assert first.channel_id is None
     ticket = await desk.open_ticket(
         G, "C1", "Help", T0, channel_id="900", number=first.number, opening=first.id
     )
     saved = await desk.store.run(lambda tx: tx.opening(first.id))
     assert saved is not None
+    # The ticket and its channel are recorded on the opening in one unit of work.
     assert (saved.channel_id, saved.ticket_id, ticket.number) == ("900", ticket.id, 1)
     await desk.store.run(lambda tx: tx.opening_done(first.id))
     assert [o.id for o in await desk.store.run(lambda tx: tx.openings(G))] == [second.id]
 
 
 async def test_a_given_up_number_is_given_back_only_when_still_the_last(desk: Desk) -> None:
-    first = await desk.reserve_opening(G, "C1", "One", T0)
-    second = await desk.reserve_opening(G, "C2", "Two", T0)
+    first = await reserve(desk, "C1", "One")
+    second = await reserve(desk, "C2", "Two")
     assert not await desk.store.run(lambda tx: tx.abandon_opening(first))  # 2 was taken since
     assert await desk.store.run(lambda tx: tx.abandon_opening(second))
-    third = await desk.reserve_opening(G, "C3", "Three", T0)
+    third = await reserve(desk, "C3", "Three")
     assert third.number == 2
     assert [o.id for o in await desk.store.run(lambda tx: tx.openings(G))] == [third.id]
 
@@ -108,7 +121,7 @@ async def test_a_long_subject_opens_a_ticket_cut_with_the_whole_of_it_in_the_des
     desk: Desk,
 ) -> None:
     long = "Charged twice " + "z" * 300
-    opening = await desk.reserve_opening(G, "C1", long, T0, body="Order 1042.")
+    opening = await reserve(desk, "C1", long, body="Order 1042.")
     assert (len(opening.subject), opening.body) == (200, f"{long}\n\nOrder 1042.")
     # The opener passes the opening's subject and body on: they come through unchanged.
     ticket = await desk.open_ticket(

@@ -164,29 +164,18 @@ class Flows:
             guild = interaction.guild
             gid = self.guild_id(interaction)
             assert guild is not None
-            config = await self.desk.config(gid)
-            if config.setup is None:
-                raise DomainError(
-                    "This server is not set up for tickets yet: an admin runs /setup."
-                )
-            types = config.settings.types
-            if type_id is not None and type_id not in types:
-                known = ", ".join(types) or "none"
-                raise DomainError(f"There is no ticket type {type_id!r} here (types: {known}).")
             user = interaction.user
             lock = self._locks.setdefault((guild.id, user.id), asyncio.Lock())
             async with lock:  # a double click waits here, then finds the first ticket
-                now = self.now()
-                twin = await self.desk.can_open(gid, str(user.id), subject, now)
-                if twin is not None:
+                config, begun = await self.desk.begin_opening(
+                    gid, str(user.id), subject, self.now(), body=description, type_id=type_id
+                )
+                if isinstance(begun, Ticket):
                     await self.reply(
-                        interaction, f"You opened {render.ticket_ref(twin)} about this just now."
+                        interaction, f"You opened {render.ticket_ref(begun)} about this just now."
                     )
                     return
-                opening = await self.desk.reserve_opening(
-                    gid, str(user.id), subject, now, body=description, type_id=type_id
-                )
-                _, channel = await self.opener.open(guild, config, opening, user)
+                _, channel = await self.opener.open(guild, config, begun, user)
             await self.reply(interaction, f"Your ticket is open: {channel.mention}")
 
     # Working a ticket

@@ -81,8 +81,9 @@ class Opener:
         self.in_flight.add(opening.id)
         channel = None
         try:
+            # A crash from here until the ticket is saved (with its channel) leaves the channel
+            # for the restart to find by the opening's marker in its topic.
             channel = await self.create_channel(guild, config, opening, customer)
-            await self.channels.channel_made(opening.id, str(channel.id))
             ticket = await self.finish(opening, channel, config)
         except BaseException:
             await self.undo(opening, channel)
@@ -216,7 +217,6 @@ class Opener:
             try:
                 if channel is None:  # Discord never made it: make it now
                     channel = await self.create_channel(guild, config, opening, customer)
-                    await self.channels.channel_made(opening.id, str(channel.id))
                 ticket = await self.finish(opening, channel, config, late=True)
             except (ThothError, discord.HTTPException) as error:
                 log.info("opening %s cannot be finished (%s); removing it", opening.id, error)

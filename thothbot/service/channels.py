@@ -36,10 +36,6 @@ class Channels:
     async def opening(self, opening_id: int) -> Opening | None:
         return await self._store.run(lambda tx: tx.opening(opening_id))
 
-    async def channel_made(self, opening_id: int, channel_id: str) -> None:
-        """Record the channel Discord made for an opening, so a restart finds it."""
-        await self._store.run(lambda tx: tx.opening_channel(opening_id, channel_id))
-
     async def opening_done(self, opening_id: int) -> None:
         """The ticket is saved and its card posted: nothing is left to finish."""
         await self._store.run(lambda tx: tx.opening_done(opening_id))

@@ -319,7 +319,8 @@ class Desk:
 
         ``number`` is one taken earlier with ``reserve_number`` (the bot names the channel
         first). A customer's Discord tickets are held to the server's ``max_open_tickets``.
-        ``opening`` is the reserved opening this ticket finishes (``reserve_opening``).
+        ``opening`` is the opening this ticket finishes (``begin_opening``); its ``channel_id``
+        is recorded on it in the same unit, so a restart finds the channel.
         """
         subject, body = tickets.subject_and_body(subject, body)
         draft = Ticket(
@@ -381,7 +382,7 @@ class Desk:
         """Insert a checked ticket, start its SLA clocks and run the ticket_opened rules."""
         inserted = tx.insert_ticket(draft)
         if opening is not None:
-            tx.opening_saved(opening, inserted.id)
+            tx.opening_saved(opening, inserted.id, draft.channel_id)
         # The urgency is saved with what the rules decide.
         ticket = inserted if urgency is None else tickets.with_urgency(inserted, urgency)
         at = draft.created_at
@@ -399,7 +400,7 @@ class Desk:
             unlabelled=ticket.urgency is None,
         )
 
-    async def reserve_opening(
+    async def begin_opening(
         self,
         guild_id: str,
         customer_id: str,
@@ -408,43 +409,40 @@ class Desk:
         *,
         body: str = "",
         type_id: str | None = None,
-    ) -> Opening:
-        """Take a number for a Discord ticket and keep what it needs before its channel exists,
-        so a crash while the channel is made is finished or undone after a restart."""
+    ) -> tuple[GuildConfig, Ticket | Opening]:
+        """Begin a Discord ticket in one unit of work: check the server is set up and knows
+        ``type_id`` and that the customer may open one (or raise why not), then either find the
+        ticket they opened with the same subject moments ago (a double click does not make
+        two) or take a number and keep what the ticket needs before its channel exists, so a
+        crash while the channel is made is finished or undone after a restart. With the
+        server's configuration, for making the channel."""
         subject, body = tickets.subject_and_body(subject, body)
 
-        def unit(tx: Tx) -> Opening:
+        def unit(tx: Tx) -> tuple[GuildConfig, Ticket | Opening]:
             config = self._config(tx, guild_id)
-            tickets.check_open_limit(
-                tx.open_tickets_of(guild_id, customer_id), config.settings.max_open_tickets
-            )
-            return tx.insert_opening(
+            if config.setup is None:
+                raise DomainError(
+                    "This server is not set up for tickets yet: an admin runs /setup."
+                )
+            types = config.settings.types
+            if type_id is not None and type_id not in types:
+                known = ", ".join(types) or "none"
+                raise DomainError(f"There is no ticket type {type_id!r} here (types: {known}).")
+            mine = tx.open_tickets_of(guild_id, customer_id)
+            twin = tickets.duplicate_of(mine, subject, at)
+            if twin is not None:
+                return config, twin
+            tickets.check_open_limit(mine, config.settings.max_open_tickets)
+            opening = tx.insert_opening(
                 guild_id, customer_id, subject, body=body, type_id=type_id, at=at
             )
+            return config, opening
 
         return await self.store.run(unit)
 
     async def reserve_number(self, guild_id: str) -> int:
         """Take the server's next ticket number now (the bot names a channel before opening)."""
         return await self.store.run(lambda tx: tx.reserve_number(guild_id))
-
-    async def can_open(
-        self, guild_id: str, customer_id: str, subject: str, at: datetime
-    ) -> Ticket | None:
-        """Check a customer may open a ticket (or raise why not); return the ticket they opened
-        with the same subject moments ago, so a double click does not make two."""
-
-        cut, _ = tickets.subject_and_body(subject, "")  # as the twin's subject was saved
-
-        def unit(tx: Tx) -> Ticket | None:
-            config = self._config(tx, guild_id)
-            mine = tx.open_tickets_of(guild_id, customer_id)
-            twin = tickets.duplicate_of(mine, cut, at)
-            if twin is None:
-                tickets.check_open_limit(mine, config.settings.max_open_tickets)
-            return twin
-
-        return await self.store.run(unit)
 
     async def set_urgency(self, ticket_id: int, label: str, at: datetime) -> list[Effect]:
         """Record a ticket's urgency (the classifier's label, or staff's).

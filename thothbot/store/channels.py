@@ -74,14 +74,10 @@ class SqliteChannels(SqliteTickets):
         rows = self._all(f"{_SELECT_OPENING} WHERE guild_id = ? ORDER BY id", (guild_id,))
         return [_opening(row) for row in rows]
 
-    def opening_channel(self, opening_id: int, channel_id: str) -> None:
+    def opening_saved(self, opening_id: int, ticket_id: int, channel_id: str | None) -> None:
         self._conn.execute(
-            "UPDATE openings SET channel_id = ? WHERE id = ?", (channel_id, opening_id)
-        )
-
-    def opening_saved(self, opening_id: int, ticket_id: int) -> None:
-        self._conn.execute(
-            "UPDATE openings SET ticket_id = ? WHERE id = ?", (ticket_id, opening_id)
+            "UPDATE openings SET ticket_id = ?, channel_id = COALESCE(?, channel_id) WHERE id = ?",
+            (ticket_id, channel_id, opening_id),
         )
 
     def opening_done(self, opening_id: int) -> None:

@@ -191,9 +191,8 @@ class ChannelsTx(Protocol):
     def openings(self, guild_id: str) -> list[Opening]:
         """The server's unfinished openings, oldest first."""
 
-    def opening_channel(self, opening_id: int, channel_id: str) -> None: ...
-
-    def opening_saved(self, opening_id: int, ticket_id: int) -> None: ...
+    def opening_saved(self, opening_id: int, ticket_id: int, channel_id: str | None) -> None:
+        """The opening's ticket is saved, in ``channel_id`` (kept for a restart to find)."""
 
     def opening_done(self, opening_id: int) -> None: ...
 

@@ -8,8 +8,10 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
+from tests.support import services_on
 from tests.test_ingress import G, _serve, eventually
 from thothbot.bot.timers import SlaChecker
+from thothbot.changes import Changes, Topic
 from thothbot.core.models import SlaBreached
 from thothbot.service import RecordingSink
 
@@ -37,3 +39,46 @@ async def test_a_ticket_opened_by_the_ingress_wakes_the_sla_checker(tmp_path: Pa
             await eventually(lambda: any(isinstance(e, SlaBreached) for e in desk.sink.effects))
         finally:
             looking.cancel()
+
+
+# Other processes: another connection to the same file stands for one (SQLite cannot tell).
+
+
+async def test_the_store_says_when_another_connection_committed(tmp_path: Path) -> None:
+    path = tmp_path / "thoth.db"
+    async with services_on(path) as here, services_on(path) as there:
+        assert not await here.store.changed_elsewhere()  # the first call has nothing to compare
+        await there.desk.save_rules(G, json.dumps([]))
+        assert await here.store.changed_elsewhere()
+        assert not await here.store.changed_elsewhere()  # said once
+        await here.desk.save_rules(G, json.dumps([]))
+        assert not await here.store.changed_elsewhere()  # its own commit is not another's
+
+
+async def test_a_commit_of_another_process_wakes_the_loops_here(tmp_path: Path) -> None:
+    path = tmp_path / "thoth.db"
+    async with services_on(path) as here, services_on(path) as there:
+        changes = Changes()
+        wake = changes.wake_on(Topic.OUTBOX)
+        handed = changes.wake_on(Topic.HANDED)
+        asked = 0
+
+        async def changed_elsewhere() -> bool:
+            nonlocal asked
+            asked += 1
+            return await here.store.changed_elsewhere()
+
+        following = asyncio.create_task(changes.follow(changed_elsewhere, every=0.01))
+        try:
+            await eventually(lambda: asked >= 2)
+            await here.desk.save_rules(G, json.dumps([]))  # this process's own commit
+            seen = asked
+            await eventually(lambda: asked >= seen + 2)  # asked again since: still asleep
+            assert not wake.is_set()
+
+            await there.desk.save_rules(G, json.dumps([]))
+
+            await eventually(wake.is_set)
+            assert not handed.is_set()  # the handoff is this process's own, never stored
+        finally:
+            following.cancel()

@@ -225,6 +225,9 @@ async def build(
         # Tickets opened without their urgency (from Discord or the ingress) are labelled in
         # the background, those a previous run left first.
         app.spawn(triage.run(), name="triage")
+        # Commits of other processes on this database (the ingress beside the bot, a `thothbot
+        # keys` command) wake the loops too.
+        app.spawn(services.changes.follow(store.changed_elsewhere), name="changes-elsewhere")
         yield app
 
 

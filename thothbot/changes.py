@@ -5,12 +5,23 @@ ingress worker, the triage loop), whichever adapter made the change.
 A loop asks for its wake-up once (``wake_on``), clears it before it reads what decides its
 next moment and naps on it (``napping.nap``), so a change that comes while it works is not
 lost. Nothing here touches the database: the notifier only carries "look again".
+
+Other processes on the same database (``thothbot ingress`` beside ``thothbot run``, a
+``thothbot keys`` command) commit too: ``follow`` asks the store every ``FOLLOW_EVERY``
+seconds whether one did, and wakes every stored topic when so, so a ticket the ingress process
+opened reaches #ops from the bot's process at once rather than at its loop's next minute.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
+
+log = logging.getLogger(__name__)
+
+FOLLOW_EVERY = 0.1  # seconds between asking whether another process committed
 
 
 class Topic(StrEnum):
@@ -38,3 +49,25 @@ class Changes:
     def changed(self, topic: Topic) -> None:
         for wake in self._wakes.get(topic, ()):
             wake.set()
+
+    async def follow(
+        self, changed_elsewhere: Callable[[], Awaitable[bool]], every: float = FOLLOW_EVERY
+    ) -> None:
+        """Wake every loop that reads the database whenever ``changed_elsewhere`` (the store's
+        ``Database.changed_elsewhere``) says another process committed; asked every ``every``
+        seconds, until cancelled. The loops read what changed themselves: a spurious wake-up
+        costs one read each."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                elsewhere = await changed_elsewhere()
+            except Exception:
+                log.debug("could not ask whether another process committed", exc_info=True)
+                continue
+            if elsewhere:
+                for topic in STORED:
+                    self.changed(topic)
+
+
+# What another process's commit may have changed: all but the in-process handoff.
+STORED = tuple(topic for topic in Topic if topic is not Topic.HANDED)

@@ -394,5 +394,10 @@ class Database(Protocol):
         """Let the units run inside the block share transactions, each rolled back alone if it
         raises (see ``Store.batch``)."""
 
+    async def changed_elsewhere(self) -> bool:
+        """Whether another connection (another process) committed since the last call; the
+        first call says False. SQLite answers from ``PRAGMA data_version``; a PostgreSQL
+        backend, from the ``LISTEN`` notifications it received meanwhile."""
+
     async def close(self) -> None:
         """Let the units under way finish, then close."""

@@ -79,6 +79,7 @@ class Store:
         self.path = path
         self.sealer = sealer
         self._batch: Batch | None = None
+        self._seen_version: int | None = None  # ``changed_elsewhere``'s last data_version
 
     @classmethod
     async def open(
@@ -124,6 +125,13 @@ class Store:
             await thread.stop(lambda: None)  # the connection, if made, was closed on the thread
             raise
         return cls(conn, path, sealer, thread=thread)
+
+    async def changed_elsewhere(self) -> bool:
+        """Whether another connection committed since the last call (``PRAGMA data_version``
+        changes only for other connections' commits, never for this one's)."""
+        version = await self._call(_data_version, self._conn)
+        seen, self._seen_version = self._seen_version, version
+        return seen is not None and version != seen
 
     async def close(self) -> None:
         if self._thread is not None:
@@ -354,6 +362,11 @@ def _in_batch(
         batch.units = 0
         conn.execute("COMMIT")
     return result
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    (version,) = conn.execute("PRAGMA data_version").fetchone()
+    return int(version)
 
 
 def _commit(conn: sqlite3.Connection) -> None:

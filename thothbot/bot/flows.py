@@ -42,6 +42,9 @@ NEEDED = (
 )
 
 
+NOT_A_TICKET_CHANNEL = "This is not a ticket channel: use it inside a ticket."
+
+
 class Flows:
     def __init__(
         self,
@@ -130,8 +133,15 @@ class Flows:
     async def ticket_here(self, interaction: Interaction) -> Ticket:
         ticket = await self.desk.ticket_by_channel(str(interaction.channel_id))
         if ticket is None:
-            raise DomainError("This is not a ticket channel: use it inside a ticket.")
+            raise DomainError(NOT_A_TICKET_CHANNEL)
         return ticket
+
+    async def ticket_id_here(self, interaction: Interaction) -> int:
+        """The id of this channel's ticket, for a command that acts on it by id."""
+        ticket_id = await self.opener.channels.ticket_id_in(str(interaction.channel_id))
+        if ticket_id is None:
+            raise DomainError(NOT_A_TICKET_CHANNEL)
+        return ticket_id
 
     async def require_staff(self, interaction: Interaction) -> GuildConfig:
         config = await self.desk.config(self.guild_id(interaction))
@@ -184,7 +194,7 @@ class Flows:
         async with self.guarded(interaction):
             await self.defer(interaction)
             if ticket_id is None:
-                ticket_id = (await self.ticket_here(interaction)).id
+                ticket_id = await self.ticket_id_here(interaction)
             try:
                 ticket, effects = await self.desk.claim(
                     ticket_id, str(interaction.user.id), self.now()
@@ -207,7 +217,7 @@ class Flows:
         async with self.guarded(interaction):
             await self.defer(interaction)
             if ticket_id is None:
-                ticket_id = (await self.ticket_here(interaction)).id
+                ticket_id = await self.ticket_id_here(interaction)
             await self.desk.escalate(ticket_id, str(interaction.user.id), self.now(), reason)
             await self.reply(interaction, "Escalated: the ops channel has it now.")
 
@@ -239,7 +249,7 @@ class Flows:
     ) -> None:
         async with self.guarded(interaction):
             if ticket_id is None:  # before deferring, so "not a ticket channel" stays private
-                ticket_id = (await self.ticket_here(interaction)).id
+                ticket_id = await self.ticket_id_here(interaction)
             await self.defer(interaction, ephemeral=False)
             by = interaction.user
             delay = self.close_delay

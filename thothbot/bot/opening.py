@@ -133,6 +133,7 @@ class Opener:
                     ),
                 )
         await self.channels.opening_done(opening.id)
+        self.channels.note(str(channel.id), ticket.id)
         return ticket
 
     async def undo(self, opening: Opening, channel: discord.abc.GuildChannel | None) -> bool:

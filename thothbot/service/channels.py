@@ -20,12 +20,39 @@ from thothbot.store import Database, Tx
 TranscriptFiles = list[list[tuple[str, bytes]]]
 
 
+# Ticket channels whose ticket is remembered in memory: a channel is made for one ticket and
+# never serves another, so the entry stays true; the oldest go first past this many.
+REMEMBERED = 10_000
+
+
 class Channels:
     """Openings, closings, transcripts and #ops post records: what the bot keeps of its
     channels between a Discord call and the next."""
 
     def __init__(self, store: Database) -> None:
         self._store = store
+        self._tickets: dict[str, int] = {}  # channel id -> its ticket's id, newest last
+
+    # Which ticket a channel is for
+
+    async def ticket_id_in(self, channel_id: str) -> int | None:
+        """The id of the ticket this channel was made for (None if it is not a ticket's):
+        read once, then remembered, so a command in a ticket's channel costs one unit of work
+        (the command's own), not two."""
+        ticket_id = self._tickets.get(channel_id)
+        if ticket_id is None:
+            ticket = await self._store.run(lambda tx: tx.ticket_by_channel(channel_id))
+            if ticket is None:
+                return None
+            ticket_id = ticket.id
+            self.note(channel_id, ticket_id)
+        return ticket_id
+
+    def note(self, channel_id: str, ticket_id: int) -> None:
+        """Remember the ticket a channel was just made for (saved with it)."""
+        self._tickets[channel_id] = ticket_id
+        while len(self._tickets) > REMEMBERED:
+            del self._tickets[next(iter(self._tickets))]
 
     # Openings
 

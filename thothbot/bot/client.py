@@ -94,7 +94,7 @@ class ThothBot(commands.Bot):
         )
         self.effects = DiscordEffects(self, services.effects, desk, channels, self.deliveries)
         self.opener = Opener(self, desk, channels, self.effects)
-        self.flows = Flows(desk, self.opener, clock, close_delay)
+        self.flows = Flows(desk, channels, self.opener, clock, close_delay)
         self.sla = SlaChecker(desk, clock, longest=longest)
         closer = Closer(self, desk, channels, clock)
         wake = desk.changes.wake_on(Topic.CLOSINGS)

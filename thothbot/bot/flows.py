@@ -26,7 +26,7 @@ from thothbot.bot.opening import Opener
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, ThothError
 from thothbot.core.models import Ticket
 from thothbot.core.rules import MAX_INPUT_BYTES, rules_json
-from thothbot.service import CloseSteps, Desk, GuildConfig
+from thothbot.service import Channels, CloseSteps, Desk, GuildConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,14 @@ class Flows:
     def __init__(
         self,
         desk: Desk,
+        channels: Channels,
         opener: Opener,
         clock: Callable[[], datetime],
         close_delay: float,
     ) -> None:
         """``close_delay``: seconds a closed ticket's channel stays, for the rating."""
         self.desk = desk
+        self.channels = channels
         self.opener = opener
         self.now = clock
         self.close_delay = close_delay
@@ -138,7 +140,7 @@ class Flows:
 
     async def ticket_id_here(self, interaction: Interaction) -> int:
         """The id of this channel's ticket, for a command that acts on it by id."""
-        ticket_id = await self.opener.channels.ticket_id_in(str(interaction.channel_id))
+        ticket_id = await self.channels.ticket_id_in(str(interaction.channel_id))
         if ticket_id is None:
             raise DomainError(NOT_A_TICKET_CHANNEL)
         return ticket_id

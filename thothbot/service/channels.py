@@ -2,8 +2,9 @@
 the channel exists), closings (transcripts, rating request, deletion, each step recorded once
 done) and the #ops posts made about a ticket.
 
-Each public method is one unit of work on the store. The bot decides what to do in Discord;
-this layer only keeps what it did, so a crash at any point is finished or undone after a
+Each public method is one unit of work on the store, but for which ticket a channel is for,
+read once and then remembered (``ticket_id_in``). The bot decides what to do in Discord; this
+layer only keeps what it did, so a crash at any point is finished or undone after a
 restart (bot/opening.py, bot/closing.py).
 """
 

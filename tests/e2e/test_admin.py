@@ -624,3 +624,29 @@ async def test_a_panel_without_ticket_types_has_one_open_button(bare: Live) -> N
     assert (await form.response())["type"] == 9
     opened = await (await live.sandbox.submit_modal(form, {"subject": "Hi"})).done()
     assert "Your ticket is open" in opened.text()
+
+
+async def test_a_database_that_cannot_take_a_change_is_said_plainly_and_nothing_changes(
+    live: Live,
+) -> None:
+    w = live.world
+    assert live.bot is not None
+    store = live.bot.desk.store
+    # Another process holds the write lock longer than the bot waits (100 ms here, not 5 s).
+    await store.run(lambda tx: tx._conn.execute("PRAGMA busy_timeout = 100"))
+    other = sqlite3.connect(live.db_path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        answer = await live.slash(w.customer, "ticket open", {"subject": "Locked out"})
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert answer.text() == (
+        "The database could not take that just now, and nothing was changed: please try again"
+        " in a moment."
+    )
+    with contextlib.closing(sqlite3.connect(live.db_path)) as db:
+        assert db.execute("SELECT count(*) FROM openings").fetchone() == (0,)
+    # Positive control: once the lock is gone the same command opens the ticket.
+    again = await live.slash(w.customer, "ticket open", {"subject": "Locked out"})
+    assert "Your ticket is open" in again.text()

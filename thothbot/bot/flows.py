@@ -26,7 +26,7 @@ from thothbot.bot.opening import Opener
 from thothbot.core.errors import DomainError, InvalidTransition, SettingsInvalid, ThothError
 from thothbot.core.models import Ticket
 from thothbot.core.rules import MAX_INPUT_BYTES, rules_json
-from thothbot.service import Channels, CloseSteps, Desk, GuildConfig
+from thothbot.service import Channels, CloseSteps, Desk, GuildConfig, StoreFault
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,12 @@ class Flows:
             )
         elif isinstance(error, discord.app_commands.CheckFailure):
             text = str(error) or "You cannot use this command here."
+        elif isinstance(error, StoreFault):  # locked past the wait, full, read-only, damaged
+            log.error("interaction %s: %s", interaction.id, error, exc_info=error)
+            text = (
+                "The database could not take that just now, and nothing was changed: please"
+                " try again in a moment."
+            )
         else:
             log.error("interaction %s failed", interaction.id, exc_info=error)
             text = "Something went wrong on our side; it has been logged. Please try again."

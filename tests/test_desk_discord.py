@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -232,7 +232,7 @@ async def test_the_open_limit_follows_the_settings_and_spares_api_tickets(desk: 
         await desk.open_ticket(G, "U1", f"From the API {i}", at(3), source="api", ref=f"r{i}")
 
 
-async def begun(desk: Desk, customer: str, subject: str, when: Any) -> Ticket | Opening:
+async def begun(desk: Desk, customer: str, subject: str, when: datetime) -> Ticket | Opening:
     _, found = await desk.begin_opening(G, customer, subject, when)
     return found
 

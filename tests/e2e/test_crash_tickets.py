@@ -152,8 +152,9 @@ class Crashable:
             return db.execute(sql, params).fetchall()
 
 
-@pytest.fixture
-async def desk(discord: Sandbox, tmp_path: Path) -> Crashable:
+async def crashable(discord: Sandbox, tmp_path: Path, **settings: str) -> Crashable:
+    """The sample server set up on a database in ``tmp_path``, for `thothbot run` with
+    ``settings`` (environment variables)."""
     world = build_world(discord)
     category = discord.add_channel(world.guild, "Tickets", type=4)
     db_path = tmp_path / "thoth.db"
@@ -161,8 +162,13 @@ async def desk(discord: Sandbox, tmp_path: Path) -> Crashable:
         await services.desk.save_setup(
             DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
         )
-    env = run_env(discord, world, db_path, THOTH_CLOSE_DELAY="0.5", LOG_LEVEL="INFO")
+    env = run_env(discord, world, db_path, **settings)
     return Crashable(discord, world, db_path, env, tmp_path, tmp_path / "thothbot.log")
+
+
+@pytest.fixture
+async def desk(discord: Sandbox, tmp_path: Path) -> Crashable:
+    return await crashable(discord, tmp_path, THOTH_CLOSE_DELAY="0.5", LOG_LEVEL="INFO")
 
 
 def content_starts(prefix: str) -> Callable[[RecordedRequest], bool]:

@@ -18,12 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.desk import message_text
-from tests.e2e.test_crash import run_env, thothbot_run
+from tests.e2e.test_crash_tickets import crashable
 from tests.support import services_on
 from thothbot.application import build_services
-from thothbot.core.channels import DiscordSetup
 from thothbot.core.models import TicketSource
-from thothbot.demo import build_world
 from thothbot.napping import LONGEST
 from thothbot.sandbox import Sandbox
 from thothbot.store import Store
@@ -50,26 +48,21 @@ async def test_an_escalation_saved_by_another_process_reaches_ops_at_once(
     discord: Sandbox, tmp_path: Path
 ) -> None:
     assert SOON < LONGEST / 2
-    world = build_world(discord)
-    category = discord.add_channel(world.guild, "Tickets", type=4)
-    db_path = tmp_path / "thoth.db"
-    async with services_on(db_path) as services:
-        await services.desk.save_setup(
-            DiscordSetup(world.guild, world.staff_role, world.ops, world.log, (category,))
-        )
-        await services.desk.save_rules(world.guild, json.dumps(ESCALATE_ALL))
-    await open_elsewhere(db_path, world.guild, "Waiting before the start", "EXT-1")
+    desk = await crashable(discord, tmp_path, LOG_LEVEL="INFO")
+    guild, ops = desk.world.guild, desk.world.ops
+    async with services_on(desk.db_path) as services:
+        await services.desk.save_rules(guild, json.dumps(ESCALATE_ALL))
+    await open_elsewhere(desk.db_path, guild, "Waiting before the start", "EXT-1")
 
     def posted(subject: str) -> bool:
-        return any(subject in message_text(m) for m in discord.messages(world.ops))
+        return any(subject in message_text(m) for m in discord.messages(ops))
 
-    env = run_env(discord, world, db_path, LOG_LEVEL="INFO")
-    async with thothbot_run(env, tmp_path, tmp_path / "thothbot.log"):
+    async with desk.running():
         # Positive signal that the delivery worker made its first read and now naps.
         await discord.wait_for(lambda: posted("Waiting before the start"), timeout=60)
 
         began = asyncio.get_running_loop().time()
-        await open_elsewhere(db_path, world.guild, "Checkout is down", "EXT-2")
+        await open_elsewhere(desk.db_path, guild, "Checkout is down", "EXT-2")
         await discord.wait_for(lambda: posted("Checkout is down"), timeout=SOON)
         took = asyncio.get_running_loop().time() - began
 
